@@ -1,0 +1,30 @@
+"""Where state lives, from the environment: MAAS_HOME and MAAS_DATABASE_URL."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Typed settings of one Platform."""
+
+    home: Path
+    database_url: str
+    parity_tolerance: float = 1e-4
+    max_upload_bytes: int = 512 * 1024 * 1024
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.home / "artifacts"
+
+    @classmethod
+    def from_env(cls, home: str | os.PathLike | None = None, database_url: str | None = None) -> "Settings":
+        """Read MAAS_HOME (default ~/.maas) and MAAS_DATABASE_URL (default SQLite in MAAS_HOME)."""
+        home_path = Path(home or os.environ.get("MAAS_HOME") or Path.home() / ".maas").expanduser().resolve()
+        url = database_url or os.environ.get("MAAS_DATABASE_URL") or f"sqlite:///{home_path / 'registry.db'}"
+        tolerance = float(os.environ.get("MAAS_PARITY_TOLERANCE", "1e-4"))
+        max_upload = int(os.environ.get("MAAS_MAX_UPLOAD_BYTES", str(512 * 1024 * 1024)))
+        return cls(home=home_path, database_url=url, parity_tolerance=tolerance, max_upload_bytes=max_upload)

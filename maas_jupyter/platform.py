@@ -1,0 +1,87 @@
+"""The Platform: the one object every face calls (registry now; deployments, jobs, monitor join it)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .config import Settings
+from .errors import InvalidInput, NotFound
+from .registry.artifacts import ArtifactStore
+from .registry.database import Database
+from .registry.keras_to_onnx import convert_keras, is_keras_model
+from .registry.registry import Registry
+
+
+class Platform:
+    """Registry, deployments, jobs and monitoring over one MAAS_HOME and one database."""
+
+    def __init__(self, settings: Settings | None = None):
+        self.settings = settings or Settings.from_env()
+        self.settings.home.mkdir(parents=True, exist_ok=True)
+        self.db = Database(self.settings.database_url)
+        self.db.upgrade()
+        self.store = ArtifactStore(self.settings.artifacts_dir)
+        self.registry = Registry(self.db, self.store, self.settings.max_upload_bytes)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def info(self) -> dict:
+        """What this platform is and where its state lives (database URL without its password)."""
+        from sqlalchemy.engine import make_url
+
+        return {
+            "version": __version__,
+            "home": str(self.settings.home),
+            "database": make_url(self.settings.database_url).render_as_string(hide_password=True),
+            "backend": "local",
+            "parity_tolerance": self.settings.parity_tolerance,
+            "max_upload_bytes": self.settings.max_upload_bytes,
+        }
+
+    def register(
+        self,
+        name: str,
+        model: Any,
+        *,
+        sample: Any = None,
+        tolerance: float | None = None,
+        alias: str | None = None,
+        description: str = "",
+        tags: dict | None = None,
+        metrics: dict | None = None,
+        params: dict | None = None,
+        run_id: str | None = None,
+        parent_version: int | None = None,
+        actor: str | None = None,
+    ) -> dict:
+        """Register a Keras model, ONNX bytes, or a path to an ONNX file as the next version of `name`."""
+        keras_bytes = None
+        extra_params = {}
+        if is_keras_model(model):
+            tol = self.settings.parity_tolerance if tolerance is None else float(tolerance)
+            if not tol > 0:
+                raise InvalidInput("the parity tolerance must be a positive number")
+            conversion = convert_keras(model, sample=sample, tolerance=tol)
+            onnx_bytes, keras_bytes, source = conversion.onnx_bytes, conversion.keras_bytes, "keras"
+            extra_params = {"parity_max_abs_diff": conversion.max_abs_diff, "parity_tolerance": tol,
+                            "parity_rows": conversion.sample_rows}
+        elif isinstance(model, (bytes, bytearray)):
+            onnx_bytes, source = bytes(model), "onnx"
+        elif isinstance(model, (str, os.PathLike)):
+            path = Path(model).expanduser()
+            if not path.is_file():
+                raise NotFound(f"no ONNX file at {path}")
+            onnx_bytes, source = path.read_bytes(), "onnx"
+        else:
+            raise InvalidInput(
+                f"cannot register a {type(model).__name__}: give a Keras model, ONNX bytes, or the path of an .onnx file"
+            )
+        return self.registry.register_onnx(
+            name, onnx_bytes, keras_bytes=keras_bytes, description=description, tags=tags, metrics=metrics,
+            params={**extra_params, **(params or {})}, run_id=run_id, parent_version=parent_version,
+            alias=alias, actor=actor, source=source,
+        )
