@@ -28,3 +28,9 @@ class Settings:
         tolerance = float(os.environ.get("MAAS_PARITY_TOLERANCE", "1e-4"))
         max_upload = int(os.environ.get("MAAS_MAX_UPLOAD_BYTES", str(512 * 1024 * 1024)))
         return cls(home=home_path, database_url=url, parity_tolerance=tolerance, max_upload_bytes=max_upload)
+
+
+# Set by the Jupyter server extension in its own environment, so kernels it starts inherit them:
+# that is how `%maas` in a notebook finds the server's REST API and token with nothing to configure.
+ENV_JUPYTER_URL = "MAAS_JUPYTER_URL"
+ENV_JUPYTER_TOKEN = "MAAS_JUPYTER_TOKEN"

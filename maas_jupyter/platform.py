@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Any
 
 from . import __version__
 from .config import Settings
-from .errors import InvalidInput, NotFound
+from .names import check_name
 from .registry.artifacts import ArtifactStore
 from .registry.database import Database
-from .registry.keras_to_onnx import convert_keras, is_keras_model
+from .registry.intake import prepare
 from .registry.registry import Registry
 
 
@@ -59,29 +57,10 @@ class Platform:
         actor: str | None = None,
     ) -> dict:
         """Register a Keras model, ONNX bytes, or a path to an ONNX file as the next version of `name`."""
-        keras_bytes = None
-        extra_params = {}
-        if is_keras_model(model):
-            tol = self.settings.parity_tolerance if tolerance is None else float(tolerance)
-            if not tol > 0:
-                raise InvalidInput("the parity tolerance must be a positive number")
-            conversion = convert_keras(model, sample=sample, tolerance=tol)
-            onnx_bytes, keras_bytes, source = conversion.onnx_bytes, conversion.keras_bytes, "keras"
-            extra_params = {"parity_max_abs_diff": conversion.max_abs_diff, "parity_tolerance": tol,
-                            "parity_rows": conversion.sample_rows}
-        elif isinstance(model, (bytes, bytearray)):
-            onnx_bytes, source = bytes(model), "onnx"
-        elif isinstance(model, (str, os.PathLike)):
-            path = Path(model).expanduser()
-            if not path.is_file():
-                raise NotFound(f"no ONNX file at {path}")
-            onnx_bytes, source = path.read_bytes(), "onnx"
-        else:
-            raise InvalidInput(
-                f"cannot register a {type(model).__name__}: give a Keras model, ONNX bytes, or the path of an .onnx file"
-            )
+        check_name(name, "model name")
+        intake = prepare(model, sample, self.settings.parity_tolerance if tolerance is None else tolerance)
         return self.registry.register_onnx(
-            name, onnx_bytes, keras_bytes=keras_bytes, description=description, tags=tags, metrics=metrics,
-            params={**extra_params, **(params or {})}, run_id=run_id, parent_version=parent_version,
-            alias=alias, actor=actor, source=source,
+            name, intake.onnx_bytes, keras_bytes=intake.keras_bytes, description=description, tags=tags,
+            metrics=metrics, params={**intake.params, **(params or {})}, run_id=run_id,
+            parent_version=parent_version, alias=alias, actor=actor, source=intake.source,
         )

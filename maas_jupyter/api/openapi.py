@@ -1,0 +1,92 @@
+"""The OpenAPI 3 document of the management API, generated from the routes themselves.
+
+Paths and methods come from the route table and each handler's methods, summaries and
+descriptions from their docstrings, so the document cannot drift from what is served.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .base import ApiHandler
+
+METHODS = ("get", "post", "put", "patch", "delete")
+_GROUP = re.compile(r"\(\?P<(\w+)>[^)]*\)")
+
+_ERROR = {
+    "description": "Error",
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+}
+_STATUS = {"get": "200", "post": "201", "put": "200", "patch": "200", "delete": "204"}
+
+
+def path_of(pattern: str) -> str:
+    """'models/(?P<name>[^/]+)' -> '/models/{name}'."""
+    path = _GROUP.sub(lambda m: "{" + m.group(1) + "}", pattern).replace("\\.", ".")
+    return "/" + path
+
+
+def implemented(handler: type) -> list[str]:
+    """The HTTP methods a handler class defines itself (not tornado's 405 defaults)."""
+    from tornado.web import RequestHandler
+
+    return [m for m in METHODS if getattr(handler, m) is not getattr(RequestHandler, m)]
+
+
+def _operation(handler: type, method: str, params: list[str]) -> dict:
+    doc = (getattr(handler, method).__doc__ or "").strip()
+    summary, _, description = doc.partition("\n")
+    status = "200" if (method == "post" and handler.__name__.endswith("ActionHandler")) else _STATUS[method]
+    operation = {
+        "operationId": f"{method}{handler.__name__.removesuffix('Handler')}",
+        "summary": summary or f"{method.upper()} {handler.__name__}",
+        "parameters": [{"name": p, "in": "path", "required": True, "schema": {"type": "string"}} for p in params],
+        "responses": {
+            status: {"description": "Success"} if status == "204" else {
+                "description": "Success", "content": {"application/json": {"schema": {"type": "object"}}}},
+            "400": _ERROR, "404": _ERROR, "409": _ERROR,
+        },
+    }
+    if description.strip():
+        operation["description"] = re.sub(r"\s+", " ", description).strip()
+    if method in ("post", "put", "patch"):
+        operation["requestBody"] = {"required": False, "content": {"application/json": {"schema": {"type": "object"}}}}
+    return operation
+
+
+def document(route_table: list[tuple[str, type]]) -> dict:
+    """The OpenAPI 3.0 document for these routes."""
+    from .. import __version__
+
+    paths: dict[str, dict] = {}
+    for pattern, handler in route_table:
+        params = _GROUP.findall(pattern)
+        ops = {m: _operation(handler, m, params) for m in implemented(handler)}
+        paths.setdefault(path_of(pattern), {}).update(ops)
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "maas-jupyter management API", "version": __version__},
+        "servers": [{"url": "maas/api", "description": "under the Jupyter server's base URL"},
+                    {"url": "/api", "description": "on `maas serve`"}],
+        "paths": paths,
+        "components": {
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "required": ["error"],
+                    "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {
+                        "code": {"type": "string"}, "message": {"type": "string"}}}},
+                }
+            },
+            "securitySchemes": {"token": {"type": "http", "scheme": "bearer"}},
+        },
+        "security": [{"token": []}],
+    }
+
+
+class OpenApiHandler(ApiHandler):
+    def get(self):
+        """This document."""
+        from . import routes
+
+        self.write_json(document([r for r in routes() if r[1] is not OpenApiHandler]))

@@ -1,0 +1,142 @@
+"""HTTP client of the management API, with the same method names as the in-process Platform.
+
+The magics hold either a Platform or a MaasClient and call them alike, so every scenario runs
+against both bodies.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import quote
+
+import requests
+
+from .errors import Conflict, InvalidInput, MaasError, NotFound, PayloadTooLarge, Unavailable
+from .registry.intake import prepare
+
+_BY_STATUS = {400: InvalidInput, 404: NotFound, 409: Conflict, 413: PayloadTooLarge, 503: Unavailable}
+
+
+def _seg(value: Any) -> str:
+    return quote(str(value), safe="")
+
+
+class HttpApi:
+    """JSON over HTTP with a token; server errors become the core's typed errors again."""
+
+    def __init__(self, base_url: str, token: str = "", timeout: float = 300.0):
+        self.base_url = base_url.rstrip("/") + "/"
+        self.session = requests.Session()
+        if token:
+            self.session.headers["Authorization"] = f"token {token}"
+        self.timeout = timeout
+
+    def request(self, method: str, path: str, **kwargs) -> Any:
+        """Send one request; the decoded JSON reply, raw bytes for binary replies, None for 204."""
+        try:
+            reply = self.session.request(method, self.base_url + path, timeout=self.timeout, **kwargs)
+        except requests.ConnectionError as exc:
+            raise Unavailable(f"cannot reach the maas server at {self.base_url}: {exc}") from None
+        if reply.status_code >= 400:
+            raise _error_from(reply)
+        if reply.status_code == 204:
+            return None
+        if reply.headers.get("Content-Type", "").startswith("application/json"):
+            return reply.json()
+        return reply.content
+
+
+def _error_from(reply: requests.Response) -> MaasError:
+    try:
+        body = reply.json()
+        error = body.get("error")
+        message = error.get("message") if isinstance(error, dict) else error
+    except (ValueError, AttributeError):
+        message = None
+    message = message or f"HTTP {reply.status_code} {reply.reason}"
+    if reply.status_code in (401, 403):
+        return MaasError(f"not authorised by the server ({reply.status_code}): {message}")
+    return _BY_STATUS.get(reply.status_code, MaasError)(message)
+
+
+class RegistryClient:
+    """The Registry's read and write calls, over HTTP."""
+
+    def __init__(self, http: HttpApi):
+        self.http = http
+
+    def list_models(self, offset: int = 0, limit: int = 100) -> dict:
+        return self.http.request("GET", "models", params={"offset": offset, "limit": limit})
+
+    def create_model(self, name: str, description: str = "", tags: dict | None = None) -> dict:
+        return self.http.request("POST", "models", json={"name": name, "description": description, "tags": tags or {}})
+
+    def get_model(self, name: str) -> dict:
+        return self.http.request("GET", f"models/{_seg(name)}")
+
+    def update_model(self, name: str, description: str | None = None, tags: dict | None = None) -> dict:
+        body = {k: v for k, v in (("description", description), ("tags", tags)) if v is not None}
+        return self.http.request("PATCH", f"models/{_seg(name)}", json=body)
+
+    def delete_model(self, name: str) -> None:
+        self.http.request("DELETE", f"models/{_seg(name)}")
+
+    def list_versions(self, name: str, offset: int = 0, limit: int = 100) -> dict:
+        return self.http.request("GET", f"models/{_seg(name)}/versions", params={"offset": offset, "limit": limit})
+
+    def get_version(self, name: str, ref=None) -> dict:
+        return self.http.request("GET", f"models/{_seg(name)}/versions/{_seg(ref or 'latest')}")
+
+    def update_version(self, name: str, ref, description: str | None = None, tags: dict | None = None) -> dict:
+        body = {k: v for k, v in (("description", description), ("tags", tags)) if v is not None}
+        return self.http.request("PATCH", f"models/{_seg(name)}/versions/{_seg(ref)}", json=body)
+
+    def load_onnx(self, name: str, ref=None) -> tuple[dict, bytes]:
+        meta = self.get_version(name, ref)
+        return meta, self.http.request("GET", f"models/{_seg(name)}/versions/{meta['version']}/artifact")
+
+    def set_alias(self, name: str, alias: str, ref, actor: str | None = None, reason: str = "") -> dict:
+        return self.http.request("PUT", f"models/{_seg(name)}/aliases/{_seg(alias)}",
+                                 json={"version": ref, "reason": reason})
+
+    def get_alias(self, name: str, alias: str) -> dict:
+        return self.http.request("GET", f"models/{_seg(name)}/aliases/{_seg(alias)}")
+
+    def delete_alias(self, name: str, alias: str, actor: str | None = None, reason: str = "") -> None:
+        self.http.request("DELETE", f"models/{_seg(name)}/aliases/{_seg(alias)}")
+
+    def history(self, subject: str, limit: int = 1000) -> list[dict]:
+        return self.http.request("GET", f"history/{_seg(subject)}", params={"limit": limit})["items"]
+
+
+class MaasClient:
+    """A remote Platform: the management API of a Jupyter server (maas/api) or `maas serve` (/api)."""
+
+    def __init__(self, base_url: str, token: str = ""):
+        self.http = HttpApi(base_url, token)
+        self.registry = RegistryClient(self.http)
+        self._info: dict | None = None
+
+    def info(self) -> dict:
+        self._info = self.http.request("GET", "info")
+        return {**self._info, "mode": "server", "api": self.http.base_url}
+
+    def register(self, name: str, model: Any, *, sample: Any = None, tolerance: float | None = None,
+                 alias: str | None = None, description: str = "", tags: dict | None = None,
+                 metrics: dict | None = None, params: dict | None = None, run_id: str | None = None,
+                 parent_version: int | None = None, actor: str | None = None) -> dict:
+        """Convert and check here (the model lives in this kernel), then upload the ONNX file."""
+        if tolerance is None:
+            tolerance = (self._info or self.info()).get("parity_tolerance", 1e-4)
+        intake = prepare(model, sample, tolerance)
+        metadata = {"description": description, "tags": tags or {}, "metrics": metrics or {},
+                    "params": {**intake.params, **(params or {})}, "run_id": run_id,
+                    "parent_version": parent_version, "source": intake.source}
+        if alias is not None:
+            metadata["alias"] = alias
+        files = {"file": ("model.onnx", intake.onnx_bytes, "application/octet-stream")}
+        if intake.keras_bytes:
+            files["keras"] = ("model.keras", intake.keras_bytes, "application/octet-stream")
+        return self.http.request("POST", f"models/{_seg(name)}/versions", files=files,
+                                 data={"metadata": json.dumps(metadata)})

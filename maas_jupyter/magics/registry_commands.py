@@ -1,0 +1,134 @@
+"""%maas commands of the registry: help, info, register, models, versions, alias, history."""
+
+from __future__ import annotations
+
+import json
+
+from ..errors import InvalidInput
+from .commands import COMMANDS, command
+from .render import frame, split_ref, versions_frame
+
+
+def _json_object(text: str | None, what: str) -> dict | None:
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"{what} must be a JSON object: {exc}") from None
+    if not isinstance(value, dict):
+        raise InvalidInput(f"{what} must be a JSON object")
+    return value
+
+
+@command("help", "List the %maas commands.")
+def _help(parser):
+    def run(ctx, args):
+        width = max(len(n) for n in COMMANDS)
+        lines = ["%maas COMMAND [ARGS]   (%maas COMMAND --help shows its arguments)", ""]
+        for name in sorted(COMMANDS):
+            c = COMMANDS[name]
+            lines.append(f"  {'%' if c.cell else ''}%maas {name.ljust(width)}  {c.summary}")
+        print("\n".join(lines))
+
+    return run
+
+
+@command("info", "Where this notebook's models live and which server it talks to.")
+def _info(parser):
+    def run(ctx, args):
+        info = ctx.service.info()
+        info.setdefault("mode", "in-process")
+        return frame([{"key": k, "value": v} for k, v in info.items()], ["key", "value"], index="key")
+
+    return run
+
+
+@command("register", "Register a Keras model or an ONNX file as the next version of a named model.")
+def _register(parser):
+    parser.add_argument("model", help="a Keras model or ONNX bytes in the notebook, or the path of an .onnx file")
+    parser.add_argument("--name", help="the model's name (default: the variable's name)")
+    parser.add_argument("--alias", help="point this alias at the new version")
+    parser.add_argument("--description", default="", help="what this version is")
+    parser.add_argument("--sample", help="input data in the notebook for the Keras/ONNX parity check")
+    parser.add_argument("--tolerance", type=float, help="largest allowed |Keras - ONNX| (default 1e-4)")
+    parser.add_argument("--tags", help='JSON object of tags, e.g. \'{"team": "vision"}\'')
+    parser.add_argument("--parent", type=int, help="the version this one was derived from")
+
+    def run(ctx, args):
+        if args.model in ctx.shell.user_ns or not args.model.endswith(".onnx"):
+            model = ctx.variable(args.model)
+            default_name = args.model
+        else:
+            model, default_name = args.model, args.model.rsplit("/", 1)[-1].removesuffix(".onnx")
+        sample = ctx.variable(args.sample) if args.sample else None
+        version = ctx.service.register(
+            args.name or default_name, model, sample=sample, tolerance=args.tolerance, alias=args.alias,
+            description=args.description, tags=_json_object(args.tags, "--tags"), parent_version=args.parent,
+        )
+        diff = version.get("params", {}).get("parity_max_abs_diff")
+        parity = f", parity max |diff| {diff:.2g}" if diff is not None else ""
+        print(f"registered {version['name']}@{version['version']} (sha256 {version['sha256'][:12]}{parity})")
+        return versions_frame([version])
+
+    return run
+
+
+@command("models", "List the registered models.")
+def _models(parser):
+    parser.add_argument("--offset", type=int, default=0)
+    parser.add_argument("--limit", type=int, default=100)
+
+    def run(ctx, args):
+        page = ctx.service.registry.list_models(args.offset, args.limit)
+        rows = [{**m, "aliases": ", ".join(f"{a}->{v}" for a, v in sorted(m["aliases"].items()))}
+                for m in page["items"]]
+        return frame(rows, ["name", "latest_version", "version_count", "aliases", "description", "created_at",
+                            "updated_at"], index="name")
+
+    return run
+
+
+@command("versions", "List the versions of a model, with aliases, signature and lineage.")
+def _versions(parser):
+    parser.add_argument("name", help="the model's name")
+    parser.add_argument("--offset", type=int, default=0)
+    parser.add_argument("--limit", type=int, default=100)
+
+    def run(ctx, args):
+        return versions_frame(ctx.service.registry.list_versions(args.name, args.offset, args.limit)["items"])
+
+    return run
+
+
+@command("alias", "Point an alias (production, staging, any word) at a version: %maas alias NAME@V ALIAS.")
+def _alias(parser):
+    parser.add_argument("ref", help="NAME@VERSION (or NAME@OTHER_ALIAS)")
+    parser.add_argument("alias", help="the alias to set or move")
+    parser.add_argument("--reason", default="", help="why, for the history")
+    parser.add_argument("--delete", action="store_true", help="remove the alias instead")
+
+    def run(ctx, args):
+        name, ref = split_ref(args.ref)
+        if args.delete:
+            ctx.service.registry.delete_alias(name, args.alias, reason=args.reason)
+            print(f"removed alias {name}@{args.alias}")
+            return None
+        if ref is None:
+            raise InvalidInput("write NAME@VERSION: which version should the alias point at?")
+        version = ctx.service.registry.set_alias(name, args.alias, ref, reason=args.reason)
+        print(f"{name}@{args.alias} -> version {version['version']}")
+        return None
+
+    return run
+
+
+@command("history", "What an alias or an endpoint pointed at, from when to when, changed by whom and why.")
+def _history(parser):
+    parser.add_argument("name", help="a model name or an endpoint name")
+
+    def run(ctx, args):
+        items = ctx.service.registry.history(args.name)
+        return frame(items, ["at", "kind", "action", "alias", "from", "to", "actor", "reason"])
+
+    return run
