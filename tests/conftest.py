@@ -1,0 +1,76 @@
+"""Fixtures shared by every test: an isolated MAAS_HOME, a Platform, small ONNX models."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+# Keep TensorFlow quiet and single-minded in tests (2-core machines).
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+pytest_plugins = ["pytest_jupyter.jupyter_server"]
+
+
+def build_linear_onnx(n_in: int = 4, n_out: int = 3, seed: int = 0, input_name: str = "x",
+                      output_name: str = "y") -> bytes:
+    """y = softmax(x @ W + b) as an ONNX model with a dynamic batch dimension."""
+    rng = np.random.default_rng(seed)
+    w = numpy_helper.from_array(rng.standard_normal((n_in, n_out)).astype(np.float32), "W")
+    b = numpy_helper.from_array(rng.standard_normal(n_out).astype(np.float32), "b")
+    nodes = [
+        helper.make_node("MatMul", [input_name, "W"], ["xw"]),
+        helper.make_node("Add", ["xw", "b"], ["logits"]),
+        helper.make_node("Softmax", ["logits"], [output_name], axis=-1),
+    ]
+    graph = helper.make_graph(
+        nodes, "linear",
+        [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, ["batch", n_in])],
+        [helper.make_tensor_value_info(output_name, TensorProto.FLOAT, ["batch", n_out])],
+        initializer=[w, b],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
+@pytest.fixture
+def make_onnx():
+    """A builder of small ONNX models (distinct seeds give distinct bytes)."""
+    return build_linear_onnx
+
+
+@pytest.fixture
+def maas_home(tmp_path, monkeypatch):
+    """An empty MAAS_HOME for this test, with the default SQLite database inside it."""
+    home = tmp_path / "maas-home"
+    monkeypatch.setenv("MAAS_HOME", str(home))
+    monkeypatch.delenv("MAAS_DATABASE_URL", raising=False)
+    monkeypatch.delenv("MAAS_JUPYTER_URL", raising=False)
+    monkeypatch.delenv("MAAS_JUPYTER_TOKEN", raising=False)
+    return home
+
+
+@pytest.fixture
+def platform(maas_home):
+    from maas_jupyter.platform import Platform
+
+    p = Platform()
+    yield p
+    p.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def unused_port():
+    return free_port()
