@@ -1,0 +1,251 @@
+"""The trainer: Keras training with a chosen optimiser, recorded as a run, streamed to listeners."""
+
+from __future__ import annotations
+
+import math
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+import numpy as np
+
+from ..errors import InvalidInput
+from . import inputs
+from .listeners import ListenerFanout, ListenerLike
+from .runs import DIVERGED, FAILED, FINISHED, INTERRUPTED, RunStore, clean_logs, json_number
+
+# Epoch rows reach the database at most this often (and always at the end): full-batch descent
+# can run thousands of tiny epochs, and one commit per epoch would then dominate its time.
+EPOCH_WRITE_INTERVAL_S = 1.0
+
+
+@dataclass
+class TrainingResult:
+    """What a training run produced; `model` is the trained model itself (its weights as reached)."""
+
+    run_id: str
+    status: str
+    history: list[dict]
+    epochs_completed: int
+    steps_completed: int
+    duration_s: float
+    params: dict
+    model: Any = field(repr=False)
+    error: str = ""
+
+    @property
+    def metrics(self) -> dict:
+        """The last epoch's metrics."""
+        return {k: v for k, v in (self.history[-1] if self.history else {}).items() if k not in ("epoch", "time")}
+
+    def summary(self) -> str:
+        """One line for a notebook or a terminal."""
+        shown = " ".join(f"{k}={v:.4g}" for k, v in self.metrics.items() if isinstance(v, float))
+        text = (f"run {self.run_id[:8]} {self.status}: {self.epochs_completed}/{self.params.get('epochs')} epochs, "
+                f"{self.steps_completed} steps in {self.duration_s:.1f}s {shown}").rstrip()
+        return text + (f" ({self.error})" if self.error else "")
+
+
+def _make_optimizer(name: str, lr: float):
+    import keras
+
+    if name == "adam":
+        return keras.optimizers.Adam(learning_rate=lr)
+    return keras.optimizers.SGD(learning_rate=lr)  # "gd" differs from "sgd" only by its batch size
+
+
+def _loss_function(loss):
+    import keras
+
+    if loss is None:
+        return None
+    if isinstance(loss, str) or callable(loss):
+        try:
+            return keras.losses.get(loss)
+        except Exception:
+            raise InvalidInput(f"unknown loss {loss!r}") from None
+    return None  # per-output losses (lists, dicts): Keras checks them itself when training starts
+
+
+def _probe_loss(loss, model, data: inputs.TrainingData) -> None:
+    function = _loss_function(loss)
+    if function is None:
+        return
+    try:
+        value = function(data.y[:2], model(data.x[:2], training=False))
+        float(np.mean(np.asarray(value)))
+    except Exception as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[-1][:200]
+        raise InvalidInput(f"Y of shape {tuple(data.y.shape)} does not fit the model's output with loss "
+                           f"{getattr(loss, '__name__', loss)!r}: {first}") from None
+
+
+def _plan_compile(model, optimizer, lr, loss, data):
+    """Decide optimiser, learning rate and loss; returns (compile_fn or None, optimizer_name, lr, loss_name)."""
+    compiled = bool(getattr(model, "compiled", False)) and getattr(model, "optimizer", None) is not None
+    units = inputs.output_units(model)
+    if loss is None and not compiled:
+        loss = inputs.infer_loss(data.y, units)
+    if isinstance(loss, str):
+        inputs.check_labels_fit_model(loss, data.y, units)
+        if data.y_val is not None:
+            inputs.check_labels_fit_model(loss, data.y_val, units, "validation Y")
+    _probe_loss(loss if loss is not None else model.loss, model, data)
+
+    if compiled and optimizer is None and loss is None:
+        current = model.optimizer
+        name = type(current).__name__.lower()
+        if lr is None:
+            return None, name, json_number(current.learning_rate), _name_of(model.loss)
+
+        def set_rate():
+            current.learning_rate = lr
+        return set_rate, name, lr, _name_of(model.loss)
+
+    optimizer = optimizer or "adam"
+    lr = lr if lr is not None else inputs.DEFAULT_LEARNING_RATE[optimizer]
+
+    def compile_model():
+        import keras
+
+        new_optimizer = _make_optimizer(optimizer, lr)
+        if compiled:
+            # Keep the user's loss and metrics; only the optimiser (and the loss when given) change.
+            config = model.get_compile_config()
+            config["optimizer"] = keras.optimizers.serialize(new_optimizer)
+            if loss is not None:
+                config["loss"] = keras.losses.serialize(keras.losses.get(loss)) if not isinstance(loss, str) else loss
+            model.compile_from_config(config)
+        else:
+            classifies = isinstance(loss, str) and "crossentropy" in loss
+            model.compile(optimizer=new_optimizer, loss=loss, metrics=["accuracy"] if classifies else [])
+    return compile_model, optimizer, lr, _name_of(loss if loss is not None else model.loss)
+
+
+def _name_of(loss) -> str:
+    if isinstance(loss, str):
+        return loss
+    return getattr(loss, "name", None) or getattr(loss, "__name__", None) or type(loss).__name__
+
+
+def _keras_bridge(fanout, runs, run_id, steps_per_epoch, started, state):
+    """A Keras callback that turns batches and epochs into events, stops on NaN and records epochs."""
+    import keras
+
+    clock = time.perf_counter
+
+    class Bridge(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            state["epoch"] = epoch + 1
+
+        def on_train_batch_end(self, batch, logs=None):
+            state["steps"] += 1
+            loss = (logs or {}).get("loss")
+            if loss is not None and not math.isfinite(loss):
+                state["diverged"] = f"loss became {loss} at epoch {state['epoch']}, step {batch + 1}"
+                self.model.stop_training = True
+            if fanout:
+                fanout({"type": "batch", "run_id": run_id, "epoch": state["epoch"], "step": batch + 1,
+                        "steps_per_epoch": steps_per_epoch, "global_step": state["steps"],
+                        "loss": json_number(loss),
+                        "metrics": {k: json_number(v) for k, v in (logs or {}).items() if k != "loss"},
+                        "time": clock() - started})
+
+        def on_epoch_end(self, epoch, logs=None):
+            row = {"epoch": epoch + 1, **clean_logs(logs), "time": round(clock() - started, 4)}
+            if state["diverged"] is None and row.get("loss") is None and "loss" in (logs or {}):
+                state["diverged"] = f"loss became {logs['loss']} at epoch {epoch + 1}"
+                self.model.stop_training = True
+            if state["diverged"] is None:
+                state["history"].append(row)
+            if fanout:
+                fanout({"type": "epoch", "run_id": run_id, "epoch": epoch + 1, "logs": clean_logs(logs),
+                        "time": clock() - started})
+            if runs is not None and clock() - state["written_at"] >= EPOCH_WRITE_INTERVAL_S:
+                runs.record_epochs(run_id, state["history"])
+                state["written_at"] = clock()
+
+    return Bridge()
+
+
+def train(
+    model,
+    x,
+    y,
+    *,
+    val=None,
+    val_split: float | None = None,
+    epochs: int = 1,
+    batch_size: int | None = 32,
+    optimizer: str | None = None,
+    lr: float | None = None,
+    loss=None,
+    listener: Iterable[ListenerLike] | ListenerLike | None = None,
+    callbacks: list | None = None,
+    runs: RunStore | None = None,
+    model_name: str | None = None,
+    job_id: int | None = None,
+    shuffle: bool = True,
+) -> TrainingResult:
+    """Train a Keras model in place, record the run, and stream events; Ctrl-C stops cleanly."""
+    optimizer, lr = inputs.check_hyperparameters(optimizer, lr, epochs, batch_size)
+    if not hasattr(model, "fit") or not callable(model):
+        raise InvalidInput(f"cannot train a {type(model).__name__}: give a Keras model")
+    data = inputs.prepare_data(x, y, val, val_split)
+    inputs.check_model_takes(model, data)
+    if data.x_val is not None:
+        inputs.check_model_takes(model, inputs.TrainingData(data.x_val, data.y_val, None, None))
+    prepare, optimizer_name, lr, loss_name = _plan_compile(model, optimizer, lr, loss, data)
+    fanout = ListenerFanout(listener)
+
+    samples = len(data.x)
+    full_batch = optimizer == "gd"
+    batch = samples if full_batch or batch_size is None else min(batch_size, samples)
+    steps_per_epoch = math.ceil(samples / batch)
+    params = {"optimizer": optimizer_name, "lr": lr, "epochs": epochs, "batch_size": batch,
+              "full_batch": full_batch, "loss": loss_name, "steps_per_epoch": steps_per_epoch,
+              "validation": "data" if val is not None else ("split" if val_split is not None else None),
+              "val_split": val_split, **data.shapes()}
+
+    # Everything above only read; from here the model and the database change.
+    if prepare is not None:
+        prepare()
+    run_id = runs.start(params, model_name=model_name, job_id=job_id) if runs is not None else uuid.uuid4().hex
+    started = time.perf_counter()
+    state = {"epoch": 0, "steps": 0, "diverged": None, "history": [], "written_at": started}
+    if fanout:
+        fanout({"type": "train_begin", "run_id": run_id, "epochs": epochs, "steps_per_epoch": steps_per_epoch,
+                "samples": samples, "batch_size": batch, "optimizer": optimizer_name, "lr": lr,
+                "has_validation": data.x_val is not None, "model_name": model_name, "job_id": job_id})
+    status, error = FINISHED, ""
+    try:
+        model.fit(
+            data.x, data.y, batch_size=batch, epochs=epochs, verbose=0, shuffle=shuffle and not full_batch,
+            validation_data=(data.x_val, data.y_val) if data.x_val is not None else None,
+            callbacks=[_keras_bridge(fanout, runs, run_id, steps_per_epoch, started, state), *(callbacks or [])],
+        )
+        if state["diverged"]:
+            status, error = DIVERGED, state["diverged"]
+    except KeyboardInterrupt:
+        # The interrupt lands between steps (TensorFlow runs a step to its end before Python sees the
+        # signal), so the weights are those of the last finished step: keep them, record the stop.
+        status, error = INTERRUPTED, f"interrupted at epoch {state['epoch']} after {state['steps']} steps"
+    except BaseException as exc:
+        status, error = FAILED, f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+        _close(runs, run_id, status, state, started, error, fanout)
+        raise
+    duration = _close(runs, run_id, status, state, started, error, fanout)
+    return TrainingResult(run_id=run_id, status=status, history=list(state["history"]),
+                          epochs_completed=len(state["history"]), steps_completed=state["steps"],
+                          duration_s=duration, params=params, model=model, error=error)
+
+
+def _close(runs, run_id, status, state, started, error, fanout) -> float:
+    duration = time.perf_counter() - started
+    if runs is not None:
+        runs.finish(run_id, status, state["history"], duration, error)
+    if fanout:
+        fanout({"type": "train_end", "run_id": run_id, "status": status, "epochs_completed": len(state["history"]),
+                "steps": state["steps"], "duration_s": duration, "error": error})
+    return duration
