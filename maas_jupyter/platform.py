@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from . import __version__
@@ -23,6 +24,16 @@ class Platform:
         self.db.upgrade()
         self.store = ArtifactStore(self.settings.artifacts_dir)
         self.registry = Registry(self.db, self.store, self.settings.max_upload_bytes)
+        from .serving.tables import endpoints_serving  # the desired state answers in any process
+
+        self.registry.endpoints_using = lambda model: endpoints_serving(self.db, model)
+
+    @functools.cached_property
+    def deployments(self):
+        """Endpoints served in this process (`maas serve`); a face may assign a client in its place."""
+        from .serving.deployments import Deployments
+
+        return Deployments(self)
 
     def close(self) -> None:
         self.db.close()
