@@ -1,0 +1,50 @@
+"""The curves of a run as one PNG, for places where widgets cannot render (nbconvert, nbclient, a viewer)."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+
+from .curve_state import CurveState
+
+
+def render_png(state: CurveState, width_in: float = 11.0, height_in: float = 3.2, dpi: int = 80) -> bytes:
+    """Batch loss, epoch loss and epoch metrics side by side, as PNG bytes."""
+    # The object API with the Agg canvas: no pyplot, so no global figure state and no GUI backend.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    metrics = state.metric_names()
+    panels = 3 if metrics else 2
+    figure = Figure(figsize=(width_in, height_in), dpi=dpi, layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(1, panels)
+
+    steps, losses = state.batch_series()
+    axes[0].set_title("loss per batch")
+    if len(steps):
+        axes[0].plot(steps, losses[0], color="#1f77b4", alpha=0.3, linewidth=0.8, label="raw")
+        axes[0].plot(steps, losses[1], color="#1f77b4", linewidth=1.6, label="smoothed")
+        axes[0].legend(loc="upper right", fontsize="small")
+    axes[0].set_xlabel("step")
+
+    _epoch_panel(axes[1], state, "loss")
+    if metrics:
+        _epoch_panel(axes[2], state, metrics[0])
+    figure.suptitle(state.status_line(), fontsize="small")
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def _epoch_panel(ax, state: CurveState, key: str) -> None:
+    ax.set_title(f"{key} per epoch")
+    ax.set_xlabel("epoch")
+    for name, label, color in ((key, "train", "#1f77b4"), (f"val_{key}", "validation", "#ff7f0e")):
+        x, y = state.epoch_series(name)
+        if len(x) and np.isfinite(y).any():
+            ax.plot(x, y, marker="o", markersize=3, color=color, label=label)
+    if ax.lines:
+        ax.legend(loc="best", fontsize="small")
