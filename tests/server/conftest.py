@@ -1,0 +1,43 @@
+"""A Jupyter server (pytest-jupyter) with the maas extension enabled, its state in a temp MAAS_HOME."""
+
+import json
+
+import pytest
+from urllib3 import encode_multipart_formdata
+
+
+@pytest.fixture
+def jp_server_config(maas_home):
+    return {"ServerApp": {"jpserver_extensions": {"maas_jupyter": True}}}
+
+
+@pytest.fixture
+def api(jp_fetch):
+    """Call maas/api/…: returns (status, decoded JSON or bytes) and never raises on HTTP errors."""
+
+    async def call(method, *parts, body=None, headers=None, params=None, raw=None):
+        kwargs = {"method": method, "raise_error": False, "headers": dict(headers or {}), "params": params}
+        if raw is not None:
+            kwargs["body"] = raw
+        elif body is not None:
+            kwargs["body"] = json.dumps(body)
+        elif method in ("POST", "PUT", "PATCH"):
+            kwargs["body"] = ""
+        reply = await jp_fetch("maas", "api", *parts, **kwargs)
+        content = reply.body
+        if reply.headers.get("Content-Type", "").startswith("application/json") and content:
+            content = json.loads(content)
+        return reply.code, content
+
+    return call
+
+
+def multipart(onnx_bytes, metadata=None, keras_bytes=None):
+    """A multipart/form-data upload body and its headers."""
+    fields = {"file": ("model.onnx", onnx_bytes, "application/octet-stream")}
+    if keras_bytes is not None:
+        fields["keras"] = ("model.keras", keras_bytes, "application/octet-stream")
+    if metadata is not None:
+        fields["metadata"] = json.dumps(metadata)
+    body, content_type = encode_multipart_formdata(fields)
+    return body, {"Content-Type": content_type}
