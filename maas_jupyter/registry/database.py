@@ -8,11 +8,13 @@ from typing import Iterator
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+# Key of the PostgreSQL advisory lock held while migrating (any constant shared by every process).
+_MIGRATION_LOCK = 0x6D616173
 
 
 def _make_engine(url: str) -> Engine:
@@ -59,7 +61,12 @@ class Database:
         cfg = Config()
         cfg.set_main_option("script_location", str(MIGRATIONS))
         cfg.set_main_option("sqlalchemy.url", self.url)
-        with self.engine.begin() as connection:
+        # Several servers may open a fresh database at once: one migrates while the others wait,
+        # then find the schema current. SQLite: BEGIN IMMEDIATE; PostgreSQL: a transaction-scoped
+        # advisory lock (its DDL is transactional, so the waiters see the finished schema).
+        with self.engine.execution_options(sqlite_immediate=True).begin() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
             cfg.attributes["connection"] = connection
             # "heads": each area (registry, serving, training) may add its own branch of migrations.
             command.upgrade(cfg, "heads")

@@ -120,7 +120,7 @@ class Registry:
         check_name(name, "model name")
         query = select(Model).where(Model.name == name)
         if lock:
-            query = query.with_for_update()  # serialises version numbering on PostgreSQL
+            query = query.with_for_update()  # serialises changes of one model on PostgreSQL
         model = session.scalar(query)
         if model is None:
             raise NotFound(f"model {name!r} does not exist")
@@ -195,7 +195,7 @@ class Registry:
         if using:
             raise Conflict(f"model {name!r} is deployed as {', '.join(sorted(using))}; undeploy first")
         with self.db.write() as session:
-            model = self._find_model(session, name)
+            model = self._find_model(session, name, lock=True)  # waits for registrations in flight
             digests = {v.sha256 for v in model.versions} | {v.keras_sha256 for v in model.versions if v.keras_sha256}
             session.delete(model)
             self._record(session, "model", name, "delete_model", {}, "", "")
@@ -369,7 +369,9 @@ class Registry:
         if isinstance(ref, str) and ref == alias:
             raise InvalidInput(f"alias {alias!r} cannot point at itself")
         with self.db.write() as session:
-            model = self._find_model(session, name)
+            # Locked so that concurrent moves of one model's aliases (from several servers) queue up:
+            # each reads where the alias points after the previous move, and the history chains.
+            model = self._find_model(session, name, lock=True)
             version = self._find_version(session, model, ref)
             self._move_alias(session, model, alias, version.version, actor or _whoami(), reason)
             session.flush()
@@ -382,7 +384,7 @@ class Registry:
     def delete_alias(self, name: str, alias: str, actor: str | None = None, reason: str = "") -> None:
         check_alias(alias)
         with self.db.write() as session:
-            model = self._find_model(session, name)
+            model = self._find_model(session, name, lock=True)
             row = next((a for a in model.aliases if a.alias == alias), None)
             if row is None:
                 raise NotFound(f"model {name!r} has no alias {alias!r}")
