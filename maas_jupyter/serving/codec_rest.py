@@ -149,6 +149,8 @@ def _from_json(data, datatype: str, dtype: np.dtype, name: str) -> np.ndarray:
     if array.size == 0:
         return array.astype(dtype)
     allowed = _JSON_KINDS[dtype.kind]
+    if dtype.kind in "iu" and array.dtype.kind in "fO":
+        array = _big_integers(data, datatype, dtype, name)  # numpy falls back to float/object past int64
     if array.dtype.kind not in allowed:
         raise InvalidInput(f"input {name!r}: {datatype} data must be {_kind_words(dtype.kind)}")
     if dtype.kind in "iu" and array.dtype.kind in "iu":
@@ -156,6 +158,16 @@ def _from_json(data, datatype: str, dtype: np.dtype, name: str) -> np.ndarray:
         if array.min() < info.min or array.max() > info.max:
             raise InvalidInput(f"input {name!r}: values outside the {datatype} range [{info.min}, {info.max}]")
     return array.astype(dtype, copy=False)
+
+
+def _big_integers(data, datatype: str, dtype: np.dtype, name: str) -> np.ndarray:
+    flat = _flatten(data)
+    if not all(type(v) is int for v in flat):
+        raise InvalidInput(f"input {name!r}: {datatype} data must be integers")
+    info = np.iinfo(dtype)
+    if min(flat) < info.min or max(flat) > info.max:
+        raise InvalidInput(f"input {name!r}: values outside the {datatype} range [{info.min}, {info.max}]")
+    return np.array(flat, dtype=dtype)
 
 
 def _kind_words(kind: str) -> str:

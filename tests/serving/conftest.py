@@ -16,7 +16,7 @@ from maas_jupyter.platform import Platform  # noqa: E402
 
 
 @pytest.fixture
-def platform(tmp_path):
+def serving_platform(tmp_path):
     """A fresh platform with `linear` versions 1 (scale 1), 2 (scale 2), 3 (scale 3) and alias production -> 2."""
     plat = Platform(Settings.from_env(home=tmp_path / "maas"))
     for scale in (1.0, 2.0, 3.0):
