@@ -35,7 +35,36 @@ class Platform:
 
         return Deployments(self)
 
+    @functools.cached_property
+    def events(self):
+        """In-process live events (job progress and states); the server streams them at maas/api/events."""
+        from .events import EventBus
+
+        return EventBus()
+
+    @functools.cached_property
+    def runs(self):
+        """Recorded training runs."""
+        from .training.runs import RunStore
+
+        return RunStore(self.db)
+
+    @functools.cached_property
+    def jobs(self):
+        """Background training jobs; the first use also settles jobs left RUNNING by a server that died."""
+        from .training.jobs import JobRunner
+
+        return JobRunner(self.settings, self.db, self.events)
+
+    def train(self, model, x, y, **options):
+        """Train a Keras model in this process and record the run (options: maas_jupyter.training.train)."""
+        from .training.trainer import train
+
+        return train(model, x, y, runs=self.runs, **options)
+
     def close(self) -> None:
+        if "jobs" in self.__dict__:  # only a runner that was started has workers to stop
+            self.jobs.close()
         self.db.close()
 
     def info(self) -> dict:

@@ -1,0 +1,366 @@
+"""The job runner: training scripts in separate processes, queued, streamed, cancellable, recovered.
+
+Each job gets MAAS_HOME/jobs/<id>/ with script.py, spec.json, log.txt (the worker's stdout and
+stderr), events.jsonl (training events the worker appends) and result.json. One monitor thread
+per running job tails events.jsonl onto the EventBus and settles the job's final state when the
+process exits, whatever the way it exits.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Iterator
+
+from ..config import Settings
+from ..errors import InvalidInput
+from ..events import EventBus
+from ..names import check_name
+from ..registry.database import Database
+from . import inputs
+from .job_store import CANCELLED, FAILED, FINAL_STATES, RUNNING, SUCCEEDED, JobStore, owner_alive, this_process_owner
+from .runs import RunStore
+
+log = logging.getLogger(__name__)
+
+JOB_PARAMS = ("epochs", "batch_size", "optimizer", "lr", "loss", "val_split")
+POLL_S = 0.2
+MAX_LOG_CHUNK = 1024 * 1024
+
+
+def check_job_params(params: dict | None) -> dict:
+    """Training flags of a job, checked now so a bad flag fails the request, not the job later."""
+    params = dict(params or {})
+    unknown = sorted(set(params) - set(JOB_PARAMS))
+    if unknown:
+        raise InvalidInput(f"unknown training option(s) {', '.join(unknown)}: use {', '.join(JOB_PARAMS)}")
+    params = {k: v for k, v in params.items() if v is not None}
+    optimizer, lr = inputs.check_hyperparameters(params.get("optimizer"), params.get("lr"),
+                                                 params.get("epochs", 1), params.get("batch_size"))
+    if optimizer is not None:
+        params["optimizer"] = optimizer
+    if lr is not None:
+        params["lr"] = lr
+    split = params.get("val_split")
+    if split is not None and (isinstance(split, bool) or not isinstance(split, (int, float)) or not 0 < split < 1):
+        raise InvalidInput(f"the validation split must be a fraction between 0 and 1, not {split!r}")
+    if "loss" in params and not isinstance(params["loss"], str):
+        raise InvalidInput("loss must be the name of a Keras loss")
+    return params
+
+
+def _signal_name(returncode: int) -> str:
+    try:
+        return signal.Signals(-returncode).name
+    except ValueError:
+        return f"signal {-returncode}"
+
+
+class JobRunner:
+    """Runs training jobs in worker processes, at most `max_concurrent` at once, the rest queued."""
+
+    def __init__(self, settings: Settings, db: Database, bus: EventBus | None = None,
+                 max_concurrent: int | None = None, cancel_grace_s: float | None = None,
+                 python: str | None = None, recover: bool = True):
+        self.settings = settings
+        self.store = JobStore(db)
+        self.runs = RunStore(db)
+        self.bus = bus or EventBus()
+        self.max_concurrent = int(max_concurrent or os.environ.get("MAAS_MAX_CONCURRENT_JOBS", "1"))
+        self.cancel_grace_s = float(cancel_grace_s if cancel_grace_s is not None
+                                    else os.environ.get("MAAS_JOB_CANCEL_GRACE_S", "10"))
+        if self.max_concurrent < 1:
+            raise InvalidInput("max_concurrent must be at least 1")
+        self.python = python or sys.executable
+        self.owner = this_process_owner()
+        self.jobs_dir = settings.home / "jobs"
+        self.jobs_dir.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._processes: dict[int, subprocess.Popen] = {}
+        self._monitors: dict[int, threading.Thread] = {}
+        self._killed: set[int] = set()
+        self._closed = False
+        if recover:
+            self.recover()
+
+    # ---- public interface ---------------------------------------------------------------------
+
+    def submit(self, name: str, script: str, params: dict | None = None) -> dict:
+        """Queue a training script; it starts when a slot is free. Returns the job."""
+        check_name(name, "model name")
+        if not isinstance(script, str) or not script.strip():
+            raise InvalidInput("the job script is empty: it must define model, x_train and y_train")
+        try:
+            compile(script, "<job script>", "exec")
+        except SyntaxError as exc:
+            raise InvalidInput(f"the job script does not parse: line {exc.lineno}: {exc.msg}") from None
+        params = check_job_params(params)
+        job = self.store.create(name, script, params, self.owner)
+        self._publish_state(job)
+        self._schedule()
+        return self.store.get(job["id"])
+
+    def get(self, job_id) -> dict:
+        """One job, with the path of its log."""
+        job = self.store.get(job_id)
+        return {**job, "log_path": str(self.job_dir(job["id"]) / "log.txt")}
+
+    def list(self, state: str | None = None, offset: int = 0, limit: int = 100) -> dict:
+        """A page of jobs, newest first."""
+        return self.store.list(state, offset, limit)
+
+    def cancel(self, job_id) -> dict:
+        """Cancel: a queued job at once; a running one by SIGTERM, then SIGKILL after the grace period."""
+        job = self.store.request_cancel(job_id)
+        if job["state"] == CANCELLED:
+            self._publish_state(job)
+            return job
+        with self._lock:
+            process = self._processes.get(job["id"])
+        if process is not None:
+            self._terminate(job["id"], process)
+        # A job running under another runner (another server process) is stopped by that runner,
+        # which watches the cancel flag.
+        return self.store.get(job["id"])
+
+    def logs(self, job_id, offset: int = 0, limit: int = MAX_LOG_CHUNK) -> dict:
+        """Up to `limit` bytes of the job's log from `offset`: {"text", "offset", "next_offset", "size"}."""
+        job = self.store.get(job_id)
+        if not isinstance(offset, int) or offset < 0 or not isinstance(limit, int) or limit < 1:
+            raise InvalidInput("offset must be >= 0 and limit >= 1")
+        path = self.job_dir(job["id"]) / "log.txt"
+        if not path.exists():
+            return {"text": "", "offset": offset, "next_offset": offset, "size": 0, "state": job["state"]}
+        with open(path, "rb") as handle:
+            handle.seek(offset)
+            data = handle.read(min(limit, MAX_LOG_CHUNK))
+            size = os.fstat(handle.fileno()).st_size
+        return {"text": data.decode("utf-8", "replace"), "offset": offset, "next_offset": offset + len(data),
+                "size": size, "state": job["state"]}
+
+    def events(self, job_id, after: int = 0) -> dict:
+        """Training events the job has streamed, from line `after`: {"events", "next", "state"} (for polling)."""
+        job = self.store.get(job_id)
+        if not isinstance(after, int) or after < 0:
+            raise InvalidInput("after must be a non-negative integer")
+        lines = self._read_event_lines(job["id"])
+        return {"events": lines[after:], "next": len(lines), "state": job["state"]}
+
+    def follow(self, job_id, poll_s: float = POLL_S, stop: threading.Event | None = None) -> Iterator[dict]:
+        """Yield a job's training events from its first, then live, until the job is over (or `stop` is set)."""
+        seen = 0
+        while stop is None or not stop.is_set():
+            state = self.store.get(job_id)["state"]
+            batch = self.events(job_id, seen)
+            yield from batch["events"]
+            seen = batch["next"]
+            if state in FINAL_STATES:
+                yield from self.events(job_id, seen)["events"]
+                return
+            time.sleep(poll_s)
+
+    def job_dir(self, job_id: int) -> Path:
+        return self.jobs_dir / str(int(job_id))
+
+    def close(self, stop_jobs: bool = True) -> None:
+        """Stop scheduling; with stop_jobs, end this runner's workers and mark their jobs FAILED."""
+        with self._lock:
+            self._closed = True
+            processes = dict(self._processes)
+        if stop_jobs:
+            for job_id, process in processes.items():
+                self._send(process, signal.SIGKILL)
+        for thread in list(self._monitors.values()):
+            thread.join(timeout=30)
+
+    # ---- recovery and scheduling --------------------------------------------------------------
+
+    def recover(self) -> None:
+        """Settle jobs of runners that are gone: RUNNING ones FAILED (worker stopped), QUEUED ones adopted."""
+        for job in self.store.unfinished():
+            if job["owner"] == self.owner or owner_alive(job["owner"]) is not False:
+                continue
+            if job["state"] == RUNNING:
+                reason = "the server running this job stopped while it ran"
+                self._kill_orphan(job)
+                job = self.store.finish(job["id"], FAILED, reason)
+                self.runs.mark_stale(job["id"], reason)
+                self._publish_state(job)
+            else:
+                self.store.adopt(job["id"], self.owner)
+        self._schedule()
+
+    def _kill_orphan(self, job: dict) -> None:
+        pid = job.get("pid")
+        if not pid:
+            return
+        try:  # only a process that is this job's worker: a recycled pid may be anything
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            return
+        if b"maas_jupyter.training.job_worker" in cmdline and str(self.job_dir(job["id"])).encode() in cmdline:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except OSError:
+                pass
+
+    def _schedule(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            for job_id in self.store.queued_ids(self.owner):
+                if len(self._processes) >= self.max_concurrent:
+                    return
+                if self.store.claim_for_start(job_id):
+                    self._start(job_id)
+
+    def _start(self, job_id: int) -> None:
+        job = self.store.get(job_id)
+        job_dir = self.job_dir(job_id)
+        job_dir.mkdir(parents=True, exist_ok=True)
+        (job_dir / "script.py").write_text(self.store.script(job_id))
+        (job_dir / "spec.json").write_text(json.dumps({
+            "job_id": job_id, "name": job["name"], "params": job["params"],
+            "home": str(self.settings.home), "database_url": self.settings.database_url}))
+        for stale in ("events.jsonl", "result.json"):
+            (job_dir / stale).unlink(missing_ok=True)
+        env = {**os.environ, "MAAS_HOME": str(self.settings.home), "MAAS_DATABASE_URL": self.settings.database_url,
+               "PYTHONUNBUFFERED": "1"}
+        with open(job_dir / "log.txt", "ab") as log_file:
+            # Its own session: a Ctrl-C in the terminal that started the server does not reach the job,
+            # and cancel can signal the worker's whole process group.
+            process = subprocess.Popen(
+                [self.python, "-m", "maas_jupyter.training.job_worker", str(job_dir)],
+                stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=job_dir, env=env,
+                start_new_session=True)
+        if not self.store.mark_running(job_id, process.pid):  # cancelled in the instant before
+            self._send(process, signal.SIGKILL)
+            process.wait()
+            return
+        self._processes[job_id] = process
+        self._publish_state(self.store.get(job_id))
+        monitor = threading.Thread(target=self._monitor, args=(job_id, process), name=f"maas-job-{job_id}",
+                                   daemon=True)
+        self._monitors[job_id] = monitor
+        monitor.start()
+
+    # ---- monitoring ---------------------------------------------------------------------------
+
+    def _monitor(self, job_id: int, process: subprocess.Popen) -> None:
+        seen, last_flag_check = 0, 0.0
+        try:
+            while process.poll() is None:
+                seen = self._forward_events(job_id, seen)
+                if time.monotonic() - last_flag_check > 1.0:  # a cancel asked through another runner
+                    last_flag_check = time.monotonic()
+                    if job_id not in self._killed and self.store.cancel_requested(job_id):
+                        self._terminate(job_id, process)
+                time.sleep(POLL_S)
+            self._forward_events(job_id, seen)
+            self._settle(job_id, process.returncode)
+        except Exception:
+            log.exception("monitoring job %s failed", job_id)
+        finally:
+            with self._lock:
+                self._processes.pop(job_id, None)
+                self._monitors.pop(job_id, None)
+            self._schedule()
+
+    def _read_event_lines(self, job_id: int) -> list[dict]:
+        path = self.job_dir(job_id) / "events.jsonl"
+        if not path.exists():
+            return []
+        events = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                events.append(json.loads(line))
+            except json.JSONDecodeError:  # the worker is halfway through writing this line
+                break
+        return events
+
+    def _forward_events(self, job_id: int, seen: int) -> int:
+        events = self._read_event_lines(job_id)
+        for event in events[seen:]:
+            if event.get("type") == "train_begin" and event.get("run_id"):
+                self.store.set_run(job_id, event["run_id"])
+            self.bus.publish({"type": "job.training", "job_id": job_id, "event": event})
+        return max(seen, len(events))
+
+    def _settle(self, job_id: int, returncode: int) -> None:
+        result_path = self.job_dir(job_id) / "result.json"
+        try:
+            result = json.loads(result_path.read_text())
+        except (OSError, json.JSONDecodeError):
+            result = {}
+        job = self.store.get(job_id)
+        run_id = result.get("run_id") or job["run_id"]
+        if job["cancel_requested"]:
+            state = CANCELLED
+            reason = "cancelled" + (" (killed after the grace period)" if returncode == -signal.SIGKILL else "")
+        elif returncode == 0 and result.get("status") == "succeeded":
+            state, reason = SUCCEEDED, ""
+        else:
+            state = FAILED
+            if result.get("error"):
+                reason = result["error"]
+            elif returncode < 0:
+                reason = f"the worker was killed by {_signal_name(returncode)}"
+                if returncode == -signal.SIGKILL:
+                    reason += " (out of memory, or killed from outside)"
+            else:
+                reason = f"the worker exited with code {returncode}"
+            if self._closed and returncode < 0:
+                reason = "the server stopped while the job ran"
+        job = self.store.finish(job_id, state, reason, run_id=run_id, version=result.get("version"))
+        self.runs.mark_stale(job_id, reason or state.lower())
+        self._publish_state(job)
+
+    def _terminate(self, job_id: int, process: subprocess.Popen) -> None:
+        with self._lock:
+            if job_id in self._killed:
+                return
+            self._killed.add(job_id)
+        self._send(process, signal.SIGTERM)
+
+        def escalate():
+            try:
+                process.wait(timeout=self.cancel_grace_s)
+            except subprocess.TimeoutExpired:
+                self._send(process, signal.SIGKILL)
+        threading.Thread(target=escalate, name=f"maas-job-{job_id}-cancel", daemon=True).start()
+
+    @staticmethod
+    def _send(process: subprocess.Popen, sig: int) -> None:
+        if process.poll() is not None:
+            return
+        try:
+            os.killpg(process.pid, sig)  # the worker leads its own group (start_new_session)
+        except ProcessLookupError:
+            pass
+
+    def _publish_state(self, job: dict) -> None:
+        self.bus.publish({"type": "job.state", "job_id": job["id"], "name": job["name"], "state": job["state"],
+                          "reason": job["reason"], "run_id": job["run_id"],
+                          "registered_version": job["registered_version"]})
+
+    def wait(self, job_id, timeout: float | None = None) -> dict:
+        """Block until the job reaches a final state (for scripts and tests); returns the job."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            job = self.store.get(job_id)
+            if job["state"] in FINAL_STATES:
+                with self._lock:
+                    monitor = self._monitors.get(job["id"])
+                if monitor is not None and monitor is not threading.current_thread():
+                    monitor.join(timeout=5)
+                return self.store.get(job_id)
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"job {job_id} is still {job['state']} after {timeout}s")
+            time.sleep(POLL_S)
