@@ -21,7 +21,7 @@ class CommandParser(argparse.ArgumentParser):
 
     def __init__(self, prog: str, description: str, **kwargs):
         super().__init__(prog=f"%maas {prog}", description=description, add_help=True,
-                         formatter_class=argparse.RawDescriptionHelpFormatter, exit_on_error=False, **kwargs)
+                         formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs)
 
     def error(self, message: str):
         raise InvalidInput(f"{message}\nusage: {self.format_usage().removeprefix('usage: ').strip()}")
