@@ -131,7 +131,8 @@ def _decode_contents(name: str, datatype: str, shape: list[int], contents: pb.In
         if wide.min() < info.min or wide.max() > info.max:
             raise InvalidInput(f"input {name!r}: a value is outside the range of {datatype} [{info.min}, {info.max}]")
         return wide.astype(RAW_DTYPES[datatype])
-    return np.array(values, dtype=RAW_DTYPES[datatype])
+    # fromiter with a known count is about twice as fast as np.array over a protobuf repeated field.
+    return np.fromiter(values, dtype=RAW_DTYPES[datatype], count=count)
 
 
 def decode_parameters(parameters) -> dict[str, Any]:
