@@ -269,6 +269,13 @@ class Deployments:
             self._switch(endpoint, Routes(r.primary, new, weight, r.previous))
             return self.get(name)
 
+    def cancel_canary(self, name: str, *, actor: str | None = None, reason: str = "") -> dict:
+        """Remove the canary: all traffic back to the primary (recorded as a rollback)."""
+        with self._lock:
+            if self.endpoint(name).routes.canary is None:
+                raise Conflict(f"endpoint {name!r} has no canary")
+            return self.rollback(name, actor=actor, reason=reason)
+
     def promote(self, name: str, *, actor: str | None = None, reason: str = "") -> dict:
         """Make the canary the primary version; the old primary is kept loaded as the previous one."""
         with self._lock:

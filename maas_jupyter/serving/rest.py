@@ -213,4 +213,14 @@ def make_application(platform, dataplane, token: str | None, max_request_bytes: 
         maas_token=token,
         maas_max_request_bytes=max_request_bytes,
         compress_response=False,
+        log_function=_log_request,
     )
+
+
+def _log_request(handler: web.RequestHandler) -> None:
+    # A line per request would cost more than the inference itself; server faults are what need reading.
+    if handler.get_status() >= 500:
+        from tornado.log import access_log
+
+        access_log.error("%d %s %.2fms", handler.get_status(), handler._request_summary(),
+                         1000.0 * handler.request.request_time())

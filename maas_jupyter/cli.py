@@ -1,0 +1,141 @@
+"""The `maas` command line: `maas serve`, and deploy/undeploy/rollback/promote/predict/models/versions
+against a running serve process (--url / MAAS_URL, --token / MAAS_TOKEN)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+
+DEFAULT_URL = "http://127.0.0.1:8080"
+
+
+def _serve(args) -> int:
+    from .config import Settings
+    from .serving.app import ServeOptions, run_serving
+
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    options = ServeOptions(host=args.host, http_port=args.http_port, grpc_port=args.grpc_port,
+                           token=args.token or os.environ.get("MAAS_TOKEN") or None,
+                           max_request_bytes=args.max_request_bytes, intra_op_threads=args.intra_op_threads,
+                           inference_threads=args.inference_threads)
+    if options.host not in ("127.0.0.1", "localhost", "::1") and not options.token:
+        print("maas serve: listening beyond loopback without --token exposes every model; set a token",
+              file=sys.stderr)
+    run_serving(Settings.from_env(), options)
+    return 0
+
+
+def _client(args):
+    from .serving.client import ServingClient
+
+    return ServingClient(args.url or os.environ.get("MAAS_URL") or DEFAULT_URL,
+                         args.token or os.environ.get("MAAS_TOKEN") or None)
+
+
+def _split_ref(ref: str) -> tuple[str, str | None]:
+    name, _, version = ref.partition("@")
+    return name, (version or None)
+
+
+def _deploy(args, client):
+    model, version = _split_ref(args.model)
+    if args.canary:
+        return client.canary(args.canary, version or "latest", args.weight, reason=args.reason)
+    return client.deploy(args.as_ or model, model, version, max_batch_size=args.max_batch,
+                         max_queue_delay_ms=args.max_delay_ms, reason=args.reason)
+
+
+def _predict(args, client):
+    import numpy as np
+
+    if args.data.startswith("@"):
+        path = args.data[1:]
+        data = np.load(path) if path.endswith(".npy") else json.load(open(path))
+    else:
+        data = json.loads(args.data)
+    inputs = {k: np.asarray(v) for k, v in data.items()} if isinstance(data, dict) else np.asarray(data)
+    outputs = client.predict(args.endpoint, inputs, args.version)
+    return {name: value.tolist() if value.dtype != object else [v.decode("utf-8", "replace") for v in value.reshape(-1)]
+            for name, value in outputs.items()}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="maas", description="Model-as-a-Service: serve and manage models.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="serve V2 REST (+gRPC) and the management API")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--http-port", type=int, default=8080)
+    serve.add_argument("--grpc-port", type=int, default=None)
+    serve.add_argument("--token", default=None, help="bearer token required on every route (or MAAS_TOKEN)")
+    serve.add_argument("--max-request-bytes", type=int,
+                       default=int(os.environ.get("MAAS_MAX_REQUEST_BYTES", 64 * 1024 * 1024)))
+    serve.add_argument("--intra-op-threads", type=int, default=int(os.environ.get("MAAS_INTRA_OP_THREADS", 1)),
+                       help="ONNX Runtime threads per run (0: ONNX Runtime decides)")
+    serve.add_argument("--inference-threads", type=int, default=None,
+                       help="runs in parallel across requests (default: one per core)")
+    serve.add_argument("--log-level", default="info")
+    serve.set_defaults(handler=None)
+
+    def remote(name, help_text, handler):
+        command = sub.add_parser(name, help=help_text)
+        command.add_argument("--url", default=None, help=f"serve URL (MAAS_URL, default {DEFAULT_URL})")
+        command.add_argument("--token", default=None, help="bearer token (MAAS_TOKEN)")
+        command.set_defaults(handler=handler)
+        return command
+
+    deploy = remote("deploy", "deploy MODEL[@VERSION|@ALIAS] as an endpoint (swap if it exists)", _deploy)
+    deploy.add_argument("model")
+    deploy.add_argument("--as", dest="as_", default=None, help="endpoint name (default: the model's name)")
+    deploy.add_argument("--max-batch", type=int, default=None)
+    deploy.add_argument("--max-delay-ms", type=float, default=None)
+    deploy.add_argument("--canary", default=None, metavar="ENDPOINT", help="deploy as a canary of ENDPOINT")
+    deploy.add_argument("--weight", type=float, default=10.0, help="canary traffic percent")
+    deploy.add_argument("--reason", default="")
+
+    for name, help_text, method in (("undeploy", "stop serving an endpoint", "undeploy"),
+                                    ("rollback", "back to the previous version (or drop the canary)", "rollback"),
+                                    ("promote", "make the canary the primary version", "promote")):
+        command = remote(name, help_text, lambda a, c, m=method: getattr(c, m)(a.endpoint, reason=a.reason))
+        command.add_argument("endpoint")
+        command.add_argument("--reason", default="")
+
+    remote("deployments", "list endpoints", lambda a, c: c.list())
+    remote("models", "list registered models", lambda a, c: c.models())
+    versions = remote("versions", "list a model's versions", lambda a, c: c.versions(a.name))
+    versions.add_argument("name")
+    predict = remote("predict", "run inputs through an endpoint", _predict)
+    predict.add_argument("endpoint")
+    predict.add_argument("data", help="JSON array, JSON object {input: array}, or @file.npy / @file.json")
+    predict.add_argument("--version", default=None)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `maas` console script."""
+    args = build_parser().parse_args(argv)
+    if args.command == "serve":
+        return _serve(args)
+    from .errors import MaasError
+
+    client = _client(args)
+    try:
+        result = args.handler(args, client)
+    except MaasError as exc:
+        print(f"maas {args.command}: {exc.message}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"maas {args.command}: cannot reach the serving process: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        client.close()
+    if result is not None:
+        print(json.dumps(result, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
