@@ -172,7 +172,7 @@ def test_repository_index_unload_and_load(served):
     ready_only = {e["name"] for e in call(served, "POST", "/v2/repository/index", {"ready": True}).json()}
     assert "frail" not in ready_only and "ep" in ready_only
     assert call(served, "POST", "/v2/repository/models/two/unload").status_code == 200
-    unloaded = call(served, "POST", "/v2/models/two/infer", {"inputs": []})
+    unloaded = call(served, "POST", "/v2/models/two/infer", json_infer(np.ones((1, 2)), name="A"))
     assert unloaded.status_code == 503 and "unloaded" in unloaded.json()["error"]
     assert call(served, "GET", "/v2/models/two/ready").status_code == 503
     assert call(served, "POST", "/v2/repository/models/two/load").status_code == 200
