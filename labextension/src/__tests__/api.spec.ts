@@ -1,0 +1,118 @@
+import { ServerConnection } from '@jupyterlab/services';
+
+import { MaasApi, MaasApiError, parseMetrics } from '../api';
+
+/** A MaasApi whose fetch answers from a table and records every request. */
+function fakeApi(answers: Record<string, { status: number; body?: unknown }>, token = '') {
+  const calls: Array<{ url: string; method: string; body: string | null }> = [];
+  const fetch = async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
+    const request = input instanceof Request ? input : new Request(String(input), init);
+    // ServerConnection appends a cache-busting timestamp; the tests look at the rest.
+    const url = request.url.replace(/[?&]\d{10,}$/, '');
+    const method = request.method;
+    const body = method === 'GET' || method === 'HEAD' ? null : await request.text();
+    calls.push({ url, method, body });
+    const key = `${method} ${url.replace('http://localhost:8888/lab-base/maas/api/', '')}`;
+    const answer = answers[key] ?? { status: 404, body: { error: { code: 'not_found', message: `no such route: ${key}` } } };
+    const text = answer.body === undefined ? null : JSON.stringify(answer.body);
+    return new Response(text, { status: answer.status, headers: { 'Content-Type': 'application/json' } });
+  };
+  const settings = ServerConnection.makeSettings({
+    baseUrl: 'http://localhost:8888/lab-base/',
+    wsUrl: 'ws://localhost:8888/lab-base/',
+    token,
+    fetch: fetch as any,
+    Request: Request as any,
+    Headers: Headers as any
+  });
+  return { api: new MaasApi(settings), calls };
+}
+
+describe('MaasApi', () => {
+  it('lists every model by paging through maas/api/models', async () => {
+    const model = (name: string) => ({ name, latest_version: 1, version_count: 1, aliases: {} });
+    const first = Array.from({ length: 500 }, (_, i) => model(`m${i}`));
+    const { api, calls } = fakeApi({
+      'GET models?offset=0&limit=500': { status: 200, body: { items: first, total: 501, offset: 0, limit: 500 } },
+      'GET models?offset=500&limit=500': { status: 200, body: { items: [model('last')], total: 501, offset: 500, limit: 500 } }
+    });
+    const models = await api.listModels();
+    expect(models).toHaveLength(501);
+    expect(models[500].name).toBe('last');
+    expect(calls.map(c => c.url)).toEqual([
+      'http://localhost:8888/lab-base/maas/api/models?offset=0&limit=500',
+      'http://localhost:8888/lab-base/maas/api/models?offset=500&limit=500'
+    ]);
+  });
+
+  it('sends deploy as a JSON POST with endpoint, model and version', async () => {
+    const deployed = { name: 'ep', model: 'mnist', version: 2, state: 'ready' };
+    const { api, calls } = fakeApi({ 'POST deployments': { status: 201, body: deployed } });
+    await expect(api.deploy('ep', 'mnist', '2')).resolves.toEqual(deployed);
+    expect(calls[0].method).toBe('POST');
+    expect(JSON.parse(calls[0].body!)).toEqual({ name: 'ep', model: 'mnist', version: '2' });
+  });
+
+  it('puts an alias with the version number and escapes names in the path', async () => {
+    const { api, calls } = fakeApi({ 'PUT models/my%20model/aliases/prod': { status: 200, body: {} } });
+    await api.setAlias('my model', 'prod', 3);
+    expect(calls[0].url).toBe('http://localhost:8888/lab-base/maas/api/models/my%20model/aliases/prod');
+    expect(JSON.parse(calls[0].body!)).toEqual({ version: 3 });
+  });
+
+  it('raises the server reason from an {"error": {code, message}} body', async () => {
+    const { api } = fakeApi({
+      'POST deployments/ep/rollback': {
+        status: 409,
+        body: { error: { code: 'conflict', message: "endpoint 'ep' has no previous version to roll back to" } }
+      }
+    });
+    const error = await api.rollback('ep').catch(e => e);
+    expect(error).toBeInstanceOf(MaasApiError);
+    expect(error.status).toBe(409);
+    expect(error.code).toBe('conflict');
+    expect(error.message).toBe("endpoint 'ep' has no previous version to roll back to");
+  });
+
+  it('tells a missing route apart from a missing thing', async () => {
+    const { api } = fakeApi({});
+    const error: MaasApiError = await api.listJobs().catch(e => e);
+    expect(error.status).toBe(404);
+    expect(error.isNotFoundRoute).toBe(true);
+    const missing = new MaasApiError(404, 'not_found', "no model named 'x'");
+    expect(missing.isNotFoundRoute).toBe(false);
+  });
+
+  it('resolves undefined for 204 (undeploy)', async () => {
+    const { api, calls } = fakeApi({ 'DELETE deployments/ep': { status: 204 } });
+    await expect(api.undeploy('ep')).resolves.toBeUndefined();
+    expect(calls[0].method).toBe('DELETE');
+  });
+
+  it('builds the events WebSocket URL under the base URL, with the token when there is one', () => {
+    expect(fakeApi({}).api.eventsUrl()).toBe('ws://localhost:8888/lab-base/maas/api/events');
+    expect(fakeApi({}, 's3cr3t').api.eventsUrl()).toBe('ws://localhost:8888/lab-base/maas/api/events?token=s3cr3t');
+  });
+});
+
+describe('parseMetrics', () => {
+  it('reads a list of points with any of the usual key names', () => {
+    expect(parseMetrics({ points: [{ t: 1, throughput: 10, p99_ms: 3.5 }, { time: 2, rps: 12, p99: 4 }] })).toEqual([
+      { t: 1, throughput: 10, p99: 3.5 },
+      { t: 2, throughput: 12, p99: 4 }
+    ]);
+  });
+
+  it('reads parallel arrays', () => {
+    expect(parseMetrics({ t: [5, 6], throughput: [1, 2], latency_p99_ms: [9, null] })).toEqual([
+      { t: 5, throughput: 1, p99: 9 },
+      { t: 6, throughput: 2, p99: null }
+    ]);
+  });
+
+  it('returns nothing for shapes it does not know', () => {
+    expect(parseMetrics(null)).toEqual([]);
+    expect(parseMetrics('x')).toEqual([]);
+    expect(parseMetrics({ something: 1 })).toEqual([]);
+  });
+});

@@ -1,0 +1,269 @@
+import { IMaasApi, MaasApiError } from '../api';
+import { EventStream, ISocket } from '../events';
+import { isJobActive, MaasModel, pushBounded, toEndpointView } from '../model';
+import { IDeployment, IJob, IModelSummary, IModelVersion } from '../types';
+
+const notThere = () => new MaasApiError(404, 'not_found', 'no such route: /maas/api/x');
+
+/** An in-memory server with the registry and serving areas; jobs and metrics have not landed. */
+class FakeApi implements IMaasApi {
+  models: IModelSummary[] = [
+    { name: 'mnist', latest_version: 2, version_count: 2, aliases: { production: 1 } }
+  ];
+  versions: IModelVersion[] = [
+    { name: 'mnist', version: 1, aliases: ['production'], metrics: { accuracy: 0.95 } },
+    { name: 'mnist', version: 2, aliases: [], metrics: { accuracy: 0.97 }, parent_version: 1 }
+  ];
+  deployments: IDeployment[] = [];
+  jobs: IJob[] | null = null;
+  calls: string[] = [];
+
+  async info() {
+    return { version: '0.1.0' };
+  }
+  async listModels() {
+    this.calls.push('listModels');
+    return this.models;
+  }
+  async listVersions(model: string) {
+    this.calls.push(`listVersions ${model}`);
+    return this.versions.filter(v => v.name === model);
+  }
+  async setAlias(model: string, alias: string, version: number) {
+    this.calls.push(`setAlias ${model} ${alias} ${version}`);
+    this.models[0].aliases[alias] = version;
+    return {};
+  }
+  async deleteAlias() {}
+  async listDeployments() {
+    this.calls.push('listDeployments');
+    return this.deployments;
+  }
+  async deploy(endpoint: string, model: string, version: string) {
+    this.calls.push(`deploy ${endpoint} ${model} ${version}`);
+    const existing = this.deployments.find(d => d.name === endpoint);
+    const d: IDeployment = {
+      name: endpoint, model, version: Number(version), state: 'ready',
+      previous_version: existing ? existing.version : null, canary: null
+    };
+    this.deployments = [...this.deployments.filter(x => x.name !== endpoint), d];
+    return d;
+  }
+  async promote(): Promise<IDeployment> {
+    throw new MaasApiError(409, 'conflict', "endpoint 'ep' has no canary to promote");
+  }
+  async rollback(endpoint: string) {
+    const d = this.deployments.find(x => x.name === endpoint)!;
+    const back = { ...d, version: d.previous_version, previous_version: d.version };
+    this.deployments = [back];
+    return back;
+  }
+  async undeploy(endpoint: string) {
+    this.deployments = this.deployments.filter(d => d.name !== endpoint);
+  }
+  async deploymentMetrics(): Promise<never> {
+    throw notThere();
+  }
+  async listJobs() {
+    if (this.jobs === null) {
+      throw notThere();
+    }
+    return this.jobs;
+  }
+  async cancelJob(id: string) {
+    this.calls.push(`cancel ${id}`);
+    return {};
+  }
+  eventsUrl() {
+    return 'ws://h/maas/api/events';
+  }
+}
+
+class FakeSocket implements ISocket {
+  onopen: ((ev: any) => void) | null = null;
+  onclose: ((ev: any) => void) | null = null;
+  onerror: ((ev: any) => void) | null = null;
+  onmessage: ((ev: { data: any }) => void) | null = null;
+  close(): void {}
+  send(msg: object): void {
+    this.onmessage?.({ data: JSON.stringify(msg) });
+  }
+}
+
+function setup() {
+  const api = new FakeApi();
+  const sockets: FakeSocket[] = [];
+  const stream = new EventStream({
+    url: () => api.eventsUrl(),
+    socketFactory: () => {
+      const s = new FakeSocket();
+      sockets.push(s);
+      return s;
+    }
+  });
+  const model = new MaasModel(api, stream, { fallbackRefreshMs: 15000, metricsPollMs: 5000 });
+  let changes = 0;
+  model.changed.connect(() => changes++);
+  return { api, model, sockets, changes: () => changes };
+}
+
+/** Let pending promise callbacks run (fake timers do not advance them). */
+async function settle(): Promise<void> {
+  for (let i = 0; i < 10; i++) {
+    await Promise.resolve();
+  }
+}
+
+beforeEach(() => jest.useFakeTimers());
+afterEach(() => jest.useRealTimers());
+
+describe('MaasModel', () => {
+  it('loads models and deployments and marks areas the server lacks as unavailable', async () => {
+    const { model, changes } = setup();
+    await model.start();
+    expect(model.models.map(m => m.name)).toEqual(['mnist']);
+    expect(model.availability).toEqual({
+      models: 'available', deployments: 'available', jobs: 'unavailable', metrics: 'unknown'
+    });
+    expect(changes()).toBeGreaterThan(0);
+    model.dispose();
+  });
+
+  it('loads versions on expand, newest first, and forgets them on collapse', async () => {
+    const { model } = setup();
+    await model.start();
+    await model.toggle('mnist');
+    expect(model.expanded.has('mnist')).toBe(true);
+    expect(model.versions.get('mnist')!.map(v => v.version)).toEqual([2, 1]);
+    await model.toggle('mnist');
+    expect(model.expanded.has('mnist')).toBe(false);
+    model.dispose();
+  });
+
+  it('deploys, shows which version serves, and rolls back to the earlier one', async () => {
+    const { model, api } = setup();
+    await model.start();
+    await model.deploy('ep', 'mnist', '1');
+    expect(model.endpoints.map(e => [e.name, e.primary, e.state])).toEqual([['ep', '1', 'ready']]);
+    expect(model.servingEndpoints('mnist', 1)).toEqual(['ep']);
+    await model.deploy('ep', 'mnist', '2');
+    expect(model.endpoints[0].primary).toBe('2');
+    expect(model.endpoints[0].previous).toBe('1');
+    await model.rollback('ep');
+    expect(model.endpoints[0].primary).toBe('1');
+    expect(model.servingEndpoints('mnist', 2)).toEqual([]);
+    expect(api.calls).toContain('deploy ep mnist 2');
+    await model.undeploy('ep');
+    expect(model.endpoints).toEqual([]);
+    model.dispose();
+  });
+
+  it('passes the server reason of a failed action to the caller', async () => {
+    const { model } = setup();
+    await model.start();
+    await expect(model.promote('ep')).rejects.toThrow("endpoint 'ep' has no canary to promote");
+    model.dispose();
+  });
+
+  it('reloads only the area an event names, once per burst', async () => {
+    const { model, api, sockets } = setup();
+    await model.start();
+    sockets[0].onopen?.({});
+    api.calls = [];
+    api.deployments = [{ name: 'ep', model: 'mnist', version: 1, state: 'loading', canary: null }];
+    for (let i = 0; i < 5; i++) {
+      sockets[0].send({ type: 'deployment.changed', name: 'ep' });
+    }
+    jest.advanceTimersByTime(200);
+    await settle();
+    expect(api.calls).toEqual(['listDeployments']);
+    expect(model.endpoints[0].state).toBe('loading');
+
+    api.calls = [];
+    sockets[0].send({ type: 'alias', model: 'mnist', alias: 'staging', version: 2 });
+    jest.advanceTimersByTime(200);
+    await settle();
+    expect(api.calls).toEqual(['listModels']);
+    model.dispose();
+  });
+
+  it('applies a deployment carried by an event at once', async () => {
+    const { model, sockets } = setup();
+    await model.start();
+    sockets[0].send({
+      type: 'deployment',
+      deployment: { name: 'ep', model: 'mnist', version: 2, state: 'ready', canary: { version: 3, weight: 10 } }
+    });
+    expect(model.endpoints[0]).toMatchObject({ name: 'ep', primary: '2', canary: { version: '3', weight: 10 } });
+    model.dispose();
+  });
+
+  it('appends pushed metrics to the endpoint sparklines', async () => {
+    const { model, sockets } = setup();
+    await model.start();
+    await model.deploy('ep', 'mnist', '1');
+    sockets[0].send({ type: 'metrics', endpoint: 'ep', throughput: 120, p99_ms: 4.5 });
+    sockets[0].send({ type: 'metrics', endpoints: { ep: { rps: 130, p99: 5 } } });
+    expect(model.endpoints[0].throughput).toEqual([120, 130]);
+    expect(model.endpoints[0].p99).toEqual([4.5, 5]);
+    expect(model.availability.metrics).toBe('available');
+    model.dispose();
+  });
+
+  it('tracks job state and live loss from job events', async () => {
+    const { model, api, sockets } = setup();
+    api.jobs = [{ id: 'j1', name: 'train-mnist', state: 'running' }];
+    await model.start();
+    expect(model.availability.jobs).toBe('available');
+    sockets[0].send({ type: 'batch', job_id: 'j1', loss: 2.3 });
+    sockets[0].send({ type: 'batch', job_id: 'j1', loss: 1.1 });
+    sockets[0].send({ type: 'epoch', job_id: 'j1', logs: { loss: 1.5 } }); // batch losses already shown
+    expect(model.jobs[0].loss).toEqual([2.3, 1.1]);
+    sockets[0].send({ type: 'job.state', job_id: 'j1', state: 'cancelled' });
+    expect(model.jobs[0].state).toBe('cancelled');
+    await model.cancelJob('j1');
+    expect(api.calls).toContain('cancel j1');
+    model.dispose();
+  });
+
+  it('refreshes slowly while the stream is down, not while it is up, and catches up on reconnect', async () => {
+    const { model, api, sockets } = setup();
+    await model.start();
+    sockets[0].onopen?.({});
+    api.calls = [];
+    jest.advanceTimersByTime(15000);
+    await settle();
+    expect(api.calls).toEqual([]); // live: no polling
+
+    sockets[0].onclose?.({}); // server restart
+    jest.advanceTimersByTime(15000);
+    await settle();
+    expect(api.calls).toContain('listModels');
+    expect(api.calls).toContain('listDeployments');
+
+    api.calls = [];
+    const reopened = sockets[sockets.length - 1];
+    reopened.onopen?.({});
+    await settle();
+    expect(api.calls).toContain('listModels'); // missed events: one catch-up load
+    model.dispose();
+  });
+});
+
+describe('helpers', () => {
+  it('reads both deployment shapes', () => {
+    expect(toEndpointView({ name: 'a', model: 'm', version: 3, state: 'ready' }).primary).toBe('3');
+    expect(toEndpointView({ name: 'a', model: 'm', primary: { version: '4' }, state: 'ready' }).primary).toBe('4');
+  });
+
+  it('keeps series bounded', () => {
+    expect(pushBounded([1, 2, 3], 4, 3)).toEqual([2, 3, 4]);
+    expect(pushBounded([], 1, 3)).toEqual([1]);
+  });
+
+  it('knows which job states can be cancelled', () => {
+    expect(isJobActive('running')).toBe(true);
+    expect(isJobActive('QUEUED')).toBe(true);
+    expect(isJobActive('succeeded')).toBe(false);
+  });
+});

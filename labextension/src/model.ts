@@ -1,0 +1,492 @@
+import { ISignal, Signal } from '@lumino/signaling';
+
+import { IMaasApi, MaasApiError } from './api';
+import { EventStream, StreamStatus } from './events';
+import { IDeployment, IEvent, IJob, IMetricPoint, IModelSummary, IModelVersion } from './types';
+
+/** Whether a part of the API exists on this server: it is answered 404 until that area lands. */
+export type Availability = 'unknown' | 'available' | 'unavailable';
+
+export type Area = 'models' | 'deployments' | 'jobs' | 'metrics';
+
+export interface IEndpointView {
+  name: string;
+  model: string;
+  state: string;
+  error: string | null;
+  primary: string | null;
+  previous: string | null;
+  canary: { version: string; weight: number } | null;
+  throughput: number[];
+  p99: number[];
+}
+
+export interface IJobView {
+  id: string;
+  name: string;
+  state: string;
+  error: string | null;
+  loss: number[];
+  raw: IJob;
+}
+
+const ACTIVE_JOB_STATES = new Set(['queued', 'pending', 'running', 'starting', 'submitted']);
+
+/** True when a job in this state can still be cancelled. */
+export function isJobActive(state: string): boolean {
+  return ACTIVE_JOB_STATES.has(state.toLowerCase());
+}
+
+function str(value: unknown): string | null {
+  return value === null || value === undefined || value === '' ? null : String(value);
+}
+
+function finite(value: unknown): number | null {
+  return typeof value === 'number' && isFinite(value) ? value : null;
+}
+
+/** Normalise a deployment as the server sends it (either shape) into what the sidebar shows. */
+export function toEndpointView(d: IDeployment, previous?: IEndpointView): IEndpointView {
+  const canary = d.canary && d.canary.version !== undefined && d.canary.version !== null
+    ? { version: String(d.canary.version), weight: Number(d.canary.weight ?? 0) }
+    : null;
+  return {
+    name: d.name,
+    model: d.model,
+    state: String(d.state ?? 'unknown'),
+    error: str(d.error),
+    primary: str(d.version ?? d.primary?.version),
+    previous: str(d.previous_version),
+    canary,
+    throughput: previous?.throughput ?? [],
+    p99: previous?.p99 ?? []
+  };
+}
+
+/** Normalise a job record; jobs may name their id `id` or `job_id`, their state `state` or `status`. */
+export function toJobView(job: IJob, previous?: IJobView): IJobView {
+  const id = String(job.id ?? job.job_id ?? job.name ?? '?');
+  const history = Array.isArray((job as any).loss_history) ? ((job as any).loss_history as unknown[]) : null;
+  return {
+    id,
+    name: String(job.name ?? id),
+    state: String(job.state ?? job.status ?? 'unknown'),
+    error: str(job.error),
+    loss: history ? history.map(finite).filter((v): v is number => v !== null) : previous?.loss ?? [],
+    raw: job
+  };
+}
+
+/** Append to a bounded series, returning a new array (React sees the change). */
+export function pushBounded(series: number[], value: number, limit: number): number[] {
+  const next = series.length >= limit ? series.slice(series.length - limit + 1) : series.slice();
+  next.push(value);
+  return next;
+}
+
+export interface IModelOptions {
+  /** Refresh period while the events stream is down, in ms. */
+  fallbackRefreshMs?: number;
+  /** Metrics poll period when the server pushes no metrics events, in ms. */
+  metricsPollMs?: number;
+  /** Points kept per sparkline. */
+  seriesLength?: number;
+  /** Window asked of the metrics route, in seconds. */
+  metricsWindowSeconds?: number;
+}
+
+/**
+ * The sidebar's state: models, their versions, endpoints, jobs, live series; kept current from the
+ * events stream, refreshed slowly only while that stream is down. Views read it and call its actions.
+ */
+export class MaasModel {
+  constructor(api: IMaasApi, stream: EventStream | null, options: IModelOptions = {}) {
+    this.api = api;
+    this.stream = stream;
+    this._fallbackMs = options.fallbackRefreshMs ?? 15000;
+    this._metricsPollMs = options.metricsPollMs ?? 5000;
+    this._seriesLength = options.seriesLength ?? 60;
+    this._metricsWindow = options.metricsWindowSeconds ?? 60;
+    if (stream) {
+      stream.event.connect((_, event) => this.handleEvent(event), this);
+      stream.statusChanged.connect((_, status) => this._onStreamStatus(status), this);
+    }
+  }
+
+  readonly api: IMaasApi;
+  readonly stream: EventStream | null;
+
+  models: IModelSummary[] = [];
+  versions = new Map<string, IModelVersion[]>();
+  expanded = new Set<string>();
+  endpoints: IEndpointView[] = [];
+  jobs: IJobView[] = [];
+  availability: Record<Area, Availability> = {
+    models: 'unknown',
+    deployments: 'unknown',
+    jobs: 'unknown',
+    metrics: 'unknown'
+  };
+  /** The last load failure per area (other than "not available"), shown in its section. */
+  errors: Partial<Record<Area, string>> = {};
+
+  /** Emits whenever anything shown has changed. */
+  get changed(): ISignal<this, void> {
+    return this._changed;
+  }
+
+  get streamStatus(): StreamStatus | 'none' {
+    return this.stream ? this.stream.status : 'none';
+  }
+
+  get isDisposed(): boolean {
+    return this._disposed;
+  }
+
+  /** Load everything, open the events stream, start the timers that need it. */
+  async start(): Promise<void> {
+    this.stream?.start();
+    this._armFallback();
+    this._armMetricsPoll();
+    await this.refreshAll();
+  }
+
+  dispose(): void {
+    if (this._disposed) {
+      return;
+    }
+    this._disposed = true;
+    for (const handle of [this._fallbackTimer, this._metricsTimer, ...this._debounce.values()]) {
+      if (handle !== null && handle !== undefined) {
+        clearTimeout(handle);
+      }
+    }
+    this._debounce.clear();
+    this.stream?.dispose();
+    Signal.clearData(this);
+  }
+
+  async refreshAll(): Promise<void> {
+    await Promise.all([this.refreshModels(), this.refreshDeployments(), this.refreshJobs()]);
+    await Promise.all([...this.expanded].map(name => this.refreshVersions(name)));
+    await this.refreshMetrics();
+  }
+
+  async refreshModels(): Promise<void> {
+    await this._load('models', async () => {
+      this.models = await this.api.listModels();
+      for (const name of [...this.expanded]) {
+        if (!this.models.some(m => m.name === name)) {
+          this.expanded.delete(name);
+          this.versions.delete(name);
+        }
+      }
+    });
+  }
+
+  async refreshVersions(model: string): Promise<void> {
+    try {
+      const list = await this.api.listVersions(model);
+      // Newest first: the version a user acts on is usually the latest.
+      this.versions.set(model, list.slice().sort((a, b) => b.version - a.version));
+    } catch (error) {
+      if (error instanceof MaasApiError && error.status === 404) {
+        this.versions.delete(model);
+      } else {
+        this.errors.models = describe(error);
+      }
+    }
+    this._emit();
+  }
+
+  async refreshDeployments(): Promise<void> {
+    await this._load('deployments', async () => {
+      const old = new Map(this.endpoints.map(e => [e.name, e]));
+      this.endpoints = (await this.api.listDeployments()).map(d => toEndpointView(d, old.get(d.name)));
+    });
+  }
+
+  async refreshJobs(): Promise<void> {
+    await this._load('jobs', async () => {
+      const old = new Map(this.jobs.map(j => [j.id, j]));
+      this.jobs = (await this.api.listJobs()).map(j => {
+        const id = String(j.id ?? j.job_id ?? j.name ?? '?');
+        return toJobView(j, old.get(id));
+      });
+    });
+  }
+
+  /** Fetch each endpoint's recent metrics window (used when the server pushes none). */
+  async refreshMetrics(): Promise<void> {
+    if (this.availability.metrics === 'unavailable' || this.endpoints.length === 0) {
+      return;
+    }
+    for (const endpoint of this.endpoints) {
+      let points: IMetricPoint[];
+      try {
+        points = await this.api.deploymentMetrics(endpoint.name, this._metricsWindow);
+      } catch (error) {
+        if (error instanceof MaasApiError && error.status === 404 && error.isNotFoundRoute) {
+          this.availability.metrics = 'unavailable';
+          this._emit();
+          return;
+        }
+        continue; // an endpoint that just went away, or a transient failure
+      }
+      this.availability.metrics = 'available';
+      const current = this.endpoints.find(e => e.name === endpoint.name);
+      if (current) {
+        const tail = points.slice(-this._seriesLength);
+        current.throughput = tail.map(p => p.throughput ?? 0);
+        current.p99 = tail.map(p => p.p99 ?? 0);
+      }
+    }
+    this.endpoints = this.endpoints.slice();
+    this._emit();
+  }
+
+  /** Expand or collapse a model; expanding loads its versions. */
+  async toggle(model: string): Promise<void> {
+    if (this.expanded.has(model)) {
+      this.expanded.delete(model);
+      this._emit();
+      return;
+    }
+    this.expanded.add(model);
+    this._emit();
+    await this.refreshVersions(model);
+  }
+
+  /** Endpoints serving `model`@`version` (as primary or canary). */
+  servingEndpoints(model: string, version: number): string[] {
+    const v = String(version);
+    return this.endpoints
+      .filter(e => e.model === model && (e.primary === v || e.canary?.version === v))
+      .map(e => e.name);
+  }
+
+  // ---- actions: each throws MaasApiError with the server's reason; the view reports it ----------
+
+  async deploy(endpoint: string, model: string, version: string): Promise<IDeployment> {
+    const result = await this.api.deploy(endpoint, model, version);
+    this._applyDeployment(result);
+    void this.refreshDeployments();
+    return result;
+  }
+
+  async setAlias(model: string, alias: string, version: number): Promise<void> {
+    await this.api.setAlias(model, alias, version);
+    await Promise.all([this.refreshModels(), this.refreshVersions(model)]);
+  }
+
+  async deleteAlias(model: string, alias: string): Promise<void> {
+    await this.api.deleteAlias(model, alias);
+    await Promise.all([this.refreshModels(), this.refreshVersions(model)]);
+  }
+
+  async promote(endpoint: string): Promise<void> {
+    this._applyDeployment(await this.api.promote(endpoint));
+  }
+
+  async rollback(endpoint: string): Promise<void> {
+    this._applyDeployment(await this.api.rollback(endpoint));
+  }
+
+  async undeploy(endpoint: string): Promise<void> {
+    await this.api.undeploy(endpoint);
+    this.endpoints = this.endpoints.filter(e => e.name !== endpoint);
+    this._emit();
+  }
+
+  async cancelJob(id: string): Promise<void> {
+    await this.api.cancelJob(id);
+    await this.refreshJobs();
+  }
+
+  // ---- live events -------------------------------------------------------------------------------
+
+  /**
+   * Apply one message of the events stream. Unknown types are ignored; messages that only say
+   * "something changed" schedule a (debounced) reload of that area.
+   */
+  handleEvent(event: IEvent): void {
+    const type = event.type.toLowerCase();
+    const e = event as Record<string, any>;
+    if (type.includes('metric') && (e.endpoint !== undefined || e.endpoints !== undefined)) {
+      this._applyMetrics(e);
+      return;
+    }
+    if (type.startsWith('job') || e.job_id !== undefined || ['batch', 'epoch', 'train_begin', 'train_end'].includes(type)) {
+      this._applyJobEvent(type, e);
+      return;
+    }
+    if (/deploy|endpoint|canary|promote|rollback|swap|serving/.test(type)) {
+      if (e.deployment && typeof e.deployment === 'object') {
+        this._applyDeployment(e.deployment as IDeployment);
+      }
+      this._schedule('deployments', () => this.refreshDeployments());
+      return;
+    }
+    if (/model|version|alias|registry/.test(type)) {
+      this._schedule('models', () => this.refreshModels());
+      const name = str(e.model ?? e.name);
+      if (name && this.expanded.has(name)) {
+        this._schedule(`versions:${name}`, () => this.refreshVersions(name));
+      }
+    }
+  }
+
+  private _applyMetrics(e: Record<string, any>): void {
+    const updates: Array<[string, any]> = e.endpoints && typeof e.endpoints === 'object'
+      ? Object.entries(e.endpoints)
+      : [[String(e.endpoint), e]];
+    let touched = false;
+    for (const [name, values] of updates) {
+      const endpoint = this.endpoints.find(x => x.name === name);
+      if (!endpoint || !values) {
+        continue;
+      }
+      const rps = finite(values.throughput ?? values.rps ?? values.requests_per_second);
+      const p99 = finite(values.p99 ?? values.p99_ms ?? values.latency_p99_ms);
+      endpoint.throughput = pushBounded(endpoint.throughput, rps ?? 0, this._seriesLength);
+      endpoint.p99 = pushBounded(endpoint.p99, p99 ?? 0, this._seriesLength);
+      touched = true;
+    }
+    this._lastMetricsEvent = Date.now();
+    this.availability.metrics = 'available';
+    if (touched) {
+      this.endpoints = this.endpoints.slice();
+      this._emit();
+    }
+  }
+
+  private _applyJobEvent(type: string, e: Record<string, any>): void {
+    const id = str(e.job_id ?? e.job ?? (type.startsWith('job') ? e.id : null));
+    const job = id ? this.jobs.find(j => j.id === id) : undefined;
+    if (!job) {
+      this._schedule('jobs', () => this.refreshJobs());
+      return;
+    }
+    const loss = finite(e.loss ?? e.logs?.loss ?? e.metrics?.loss);
+    if (loss !== null && (type !== 'epoch' || !this._batchLoss.has(job.id))) {
+      if (type === 'batch') {
+        this._batchLoss.add(job.id);
+      }
+      job.loss = pushBounded(job.loss, loss, 200);
+    }
+    const state = str(e.state ?? e.status);
+    if (state && (type.startsWith('job') || type === 'train_end')) {
+      job.state = state;
+      job.error = str(e.error) ?? job.error;
+      this._schedule('jobs', () => this.refreshJobs());
+    }
+    this.jobs = this.jobs.slice();
+    this._emit();
+  }
+
+  private _applyDeployment(d: IDeployment | undefined | null): void {
+    if (!d || typeof d !== 'object' || typeof d.name !== 'string') {
+      return;
+    }
+    const index = this.endpoints.findIndex(e => e.name === d.name);
+    const view = toEndpointView(d, index >= 0 ? this.endpoints[index] : undefined);
+    this.endpoints = index >= 0
+      ? [...this.endpoints.slice(0, index), view, ...this.endpoints.slice(index + 1)]
+      : [...this.endpoints, view].sort((a, b) => a.name.localeCompare(b.name));
+    this.availability.deployments = 'available';
+    this._emit();
+  }
+
+  // ---- timers --------------------------------------------------------------------------------------
+
+  private _onStreamStatus(status: StreamStatus): void {
+    if (status === 'open' && this._streamWasDown) {
+      // Events were missed while the stream was down: catch up once.
+      void this.refreshAll();
+    }
+    if (status === 'open') {
+      this._streamWasDown = false;
+    } else if (status === 'closed') {
+      this._streamWasDown = true;
+    }
+    this._emit();
+  }
+
+  private _armFallback(): void {
+    if (this._disposed) {
+      return;
+    }
+    this._fallbackTimer = setTimeout(async () => {
+      if (this.streamStatus !== 'open') {
+        await this.refreshAll();
+      }
+      this._armFallback();
+    }, this._fallbackMs);
+  }
+
+  private _armMetricsPoll(): void {
+    if (this._disposed) {
+      return;
+    }
+    this._metricsTimer = setTimeout(async () => {
+      const pushed = Date.now() - this._lastMetricsEvent < 2 * this._metricsPollMs;
+      if (!pushed && this.availability.metrics !== 'unavailable' && this.endpoints.length > 0) {
+        await this.refreshMetrics();
+      }
+      this._armMetricsPoll();
+    }, this._metricsPollMs);
+  }
+
+  private _schedule(key: string, fn: () => Promise<void>): void {
+    if (this._debounce.has(key) || this._disposed) {
+      return;
+    }
+    this._debounce.set(key, setTimeout(() => {
+      this._debounce.delete(key);
+      void fn();
+    }, 150));
+  }
+
+  private async _load(area: Area, fn: () => Promise<void>): Promise<void> {
+    try {
+      await fn();
+      this.availability[area] = 'available';
+      delete this.errors[area];
+    } catch (error) {
+      if (error instanceof MaasApiError && error.status === 404) {
+        this.availability[area] = 'unavailable';
+        delete this.errors[area];
+      } else {
+        this.errors[area] = describe(error);
+      }
+    }
+    this._emit();
+  }
+
+  private _emit(): void {
+    if (!this._disposed) {
+      this._changed.emit();
+    }
+  }
+
+  private _fallbackMs: number;
+  private _metricsPollMs: number;
+  private _seriesLength: number;
+  private _metricsWindow: number;
+  private _fallbackTimer: any = null;
+  private _metricsTimer: any = null;
+  private _debounce = new Map<string, any>();
+  private _lastMetricsEvent = 0;
+  private _streamWasDown = false;
+  private _batchLoss = new Set<string>();
+  private _disposed = false;
+  private _changed = new Signal<this, void>(this);
+}
+
+/** The server's reason for a failure, as one line. */
+export function describe(error: unknown): string {
+  if (error instanceof MaasApiError) {
+    return error.message || `HTTP ${error.status}`;
+  }
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,97 @@
+/**
+ * Shapes of the maas management REST API (maas/api/...), as the server sends them.
+ *
+ * Fields the backend may not send yet are optional; model.ts normalises what it shows.
+ */
+
+export interface IPage<T> {
+  items: T[];
+  total?: number;
+  offset?: number;
+  limit?: number;
+}
+
+export interface IInfo {
+  version: string;
+  home?: string;
+  database?: string;
+  backend?: string;
+  [key: string]: unknown;
+}
+
+export interface IModelSummary {
+  name: string;
+  description?: string;
+  tags?: Record<string, string>;
+  latest_version: number | null;
+  version_count: number;
+  aliases: Record<string, number>;
+  created_at?: string;
+  updated_at?: string;
+}
+
+export interface ITensorSpec {
+  name: string;
+  datatype: string;
+  shape: number[];
+}
+
+export interface IModelVersion {
+  name: string;
+  version: number;
+  aliases: string[];
+  description?: string;
+  tags?: Record<string, string>;
+  source?: string;
+  sha256?: string;
+  size_bytes?: number;
+  signature?: { inputs: ITensorSpec[]; outputs: ITensorSpec[] };
+  metrics?: Record<string, unknown>;
+  params?: Record<string, unknown>;
+  run_id?: string | null;
+  parent_version?: number | null;
+  created_by?: string | null;
+  created_at?: string;
+}
+
+export interface ICanary {
+  version: number | string;
+  weight: number;
+}
+
+export interface IDeployment {
+  name: string;
+  model: string;
+  /** The primary version (the serving engine's shape). */
+  version?: number | string | null;
+  /** The primary version (the shape first sketched for the API). */
+  primary?: { version: number | string; [key: string]: unknown } | null;
+  previous_version?: number | string | null;
+  canary?: ICanary | null;
+  state: string;
+  error?: string | null;
+  [key: string]: unknown;
+}
+
+export interface IJob {
+  id?: string;
+  job_id?: string;
+  name?: string;
+  state?: string;
+  status?: string;
+  error?: string | null;
+  [key: string]: unknown;
+}
+
+/** One point of an endpoint's metrics: requests per second and p99 latency in milliseconds. */
+export interface IMetricPoint {
+  t: number;
+  throughput: number | null;
+  p99: number | null;
+}
+
+/** A message from the maas/api/events stream. */
+export interface IEvent {
+  type: string;
+  [key: string]: unknown;
+}
