@@ -84,7 +84,9 @@ def prepare_home(home: Path, onnx_bytes: bytes, max_batch: int, max_delay_ms: fl
 @contextlib.contextmanager
 def maas_serve(home: Path, http_port: int, grpc_port: int, log_path: Path):
     """Run `maas serve` on loopback until the block ends; yields the process (its PID is what we stop)."""
-    env = {**os.environ, "MAAS_HOME": str(home), "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    # A MAAS_TOKEN from the caller's environment would silently switch authentication on.
+    env = {key: value for key, value in os.environ.items() if key != "MAAS_TOKEN"}
+    env.update(MAAS_HOME=str(home), PYTHONPATH=f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
     command = [sys.executable, "-m", "maas_jupyter.cli", "serve", "--host", "127.0.0.1",
                "--http-port", str(http_port), "--grpc-port", str(grpc_port)]
     with open(log_path, "wb") as log:

@@ -55,7 +55,9 @@ def build_linear_onnx(seed: int) -> bytes:
 @contextlib.contextmanager
 def maas_serve(home: Path, http_port: int, grpc_port: int, *extra: str):
     """`maas serve` on loopback until the block ends; the test stops the process it started (by its PID)."""
-    env = {**os.environ, "MAAS_HOME": str(home), "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    # A MAAS_TOKEN from the caller's environment would silently switch authentication on.
+    env = {key: value for key, value in os.environ.items() if key != "MAAS_TOKEN"}
+    env.update(MAAS_HOME=str(home), PYTHONPATH=f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
     command = [sys.executable, "-m", "maas_jupyter.cli", "serve", "--host", "127.0.0.1", "--http-port", str(http_port),
                "--grpc-port", str(grpc_port), *extra]
     log_path = home / f"serve-{grpc_port}.log"
