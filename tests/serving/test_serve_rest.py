@@ -180,3 +180,15 @@ def test_repository_index_unload_and_load(served):
     response = call(served, "POST", "/v2/repository/models/frail/load")
     assert response.status_code == 503 and "corrupt" in response.json()["error"]
     assert call(served, "POST", "/v2/repository/models/nothing/load").status_code == 404
+
+
+def test_the_official_triton_http_client_works_unchanged(served):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).with_name("tritonclient_http_scenario.py")
+    done = subprocess.run([sys.executable, str(script), served.http_url.removeprefix("http://"), TOKEN],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "all checks passed" in done.stdout
