@@ -111,6 +111,28 @@ def check_concurrent_registrations(database_url: str, home: Path) -> None:
         platform.close()
 
 
+def check_concurrent_first_registrations(database_url: str, home: Path) -> None:
+    """Every worker registers one version of each of EACH new models at once: each model's row is
+    created exactly once (the losers of that race retry) and its versions are 1..PROCESSES."""
+    jobs = [["fresh", "fresh", str(worker), str(EACH)] for worker in range(PROCESSES)]
+    results = run_workers(database_url, home, jobs)
+
+    from maas_jupyter.config import Settings
+    from maas_jupyter.platform import Platform
+
+    for i in range(EACH):
+        got = sorted(r["version"] for worker in results for r in worker if r["model"] == f"fresh-{i}")
+        assert got == list(range(1, PROCESSES + 1)), (i, got)
+    platform = Platform(Settings.from_env(home=home, database_url=database_url))
+    try:
+        names = [m["name"] for m in platform.registry.list_models()["items"]]
+        assert names == [f"fresh-{i}" for i in range(EACH)]
+        for i in range(EACH):
+            assert platform.registry.get_model(f"fresh-{i}")["version_count"] == PROCESSES
+    finally:
+        platform.close()
+
+
 def check_concurrent_alias_moves(database_url: str, home: Path) -> None:
     """Alias moves racing on one model keep a history chain where each move starts where the last ended."""
     from maas_jupyter.config import Settings
@@ -147,6 +169,11 @@ def test_concurrent_registrations_number_versions_without_gaps_or_duplicates_sql
     check_concurrent_registrations(f"sqlite:///{home / 'registry.db'}", home)
 
 
+def test_concurrent_first_registrations_create_each_model_once_sqlite(tmp_path):
+    home = tmp_path / "maas-home"
+    check_concurrent_first_registrations(f"sqlite:///{home / 'registry.db'}", home)
+
+
 def test_concurrent_alias_moves_keep_a_consistent_history_sqlite(tmp_path):
     home = tmp_path / "maas-home"
     check_concurrent_alias_moves(f"sqlite:///{home / 'registry.db'}", home)
@@ -173,6 +200,11 @@ def _worker(mode: str, model: str, worker: int, count: int) -> None:
                 value = float(worker * 1000 + i)
                 v = platform.registry.register_onnx(model, tiny_onnx(value), actor=f"worker-{worker}")
                 print(json.dumps({"version": v["version"], "sha256": v["sha256"], "value": value}), flush=True)
+            elif mode == "fresh":
+                value = float(worker * 1000 + i)
+                name = f"{model}-{i}"
+                v = platform.registry.register_onnx(name, tiny_onnx(value), actor=f"worker-{worker}")
+                print(json.dumps({"model": name, "version": v["version"]}), flush=True)
             elif mode == "alias":
                 v = platform.registry.set_alias(model, "production", worker + 1, actor=f"worker-{worker}")
                 print(json.dumps({"version": v["version"]}), flush=True)
