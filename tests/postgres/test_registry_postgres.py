@@ -1,0 +1,71 @@
+"""The registry on a real PostgreSQL server: the same scenarios as on SQLite, contention, crashes.
+
+Every test here gets its own empty database on the session's server (conftest.py), and the shared
+`platform` fixture builds its Platform from MAAS_DATABASE_URL pointing there.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+REGISTRY_TESTS = Path(__file__).resolve().parents[1] / "registry"
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(f"postgres_{name}", REGISTRY_TESTS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+concurrency = _load("test_concurrency")
+crash = _load("test_crash")
+
+# Every scenario of tests/registry/test_registry.py (create, number, aliases moving, history, tags,
+# delete, bad input that changes nothing, paging...), collected again here so it runs on PostgreSQL.
+_scenarios = _load("test_registry")
+globals().update({name: test for name, test in vars(_scenarios).items() if name.startswith("test_")})
+
+
+def test_the_scenarios_really_run_on_postgresql(platform):
+    from sqlalchemy import inspect
+
+    assert platform.db.engine.dialect.name == "postgresql"
+    assert platform.db.engine.url.host == "127.0.0.1"
+    # All migration branches (registry, serving, training) upgraded on PostgreSQL.
+    tables = set(inspect(platform.db.engine).get_table_names())
+    assert {"models", "model_versions", "aliases", "history", "alembic_version"} <= tables
+
+
+def test_opening_an_upgraded_database_again_changes_nothing(platform, make_onnx):
+    from maas_jupyter.platform import Platform
+
+    platform.register("m", make_onnx())
+    again = Platform()  # same MAAS_DATABASE_URL: the migrations find the schema current
+    try:
+        assert again.registry.get_model("m")["version_count"] == 1
+    finally:
+        again.close()
+
+
+def test_concurrent_registrations_number_versions_without_gaps_or_duplicates_postgres(postgres_url, tmp_path):
+    concurrency.check_concurrent_registrations(postgres_url, tmp_path / "maas-home")
+
+
+def test_concurrent_first_registrations_create_each_model_once_postgres(postgres_url, tmp_path):
+    concurrency.check_concurrent_first_registrations(postgres_url, tmp_path / "maas-home")
+
+
+def test_concurrent_alias_moves_keep_a_consistent_history_postgres(postgres_url, tmp_path):
+    concurrency.check_concurrent_alias_moves(postgres_url, tmp_path / "maas-home")
+
+
+@pytest.mark.parametrize("first", [True, False], ids=["new-model", "existing-model"])
+@pytest.mark.parametrize("point", crash.POINTS)
+def test_killed_registration_leaves_no_half_version_postgres(postgres_url, tmp_path, point, first):
+    home = tmp_path / "maas-home"
+    home.mkdir()
+    crash.check_killed_registration(postgres_url, home, point, first)
