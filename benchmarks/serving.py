@@ -2,7 +2,10 @@
 
     python benchmarks/serving.py                 # the full table (about 2 minutes)
     python benchmarks/serving.py --seconds 1     # quicker, noisier
-    python benchmarks/serving.py --profile DIR   # also py-spy the server (collapsed stacks per transport)
+    python benchmarks/serving.py --profile DIR   # also py-spy the servers (collapsed stacks per transport)
+
+Rows marked `floor` come from benchmarks/transport_floor.py: the same transports and codecs over a data
+plane that runs the session inline, so `vs floor` shows what the data plane's glue costs.
 
 The server runs in its own process, the load comes from another (benchmarks/load_driver.py), and the
 baseline (raw ONNX Runtime in this process, batch 1 and batch 32) is measured in the same run, before the
@@ -81,27 +84,36 @@ def prepare_home(home: Path, onnx_bytes: bytes, max_batch: int, max_delay_ms: fl
         platform.close()
 
 
+def maas_serve_command(http_port: int, grpc_port: int) -> list[str]:
+    """`maas serve` on loopback with both transports."""
+    return [sys.executable, "-m", "maas_jupyter.cli", "serve", "--host", "127.0.0.1",
+            "--http-port", str(http_port), "--grpc-port", str(grpc_port)]
+
+
+def floor_command(http_port: int, grpc_port: int) -> list[str]:
+    """The transport floor server (benchmarks/transport_floor.py)."""
+    return [sys.executable, str(HERE / "transport_floor.py"), "--http-port", str(http_port), "--grpc-port", str(grpc_port)]
+
+
 @contextlib.contextmanager
-def maas_serve(home: Path, http_port: int, grpc_port: int, log_path: Path):
-    """Run `maas serve` on loopback until the block ends; yields the process (its PID is what we stop)."""
+def running_server(command: list[str], home: Path, http_port: int, log_path: Path):
+    """Run a server process until the block ends, once /v2/health/ready answers; we stop only its PID."""
     # A MAAS_TOKEN from the caller's environment would silently switch authentication on.
     env = {key: value for key, value in os.environ.items() if key != "MAAS_TOKEN"}
     env.update(MAAS_HOME=str(home), PYTHONPATH=f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
-    command = [sys.executable, "-m", "maas_jupyter.cli", "serve", "--host", "127.0.0.1",
-               "--http-port", str(http_port), "--grpc-port", str(grpc_port)]
     with open(log_path, "wb") as log:
         process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 90
         while True:
             if process.poll() is not None:
-                raise RuntimeError(f"maas serve exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
+                raise RuntimeError(f"{command[1:3]} exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
             with contextlib.suppress(OSError):
                 with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/v2/health/ready", timeout=1) as answer:
                     if answer.status == 200:
                         break
             if time.monotonic() > deadline:
-                raise RuntimeError(f"maas serve not ready after 90 s:\n{log_path.read_text()[-3000:]}")
+                raise RuntimeError(f"{command[1:3]} not ready after 90 s:\n{log_path.read_text()[-3000:]}")
             time.sleep(0.2)
         yield process
     finally:
@@ -138,20 +150,27 @@ def drive(cells: list[dict], work: Path, name: str, server_pid: int, profile_dir
     return [json.loads(line) for line in output.stdout.splitlines() if line.startswith("{")]
 
 
-def format_table(results: list[dict], baseline: dict) -> str:
-    """The printed table: one row per transport x batching x concurrency, with ratios to raw ONNX Runtime."""
+def format_table(results: list[dict], baseline: dict, load: tuple[float, float]) -> str:
+    """The printed table: one row per transport x batching x concurrency, with ratios to raw ONNX Runtime
+    and, for `maas serve` rows, to the transport floor at the same concurrency."""
     b1, b32 = baseline["batch1_runs_per_s"], baseline["batch32_rows_per_s"]
+    floors = {(r["transport"], r["concurrency"]): r["requests_per_s"] for r in results if r["batching"] == "floor"}
     lines = [
         f"raw ONNX Runtime in-process: batch 1 {b1:,.0f} inferences/s; batch 32 {b32:,.0f} rows/s",
+        "batching floor = the same REST/gRPC transports and codecs over a data plane that only runs the session inline",
+        # Other work on the machine moves every figure; the load average says how much there was.
+        f"{os.cpu_count()} cores; 1-minute load average {load[0]:.2f} before, {load[1]:.2f} after",
         "",
         f"{'transport':<12} {'batching':<8} {'conc':>4} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} "
-        f"{'vs ORT b1':>9} {'vs ORT b32':>10} {'fails':>5} {'max|diff|':>9}",
+        f"{'vs ORT b1':>9} {'vs ORT b32':>10} {'vs floor':>8} {'fails':>5} {'max|diff|':>9}",
     ]
     for r in results:
+        floor = floors.get((r["transport"], r["concurrency"]))
+        vs_floor = f"{r['requests_per_s'] / floor:>8.2f}" if floor and r["batching"] != "floor" else f"{'':>8}"
         lines.append(
             f"{r['transport']:<12} {r['batching']:<8} {r['concurrency']:>4} {r['requests_per_s']:>8,.0f} "
             f"{r['p50_ms']:>7.2f} {r['p99_ms']:>7.2f} {r['requests_per_s'] / b1:>9.3f} "
-            f"{r['requests_per_s'] / b32:>10.4f} {r['failures']:>5} {r['max_abs_diff']:>9.1e}"
+            f"{r['requests_per_s'] / b32:>10.4f} {vs_floor} {r['failures']:>5} {r['max_abs_diff']:>9.1e}"
         )
     return "\n".join(lines)
 
@@ -167,11 +186,13 @@ def main() -> None:
     parser.add_argument("--batching", default="off,on")
     parser.add_argument("--max-batch", type=int, default=32, help="max_batch_size of the batching endpoint")
     parser.add_argument("--max-delay-ms", type=float, default=2.0, help="max_queue_delay_ms of the batching endpoint")
+    parser.add_argument("--no-floor", action="store_true", help="skip the transport floor rows")
     parser.add_argument("--profile", type=Path, help="directory for py-spy collapsed stacks of the server")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
 
     onnx_bytes = build_mnist_mlp()
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="maas-bench-") as tmp:
         work = Path(tmp)
         home = work / "home"
@@ -186,21 +207,31 @@ def main() -> None:
         expected = session.run(None, {INPUT_NAME: sample_images(16, seed=7)})[0]
         np.save(work / "expected.npy", expected)
 
-        http_port, grpc_port = free_port(), free_port()
+        def cells(transport, batchings, http_port, grpc_port):
+            return [
+                {"host": "127.0.0.1", "http_port": http_port, "grpc_port": grpc_port, "transport": transport,
+                 "endpoint": ENDPOINTS.get(batching, "mnist"), "batching": batching, "concurrency": int(concurrency),
+                 "seconds": args.seconds, "warmup_seconds": args.warmup, "max_requests": args.max_requests,
+                 "expected_path": str(work / "expected.npy")}
+                for batching in batchings for concurrency in args.concurrency.split(",")
+            ]
+
         results = []
-        with maas_serve(home, http_port, grpc_port, work / "serve.log") as server:
+        http_port, grpc_port = free_port(), free_port()
+        with running_server(maas_serve_command(http_port, grpc_port), home, http_port, work / "serve.log") as server:
             for transport in args.transports.split(","):
-                cells = [
-                    {"host": "127.0.0.1", "http_port": http_port, "grpc_port": grpc_port, "transport": transport,
-                     "endpoint": ENDPOINTS[batching], "batching": batching, "concurrency": int(concurrency),
-                     "seconds": args.seconds, "warmup_seconds": args.warmup, "max_requests": args.max_requests,
-                     "expected_path": str(work / "expected.npy")}
-                    for batching in args.batching.split(",") for concurrency in args.concurrency.split(",")
-                ]
-                results += drive(cells, work, transport, server.pid, args.profile)
-    print(format_table(results, baseline))
+                results += drive(cells(transport, args.batching.split(","), http_port, grpc_port), work, transport,
+                                 server.pid, args.profile)
+        if not args.no_floor:
+            http_port, grpc_port = free_port(), free_port()
+            with running_server(floor_command(http_port, grpc_port), home, http_port, work / "floor.log") as server:
+                for transport in args.transports.split(","):
+                    results += drive(cells(transport, ["floor"], http_port, grpc_port), work, f"floor-{transport}",
+                                     server.pid, args.profile)
+    load = (load_before, os.getloadavg()[0])
+    print(format_table(results, baseline, load))
     if args.json:
-        args.json.write_text(json.dumps({"baseline": baseline, "results": results}, indent=2))
+        args.json.write_text(json.dumps({"baseline": baseline, "results": results, "load_average": load}, indent=2))
 
 
 if __name__ == "__main__":
