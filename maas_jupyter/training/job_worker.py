@@ -38,6 +38,7 @@ def _train_and_register(spec: dict, namespace: dict, job_dir: Path) -> dict:
     from ..config import Settings
     from ..platform import Platform
     from .listeners import JsonLinesWriter, TextProgress
+    from .register import register_trained
     from .trainer import train
 
     missing = [name for name in REQUIRED if name not in namespace]
@@ -61,10 +62,7 @@ def _train_and_register(spec: dict, namespace: dict, job_dir: Path) -> dict:
     if result.status != "finished":
         return {"status": "failed", "run_id": result.run_id, "error": f"training {result.status}: {result.error}"}
     print(f"registering {spec['name']} from run {result.run_id}", flush=True)
-    version = platform.register(spec["name"], result.model, run_id=result.run_id, params=result.params,
-                                metrics={k: v for k, v in result.metrics.items() if v is not None},
-                                description=f"trained by job {spec['job_id']}")
-    platform.runs.link_version(result.run_id, spec["name"], version["version"])
+    version = register_trained(platform, spec["name"], result, description=f"trained by job {spec['job_id']}")
     print(f"registered {spec['name']} version {version['version']}", flush=True)
     platform.close()
     return {"status": "succeeded", "run_id": result.run_id, "version": version["version"]}

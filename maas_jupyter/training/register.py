@@ -1,0 +1,23 @@
+"""Registering what a run trained, with lineage both ways (version -> run, run -> version)."""
+
+from __future__ import annotations
+
+from ..errors import InvalidInput, NotFound
+from .trainer import TrainingResult
+
+
+def register_trained(platform, name: str, result: TrainingResult, **options) -> dict:
+    """Register `result.model` as the next version of `name`, pointing at its run (and the previous version)."""
+    if result.status != "finished":
+        raise InvalidInput(f"run {result.run_id[:8]} {result.status}; only a finished run is registered "
+                           f"(register the model directly to keep its weights anyway)")
+    if "parent_version" not in options:
+        try:  # a retrained model descends from the newest version of the same name
+            options["parent_version"] = platform.registry.get_version(name)["version"]
+        except NotFound:
+            pass
+    metrics = {k: v for k, v in result.metrics.items() if v is not None}
+    version = platform.register(name, result.model, run_id=result.run_id, params=result.params,
+                                metrics={**metrics, **(options.pop("metrics", None) or {})}, **options)
+    platform.runs.link_version(result.run_id, name, version["version"])
+    return version
