@@ -17,6 +17,18 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 _MIGRATION_LOCK = 0x6D616173
 
 
+def _driver_url(url: str) -> str:
+    """`postgresql://…` (the form psql and most hosts print) means psycopg 3, the driver we ship in the
+    `postgres` extra, unless psycopg2 (SQLAlchemy's default for that form) is what is installed."""
+    if not url.startswith("postgresql://"):
+        return url
+    import importlib.util
+
+    if importlib.util.find_spec("psycopg2") is None and importlib.util.find_spec("psycopg") is not None:
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
 def _make_engine(url: str) -> Engine:
     if not url.startswith("sqlite"):
         return create_engine(url, pool_pre_ping=True)
@@ -49,7 +61,7 @@ class Database:
     """One engine per Platform; a session per unit of work."""
 
     def __init__(self, url: str):
-        self.url = url
+        self.url = url = _driver_url(url)
         if url.startswith("sqlite:///"):
             Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
         self.engine = _make_engine(url)

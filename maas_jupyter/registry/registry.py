@@ -21,10 +21,11 @@ MAX_PAGE = 1000
 
 
 def _iso(value: datetime) -> str:
-    # SQLite hands back naive datetimes; every timestamp we write is UTC.
+    # SQLite hands back naive datetimes; every timestamp we write is UTC. PostgreSQL hands them back
+    # in the session's time zone (the server's setting): render UTC whatever the database.
     if value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)
-    return value.isoformat()
+    return value.astimezone(timezone.utc).isoformat()
 
 
 def _check_tags(tags: object) -> dict:
