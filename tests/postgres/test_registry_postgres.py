@@ -69,3 +69,36 @@ def test_killed_registration_leaves_no_half_version_postgres(postgres_url, tmp_p
     home = tmp_path / "maas-home"
     home.mkdir()
     crash.check_killed_registration(postgres_url, home, point, first)
+
+
+def test_timestamps_are_utc_whatever_the_server_time_zone(postgres_url, tmp_path, monkeypatch, make_onnx):
+    from sqlalchemy import text
+
+    from maas_jupyter.config import Settings
+    from maas_jupyter.platform import Platform
+
+    monkeypatch.setenv("PGTZ", "Asia/Tokyo")  # libpq sets the session's TimeZone from it
+    platform = Platform(Settings.from_env(home=tmp_path / "maas-home", database_url=postgres_url))
+    try:
+        with platform.db.read() as session:
+            assert session.execute(text("SHOW TimeZone")).scalar() == "Asia/Tokyo"
+        v = platform.registry.register_onnx("m", make_onnx(), alias="production")
+        model = platform.registry.get_model("m")
+        stamps = [v["created_at"], model["created_at"], model["updated_at"],
+                  *(h["at"] for h in platform.registry.history("m"))]
+        assert all(s.endswith("+00:00") for s in stamps), stamps
+    finally:
+        platform.close()
+
+
+def test_a_plain_postgresql_url_uses_psycopg(postgres_url, tmp_path, make_onnx):
+    from maas_jupyter.config import Settings
+    from maas_jupyter.platform import Platform
+
+    plain = postgres_url.replace("postgresql+psycopg://", "postgresql://", 1)
+    platform = Platform(Settings.from_env(home=tmp_path / "maas-home", database_url=plain))
+    try:
+        assert platform.db.engine.dialect.driver == "psycopg"
+        assert platform.register("m", make_onnx())["version"] == 1
+    finally:
+        platform.close()
