@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Regenerate the Open Inference Protocol gRPC stubs from maas_jupyter/serving/proto/grpc_predict_v2.proto.
+# Usage: scripts/gen_proto.sh [OUT_DIR]   (default: next to the .proto; tests pass a temporary folder)
 # Pinned grpcio-tools: stubs from grpcio-tools >= 1.82 need protobuf 7 at run time, and every current
 # tritonclient (the standard V2 client) caps protobuf below 7 (see ../shared/FACTS.md).
 set -euo pipefail
@@ -7,6 +8,7 @@ REQUIRED_GRPCIO_TOOLS="1.81.1"
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"
 PROTO_DIR="$ROOT/maas_jupyter/serving/proto"
+OUT_DIR="$(mkdir -p "${1:-$PROTO_DIR}" && cd "${1:-$PROTO_DIR}" && pwd)"
 
 installed="$("$PYTHON" -c 'from importlib.metadata import version; print(version("grpcio-tools"))')"
 if [ "$installed" != "$REQUIRED_GRPCIO_TOOLS" ]; then
@@ -16,8 +18,9 @@ fi
 
 cd "$PROTO_DIR"
 "$PYTHON" -m grpc_tools.protoc -I. \
-    --python_out=. --pyi_out=. --grpc_python_out=. \
+    --python_out="$OUT_DIR" --pyi_out="$OUT_DIR" --grpc_python_out="$OUT_DIR" \
     grpc_predict_v2.proto
+cd "$OUT_DIR"
 
 # protoc writes a top-level import; the stubs live inside the package.
 sed -i 's/^import grpc_predict_v2_pb2 as /from . import grpc_predict_v2_pb2 as /' grpc_predict_v2_pb2_grpc.py
@@ -28,4 +31,4 @@ sed -i 's/^import grpc_predict_v2_pb2 as /from . import grpc_predict_v2_pb2 as /
 sed -i 's/^DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(/DESCRIPTOR = _descriptor_pool.DescriptorPool().AddSerializedFile(/' grpc_predict_v2_pb2.py
 grep -q '_descriptor_pool.DescriptorPool().AddSerializedFile' grpc_predict_v2_pb2.py
 grep -q '^from . import grpc_predict_v2_pb2 as ' grpc_predict_v2_pb2_grpc.py
-echo "regenerated stubs in $PROTO_DIR"
+echo "regenerated stubs in $OUT_DIR"
