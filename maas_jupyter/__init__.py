@@ -11,7 +11,9 @@ def load_ipython_extension(ipython):
 
 
 def _jupyter_server_extension_points():
-    return [{"module": "maas_jupyter.server"}]
+    from .server import MaasExtension
+
+    return [{"module": "maas_jupyter", "app": MaasExtension}]
 
 
 def _jupyter_labextension_paths():

@@ -12,12 +12,12 @@ from .base import ApiHandler, NotFoundHandler
 AREAS = ["registry", "deployments", "jobs", "monitoring"]
 
 
-def routes() -> list[tuple[str, type[ApiHandler]]]:
-    """Every management route of the areas that are installed, OpenAPI document included."""
+def routes(exclude: set[str] = frozenset()) -> list[tuple[str, type[ApiHandler]]]:
+    """Every management route of the areas that are installed (less `exclude`), OpenAPI document included."""
     from .openapi import OpenApiHandler
 
     found = []
-    for area in AREAS:
+    for area in (a for a in AREAS if a not in exclude):
         try:
             module = importlib.import_module(f"{__name__}.{area}")
         except ModuleNotFoundError as exc:
@@ -29,11 +29,12 @@ def routes() -> list[tuple[str, type[ApiHandler]]]:
     return found
 
 
-def mount(prefix: str, face: type | None = None) -> list[tuple[str, type[web.RequestHandler]]]:
-    """Routes under `prefix` (ending in '/'), each handler mixed with the face's base class first
-    in the MRO after the handler (Jupyter's APIHandler, or the bearer-token check of `maas serve`)."""
+def mount(prefix: str, face: type | None = None, exclude: set[str] = frozenset()
+          ) -> list[tuple[str, type[web.RequestHandler]]]:
+    """Routes under `prefix` (ending in '/'), each handler mixed with the face's base class next
+    in the MRO (Jupyter's APIHandler, or the bearer-token check of `maas serve`)."""
     mounted = []
-    for pattern, handler in routes() + [(r".*", NotFoundHandler)]:
+    for pattern, handler in routes(exclude) + [(r".*", NotFoundHandler)]:
         cls = handler if face is None else type(handler.__name__, (handler, face), {})
         mounted.append((prefix + pattern + "/?$", cls))
     return mounted

@@ -204,8 +204,10 @@ def v2_routes(prefix: str = "/v2") -> list[tuple[str, type[web.RequestHandler]]]
 def make_application(platform, dataplane, token: str | None, max_request_bytes: int) -> web.Application:
     """The tornado application of `maas serve`: V2 at /v2/ and the management API at /api/."""
     from ..api import mount
+    from ..api.events import EventStream
 
-    handlers = v2_routes("/v2") + mount("/api/", BearerTokenAuth)
+    events = type("ServeEventStream", (EventStream, BearerTokenAuth), {})
+    handlers = v2_routes("/v2") + [(r"/api/events/?$", events)] + mount("/api/", BearerTokenAuth)
     return web.Application(
         handlers,
         maas_platform=platform,

@@ -3,7 +3,6 @@
 import json
 
 import pytest
-from urllib3 import encode_multipart_formdata
 
 
 @pytest.fixture
@@ -30,14 +29,3 @@ def api(jp_fetch):
         return reply.code, content
 
     return call
-
-
-def multipart(onnx_bytes, metadata=None, keras_bytes=None):
-    """A multipart/form-data upload body and its headers."""
-    fields = {"file": ("model.onnx", onnx_bytes, "application/octet-stream")}
-    if keras_bytes is not None:
-        fields["keras"] = ("model.keras", keras_bytes, "application/octet-stream")
-    if metadata is not None:
-        fields["metadata"] = json.dumps(metadata)
-    body, content_type = encode_multipart_formdata(fields)
-    return body, {"Content-Type": content_type}

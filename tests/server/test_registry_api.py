@@ -5,7 +5,18 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import multipart  # noqa: E402  (tests/server/conftest.py)
+from urllib3 import encode_multipart_formdata
+
+
+def multipart(onnx_bytes, metadata=None, keras_bytes=None):
+    """A multipart/form-data upload body and its headers."""
+    fields = {"file": ("model.onnx", onnx_bytes, "application/octet-stream")}
+    if keras_bytes is not None:
+        fields["keras"] = ("model.keras", keras_bytes, "application/octet-stream")
+    if metadata is not None:
+        fields["metadata"] = json.dumps(metadata)
+    body, content_type = encode_multipart_formdata(fields)
+    return body, {"Content-Type": content_type}
 
 
 def artifact_files(home):
