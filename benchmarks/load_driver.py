@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -55,6 +56,17 @@ def grpc_request(endpoint: str, image: np.ndarray) -> bytes:
     message.inputs.add(name=INPUT_NAME, datatype="FP32", shape=[1, 784])
     message.raw_input_contents.append(image.astype("<f4").tobytes())
     return message.SerializeToString()
+
+
+def process_cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU seconds of a process so far (Linux /proc), None where unavailable."""
+    if not pid:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
 def _header_value(head: bytes, name: bytes) -> bytes | None:
@@ -152,10 +164,16 @@ async def run_cell(cell: dict, images: np.ndarray, expected: np.ndarray, grpc_ch
 
     deadline_holder["end"] = time.perf_counter() + cell["warmup_seconds"]
     await asyncio.gather(*(worker(w, False) for w in range(cell["concurrency"])))
+    # Server CPU per request barely moves with other load on the machine, unlike requests/s.
+    cpu_before = process_cpu_seconds(cell.get("server_pid"))
     started = time.perf_counter()
     deadline_holder["end"] = started + cell["seconds"]
     await asyncio.gather(*(worker(w, True) for w in range(cell["concurrency"])))
     elapsed = time.perf_counter() - started
+    cpu_after = process_cpu_seconds(cell.get("server_pid"))
+    server_cpu_us = None
+    if cpu_before is not None and cpu_after is not None and latencies:
+        server_cpu_us = (cpu_after - cpu_before) / len(latencies) * 1e6
     if transport != "grpc":
         for connection in connections:
             connection.close()
@@ -166,7 +184,7 @@ async def run_cell(cell: dict, images: np.ndarray, expected: np.ndarray, grpc_ch
         "requests_per_s": len(latencies) / elapsed if elapsed else 0.0,
         "p50_ms": float(np.percentile(latency_ms, 50)) if len(latency_ms) else None,
         "p99_ms": float(np.percentile(latency_ms, 99)) if len(latency_ms) else None,
-        "max_abs_diff": worst,
+        "max_abs_diff": worst, "server_cpu_us_per_request": server_cpu_us,
     }
 
 

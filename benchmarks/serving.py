@@ -159,18 +159,20 @@ def format_table(results: list[dict], baseline: dict, load: tuple[float, float])
         f"raw ONNX Runtime in-process: batch 1 {b1:,.0f} inferences/s; batch 32 {b32:,.0f} rows/s",
         "batching floor = the same REST/gRPC transports and codecs over a data plane that only runs the session inline",
         # Other work on the machine moves every figure; the load average says how much there was.
+        # cpu us/req (server CPU time per request) moves far less with it than requests/s does.
         f"{os.cpu_count()} cores; 1-minute load average {load[0]:.2f} before, {load[1]:.2f} after",
         "",
         f"{'transport':<12} {'batching':<8} {'conc':>4} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} "
-        f"{'vs ORT b1':>9} {'vs ORT b32':>10} {'vs floor':>8} {'fails':>5} {'max|diff|':>9}",
+        f"{'vs ORT b1':>9} {'vs ORT b32':>10} {'vs floor':>8} {'cpu us/req':>10} {'fails':>5} {'max|diff|':>9}",
     ]
     for r in results:
         floor = floors.get((r["transport"], r["concurrency"]))
         vs_floor = f"{r['requests_per_s'] / floor:>8.2f}" if floor and r["batching"] != "floor" else f"{'':>8}"
+        cpu = "" if r.get("server_cpu_us_per_request") is None else f"{r['server_cpu_us_per_request']:.0f}"
         lines.append(
             f"{r['transport']:<12} {r['batching']:<8} {r['concurrency']:>4} {r['requests_per_s']:>8,.0f} "
             f"{r['p50_ms']:>7.2f} {r['p99_ms']:>7.2f} {r['requests_per_s'] / b1:>9.3f} "
-            f"{r['requests_per_s'] / b32:>10.4f} {vs_floor} {r['failures']:>5} {r['max_abs_diff']:>9.1e}"
+            f"{r['requests_per_s'] / b32:>10.4f} {vs_floor} {cpu:>10} {r['failures']:>5} {r['max_abs_diff']:>9.1e}"
         )
     return "\n".join(lines)
 
@@ -207,12 +209,12 @@ def main() -> None:
         expected = session.run(None, {INPUT_NAME: sample_images(16, seed=7)})[0]
         np.save(work / "expected.npy", expected)
 
-        def cells(transport, batchings, http_port, grpc_port):
+        def cells(transport, batchings, http_port, grpc_port, server_pid):
             return [
                 {"host": "127.0.0.1", "http_port": http_port, "grpc_port": grpc_port, "transport": transport,
                  "endpoint": ENDPOINTS.get(batching, "mnist"), "batching": batching, "concurrency": int(concurrency),
                  "seconds": args.seconds, "warmup_seconds": args.warmup, "max_requests": args.max_requests,
-                 "expected_path": str(work / "expected.npy")}
+                 "expected_path": str(work / "expected.npy"), "server_pid": server_pid}
                 for batching in batchings for concurrency in args.concurrency.split(",")
             ]
 
@@ -220,14 +222,14 @@ def main() -> None:
         http_port, grpc_port = free_port(), free_port()
         with running_server(maas_serve_command(http_port, grpc_port), home, http_port, work / "serve.log") as server:
             for transport in args.transports.split(","):
-                results += drive(cells(transport, args.batching.split(","), http_port, grpc_port), work, transport,
-                                 server.pid, args.profile)
+                results += drive(cells(transport, args.batching.split(","), http_port, grpc_port, server.pid), work,
+                                 transport, server.pid, args.profile)
         if not args.no_floor:
             http_port, grpc_port = free_port(), free_port()
             with running_server(floor_command(http_port, grpc_port), home, http_port, work / "floor.log") as server:
                 for transport in args.transports.split(","):
-                    results += drive(cells(transport, ["floor"], http_port, grpc_port), work, f"floor-{transport}",
-                                     server.pid, args.profile)
+                    results += drive(cells(transport, ["floor"], http_port, grpc_port, server.pid), work,
+                                     f"floor-{transport}", server.pid, args.profile)
     load = (load_before, os.getloadavg()[0])
     print(format_table(results, baseline, load))
     if args.json:
