@@ -1,0 +1,175 @@
+"""The SLO guard: a canary that breaks its bounds loses its traffic, automatically.
+
+Checked periodically inside the serving process, against the metrics of the window since the canary
+took traffic (so data of an earlier canary of the same version never condemns a new one). A breach calls
+the deployments' cancel-canary operation (recorded in the endpoint's history with the reason and the
+actor "maas-slo-guard") and publishes a "deployment.canary_rollback" event on the platform's bus.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+from dataclasses import asdict, dataclass, fields
+from typing import Callable
+
+from ..errors import Conflict, InvalidInput, NotFound
+from .metrics import MetricsStore
+
+log = logging.getLogger("maas.slo")
+
+ACTOR = "maas-slo-guard"
+EVENT_TYPE = "deployment.canary_rollback"
+
+
+@dataclass(frozen=True)
+class CanaryBounds:
+    """What a canary must keep over `window_s` once it has served `min_requests` requests."""
+
+    enabled: bool = True
+    max_failure_rate: float = 0.05  # share of requests answered 5xx or failed inside the model
+    max_p99_ratio: float = 3.0  # canary p99 latency over the primary's, same window
+    window_s: float = 30.0
+    min_requests: int = 20
+
+    @classmethod
+    def from_dict(cls, value: dict | None) -> "CanaryBounds":
+        """Bounds from JSON (unknown keys or wrong types are InvalidInput); missing keys keep defaults."""
+        if value is None:
+            return cls()
+        if not isinstance(value, dict):
+            raise InvalidInput("canary bounds must be an object")
+        known = {f.name: f.type for f in fields(cls)}
+        unknown = sorted(set(value) - set(known))
+        if unknown:
+            raise InvalidInput(f"unknown bound(s) {', '.join(unknown)}; known: {', '.join(known)}")
+        merged = {**asdict(cls()), **value}
+        if not isinstance(merged["enabled"], bool):
+            raise InvalidInput("enabled must be true or false")
+        for key in ("max_failure_rate", "max_p99_ratio", "window_s", "min_requests"):
+            if isinstance(merged[key], bool) or not isinstance(merged[key], (int, float)) or merged[key] < 0:
+                raise InvalidInput(f"{key} must be a non-negative number")
+        if merged["window_s"] < 1 or merged["max_p99_ratio"] <= 0:
+            raise InvalidInput("window_s must be at least 1 and max_p99_ratio above 0")
+        merged["min_requests"] = int(merged["min_requests"])
+        return cls(**merged)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def judge(bounds: CanaryBounds, canary: dict, primary: dict) -> str | None:
+    """The reason the canary's window stats break the bounds, or None while it keeps them (or is too new)."""
+    if canary["requests"] < max(1, bounds.min_requests):
+        return None
+    failure_rate = canary["failure_rate"] or 0.0
+    if failure_rate > bounds.max_failure_rate:
+        return (f"failure rate {failure_rate:.1%} over {canary['requests']} requests is above the bound "
+                f"{bounds.max_failure_rate:.1%}")
+    if (primary["requests"] >= max(1, bounds.min_requests) and canary["p99_ms"] is not None
+            and primary["p99_ms"] is not None and primary["p99_ms"] > 0):
+        ratio = canary["p99_ms"] / primary["p99_ms"]
+        if ratio > bounds.max_p99_ratio:
+            return (f"p99 latency {canary['p99_ms']:.2f} ms is {ratio:.1f}x the primary's {primary['p99_ms']:.2f} ms; "
+                    f"the bound is {bounds.max_p99_ratio:g}x")
+    return None
+
+
+class SloGuard:
+    """Checks every endpoint's canary against its bounds and rolls it back on a breach."""
+
+    def __init__(self, metrics: MetricsStore, deployments, bounds_for: Callable[[str], CanaryBounds],
+                 publish: Callable[[dict], object] | None = None, clock: Callable[[], float] | None = None,
+                 interval_s: float = 1.0):
+        self.metrics = metrics
+        self.deployments = deployments
+        self.bounds_for = bounds_for
+        self.publish = publish
+        self.clock = clock or metrics.clock
+        self.interval_s = interval_s
+        self.rollbacks: collections.deque[dict] = collections.deque(maxlen=100)
+        self._canary_since: dict[tuple[str, int], float] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def check_all(self) -> list[dict]:
+        """One pass over every endpoint with a canary; the rollbacks it made."""
+        done = []
+        seen = set()
+        for state in self.deployments.list():
+            canary = state.get("canary")
+            if not canary or not canary.get("weight"):
+                continue
+            key = (state["name"], int(canary["version"]))
+            seen.add(key)
+            verdict = self.check(state["name"], int(state["version"]), key[1])
+            if verdict is not None:
+                done.append(verdict)
+        for key in [k for k in self._canary_since if k not in seen]:
+            del self._canary_since[key]  # that canary is gone: a new one starts a fresh window
+        return done
+
+    def check(self, endpoint: str, primary_version: int, canary_version: int) -> dict | None:
+        """Judge one canary; roll it back and return the event if it breaks its bounds."""
+        bounds = self.bounds_for(endpoint)
+        if not bounds.enabled:
+            return None
+        now = self.clock()
+        since = self._canary_since.setdefault((endpoint, canary_version), now)
+        # Whole seconds after the one the canary was first seen in: older data belongs to someone else.
+        window = min(bounds.window_s, int(now) - int(since))
+        if window < 1:
+            return None
+        canary = self.metrics.window_stats(endpoint, canary_version, window, now)
+        primary = self.metrics.window_stats(endpoint, primary_version, window, now)
+        reason = judge(bounds, canary, primary)
+        if reason is None:
+            return None
+        return self._roll_back(endpoint, primary_version, canary_version, reason, bounds, canary, primary)
+
+    def _roll_back(self, endpoint, primary_version, canary_version, reason, bounds, canary, primary) -> dict | None:
+        text = f"canary version {canary_version} broke its bounds: {reason}"
+        try:
+            current = self.deployments.get(endpoint).get("canary")
+            if not current or int(current["version"]) != canary_version:
+                return None  # someone promoted or replaced it meanwhile: nothing of ours to undo
+            self.deployments.cancel_canary(endpoint, actor=ACTOR, reason=text)
+        except (NotFound, Conflict):
+            return None
+        self._canary_since.pop((endpoint, canary_version), None)
+        event = {"type": EVENT_TYPE, "endpoint": endpoint, "canary_version": canary_version,
+                 "primary_version": primary_version, "reason": text, "bounds": bounds.to_dict(),
+                 "canary": _observed(canary), "primary": _observed(primary), "at": self.clock()}
+        self.rollbacks.append(event)
+        log.warning("endpoint %s: %s; traffic returned to version %s", endpoint, text, primary_version)
+        if self.publish is not None:
+            self.publish(event)
+        return event
+
+    # ---- running periodically -------------------------------------------------------------------
+
+    def start(self) -> "SloGuard":
+        """Check every `interval_s` seconds in a daemon thread until `stop`."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="maas-slo-guard", daemon=True)
+            self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            try:
+                self.check_all()
+            except Exception:  # a failed pass must not end the guard; the next one may succeed
+                log.exception("SLO guard pass failed")
+
+    def stop(self) -> None:
+        """Stop the periodic checks."""
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)
+
+
+def _observed(stats: dict) -> dict:
+    return {k: stats.get(k) for k in ("requests", "failure_rate", "error_rate", "p99_ms", "throughput")}
+

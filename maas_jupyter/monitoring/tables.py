@@ -1,0 +1,35 @@
+"""Tables of the monitoring area: drift reference summaries and canary bounds (schema in 0004_monitoring)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, DateTime, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ..registry.tables import Base, utcnow
+
+
+class ReferenceSummary(Base):
+    """The summary of a version's training inputs that served inputs are compared with (drift.summarize)."""
+
+    __tablename__ = "reference_summaries"
+    __table_args__ = (UniqueConstraint("model", "version", name="uq_reference_model_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # By name, not a foreign key: a summary describes data, and deleting a model sweeps it (monitor.forget).
+    model: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    summary: Mapped[dict] = mapped_column(JSON, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+
+
+class CanaryBounds(Base):
+    """The bounds an endpoint's canary must keep or be rolled back by the SLO guard (slo.Bounds as JSON)."""
+
+    __tablename__ = "canary_bounds"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    endpoint: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    bounds: Mapped[dict] = mapped_column(JSON, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
