@@ -56,6 +56,25 @@ class Platform:
 
         return JobRunner(self.settings, self.db, self.events)
 
+    @functools.cached_property
+    def monitor(self):
+        """Serving metrics of this process, input drift, evaluation and canary bounds (maas_jupyter.monitoring)."""
+        from .monitoring import Monitor
+
+        return Monitor(self)
+
+    def set_reference_data(self, name: str, version, x) -> dict:
+        """Keep a summary of a version's training inputs for drift detection."""
+        return self.monitor.set_reference_data(name, version, x)
+
+    def evaluate(self, name: str, version, x, y, batch_size: int = 1024, progress=None) -> dict:
+        """Evaluate name@version on labelled data and store the metrics on the version."""
+        return self.monitor.evaluate(name, version, x, y, batch_size, progress)
+
+    def compare(self, name: str) -> list[dict]:
+        """Every version of a model with metrics, params and lineage."""
+        return self.monitor.compare(name)
+
     def train(self, model, x, y, **options):
         """Train a Keras model in this process and record the run (options: maas_jupyter.training.train)."""
         from .training.trainer import train
@@ -63,6 +82,8 @@ class Platform:
         return train(model, x, y, runs=self.runs, **options)
 
     def close(self) -> None:
+        if "monitor" in self.__dict__:
+            self.monitor.close()
         if "jobs" in self.__dict__:  # only a runner that was started has workers to stop
             self.jobs.close()
         self.db.close()
