@@ -187,7 +187,8 @@ def main() -> None:
     parser.add_argument("--transports", default=",".join(TRANSPORTS))
     parser.add_argument("--batching", default="off,on")
     parser.add_argument("--max-batch", type=int, default=32, help="max_batch_size of the batching endpoint")
-    parser.add_argument("--max-delay-ms", type=float, default=2.0, help="max_queue_delay_ms of the batching endpoint")
+    parser.add_argument("--max-delay-ms", type=float, default=0.0,
+                        help="max_queue_delay_ms of the batching endpoint (0: batches form while runners are busy)")
     parser.add_argument("--no-floor", action="store_true", help="skip the transport floor rows")
     parser.add_argument("--profile", type=Path, help="directory for py-spy collapsed stacks of the server")
     parser.add_argument("--json", type=Path, help="also write the results here")
