@@ -116,11 +116,24 @@ class MaasClient:
     def __init__(self, base_url: str, token: str = ""):
         self.http = HttpApi(base_url, token)
         self.registry = RegistryClient(self.http)
+        self.token = token
+        # The API lives at …/maas/api/ (Jupyter) or …/api/ (maas serve); V2 inference beside it at …/v2/.
+        self.root = self.http.base_url.rstrip("/").removesuffix("/api")
         self._info: dict | None = None
+        self._deployments = None
+
+    @property
+    def deployments(self):
+        """Deployments (and V2 predict) through the same server; same method names as the core's."""
+        if self._deployments is None:
+            from .serving.client import ServingClient
+
+            self._deployments = ServingClient(self.root, self.token or None)
+        return self._deployments
 
     def info(self) -> dict:
         self._info = self.http.request("GET", "info")
-        return {**self._info, "mode": "server", "api": self.http.base_url}
+        return {**self._info, "mode": "server", "api": self.http.base_url, "rest": self.root + "/v2"}
 
     def register(self, name: str, model: Any, *, sample: Any = None, tolerance: float | None = None,
                  alias: str | None = None, description: str = "", tags: dict | None = None,

@@ -16,7 +16,8 @@ NAME = r"(?P<name>[^/]+)"
 class InfoHandler(ApiHandler):
     def get(self):
         """What this platform is, where its state lives, and how to reach serving."""
-        self.write_json(self.platform.info())
+        extra = self.settings.get("maas_info")  # the face adds what it knows: serving addresses, state
+        self.write_json({**self.platform.info(), **(extra() if extra else {})})
 
 
 class ModelsHandler(ApiHandler):

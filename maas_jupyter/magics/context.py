@@ -49,6 +49,53 @@ def connect():
             return client
         except MaasError as exc:
             print(f"maas: the Jupyter server at {url} does not answer ({exc}); working in-process", file=sys.stderr)
-    from ..platform import Platform
+    return InProcessBody()
 
-    return Platform()
+
+class InProcessBody:
+    """The in-process body: a Platform in this kernel, and a `maas serve` child of this kernel for
+    endpoints (so REST and gRPC clients, even ones in this same kernel, can reach them)."""
+
+    def __init__(self):
+        from ..platform import Platform
+
+        self.platform = Platform()
+        self._serving = None
+        self._client = None
+
+    def __getattr__(self, name):
+        return getattr(self.platform, name)  # registry, register, runs, jobs, … as the Platform has them
+
+    @property
+    def deployments(self):
+        """A client of this kernel's serving process, started on first use and stopped with the kernel."""
+        if self._client is None:
+            import atexit
+            import os
+            import secrets
+
+            from ..serving.client import ServingClient
+            from ..serving.supervisor import ServingProcess
+
+            env = {**os.environ, "MAAS_HOME": str(self.platform.settings.home),
+                   "MAAS_DATABASE_URL": self.platform.settings.database_url}
+            print("maas: starting this notebook's serving process…", file=sys.stderr)
+            self._serving = ServingProcess(env=env, token=secrets.token_urlsafe(24),
+                                           log_path=str(self.platform.settings.home / "serve-kernel.log"))
+            atexit.register(self._serving.stop)
+            self._client = ServingClient(self._serving.http_url, self._serving.token)
+        return self._client
+
+    def info(self) -> dict:
+        info = {**self.platform.info(), "mode": "in-process"}
+        if self._serving is not None:
+            info.update({"rest": self._serving.http_url + "/v2", "grpc": self._serving.grpc_address,
+                         "token": "set (kernel-private)"})
+        else:
+            info["rest"] = "not started (starts with the first deploy)"
+        return info
+
+    def close(self) -> None:
+        if self._serving is not None:
+            self._serving.stop()
+        self.platform.close()

@@ -34,7 +34,8 @@ class MaasExtension(ExtensionApp):
     def initialize_settings(self):
         self.platform = Platform()
         self.supervisor = ServingSupervisor(self.platform, str(self.platform.settings.home / "serve.log"))
-        self.settings.update({"maas_platform": self.platform, "maas_serving": self.supervisor})
+        self.settings.update({"maas_platform": self.platform, "maas_serving": self.supervisor,
+                              "maas_info": self.supervisor.info})
         # Kernels started by this server inherit its environment (see config.ENV_JUPYTER_URL).
         os.environ[ENV_JUPYTER_URL] = url_path_join(self.serverapp.connection_url, "maas", "api")
         os.environ[ENV_JUPYTER_TOKEN] = self.serverapp.identity_provider.token or ""

@@ -1,0 +1,114 @@
+"""%maas deploy / predict / rollback / canary / promote / undeploy against both bodies."""
+
+from __future__ import annotations
+
+import uuid
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import requests
+from IPython.core.error import UsageError
+
+
+def maas(shell, line):
+    return shell.run_line_magic("maas", line)
+
+
+def reference(onnx_bytes, x):
+    session = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
+    return session.run(None, {"x": x})[0]
+
+
+@pytest.fixture
+def name():
+    return "s-" + uuid.uuid4().hex[:8]
+
+
+def test_deploy_predict_swap_rollback_canary_promote_undeploy(shell, body, name, make_onnx):
+    v1, v2, v3 = make_onnx(seed=1), make_onnx(seed=2), make_onnx(seed=3)
+    x = np.random.default_rng(0).standard_normal((5, 4)).astype(np.float32)
+    shell.user_ns.update({"v1": v1, "v2": v2, "v3": v3, "x": x})
+    for variable in ("v1", "v2", "v3"):
+        maas(shell, f"register {variable} --name {name}")
+
+    deployed = maas(shell, f"deploy {name}@1 --as {name}-ep --max-batch 8 --max-delay-ms 2")
+    assert deployed.loc[f"{name}-ep", "state"] == "ready" and deployed.loc[f"{name}-ep", "version"] == 1
+    np.testing.assert_allclose(maas(shell, f"predict {name}-ep x"), reference(v1, x), rtol=1e-5)
+
+    maas(shell, f"deploy {name}@2 --as {name}-ep")  # a hot swap
+    np.testing.assert_allclose(maas(shell, f"predict {name}-ep x"), reference(v2, x), rtol=1e-5)
+    rolled = maas(shell, f"rollback {name}-ep")
+    assert rolled.loc[f"{name}-ep", "version"] == 1
+    np.testing.assert_allclose(maas(shell, f"predict {name}-ep x"), reference(v1, x), rtol=1e-5)
+
+    canary = maas(shell, f"deploy {name}@3 --canary {name}-ep --weight 20")
+    assert canary.loc[f"{name}-ep", "canary_version"] == 3 and canary.loc[f"{name}-ep", "canary_weight"] == 20
+    np.testing.assert_allclose(maas(shell, f"predict {name}-ep@3 x"), reference(v3, x), rtol=1e-5)
+    promoted = maas(shell, f"promote {name}-ep")
+    assert promoted.loc[f"{name}-ep", "version"] == 3
+    assert name + "-ep" in maas(shell, "endpoints").index
+
+    history = maas(shell, f"history {name}-ep")
+    assert list(history["action"]) == ["deploy", "swap", "rollback", "canary", "promote"]
+    maas(shell, f"undeploy {name}-ep")
+    assert name + "-ep" not in maas(shell, "endpoints").index
+    with pytest.raises(UsageError, match="no endpoint|not found|does not exist"):
+        maas(shell, f"predict {name}-ep x")
+
+
+def test_one_line_deploy_of_a_model_variable(shell, body, make_onnx):
+    variable = "clf_" + uuid.uuid4().hex[:6]
+    shell.user_ns[variable] = make_onnx(seed=4)
+    shell.user_ns["x"] = np.ones((2, 4), np.float32)
+    frame = maas(shell, f"deploy {variable}")
+    assert frame.loc[variable, "state"] == "ready"
+    np.testing.assert_allclose(maas(shell, f"predict {variable} x"), reference(make_onnx(seed=4), np.ones((2, 4), np.float32)),
+                               rtol=1e-5)
+    maas(shell, f"undeploy {variable}")
+
+
+def test_rest_route_under_jupyter_reaches_the_endpoint(shell, jupyter_server, monkeypatch, name, make_onnx):
+    body = jupyter_server
+    monkeypatch.setenv("MAAS_JUPYTER_URL", body.api)
+    monkeypatch.setenv("MAAS_JUPYTER_TOKEN", body.token)
+    shell.user_ns["m"] = make_onnx(seed=5)
+    maas(shell, f"deploy m --name {name}")
+    payload = {"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 4], "data": [1, 2, 3, 4]}]}
+    reply = requests.post(f"{body.url}maas/v2/models/{name}/infer", json=payload,
+                          headers={"Authorization": f"token {body.token}"}, timeout=30)
+    assert reply.status_code == 200, reply.text
+    got = np.array(reply.json()["outputs"][0]["data"], np.float32)
+    np.testing.assert_allclose(got, reference(make_onnx(seed=5), np.array([[1, 2, 3, 4]], np.float32))[0], rtol=1e-5)
+    # Without the token: refused, and the endpoint goes on serving.
+    assert requests.post(f"{body.url}maas/v2/models/{name}/infer", json=payload, timeout=30).status_code == 403
+    bad = requests.post(f"{body.url}maas/v2/models/{name}/infer", headers={"Authorization": f"token {body.token}"},
+                        json={"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 3], "data": [1, 2, 3]}]},
+                        timeout=30)
+    assert bad.status_code == 400 and "shape" in bad.json()["error"]
+    maas(shell, f"undeploy {name}")
+
+
+@pytest.mark.parametrize("line, reason", [
+    ("deploy NAME@1 --canary", "expected one argument"),
+    ("deploy NAME@1 --canary EP", "--weight"),
+    ("deploy NAME --weight 5", "--canary"),
+    ("deploy NAME@9", "no version 9"),
+    ("deploy nosuchmodel", "does not exist"),
+    ("deploy ../etc", "not allowed"),
+    ("predict nosuchendpoint x", "no endpoint"),
+    ("predict NAME-ep notdefined", "not defined"),
+    ("predict NAME-ep wrong", "shape|element|expects"),
+    ("rollback nosuchendpoint", "no endpoint"),
+    ("promote NAME-ep", "canary"),
+])
+def test_bad_serving_input_is_a_one_line_error(shell, body, name, make_onnx, line, reason):
+    shell.user_ns.update({"m": make_onnx(seed=6), "x": np.ones((1, 4), np.float32),
+                          "wrong": np.ones((1, 3), np.float32)})
+    maas(shell, f"register m --name {name}")
+    maas(shell, f"deploy {name}@1 --as {name}-ep")
+    with pytest.raises(UsageError, match=reason):
+        maas(shell, line.replace("NAME", name))
+    frame = maas(shell, "endpoints")
+    assert frame.loc[f"{name}-ep", "version"] == 1 and frame.loc[f"{name}-ep", "state"] == "ready"
+    maas(shell, f"undeploy {name}-ep")
