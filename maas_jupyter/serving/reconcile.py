@@ -1,0 +1,104 @@
+"""Bringing endpoints up from their stored desired state, and the V2 model repository extension
+(index, load, unload); part of Deployments, apart because it is about stored state, not changes."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import select
+
+from ..errors import Unavailable
+from .endpoint import Endpoint, Routes
+from .runtime import FailedRuntime
+from .tables import EndpointState
+
+log = logging.getLogger("maas.deployments")
+
+
+class ReconcileAndRepository:
+    """Mixed into Deployments (which provides db, _lock, _endpoints, _load, _row, _stored, deploy)."""
+
+    def reconcile(self) -> None:
+        """Load what the stored desired state says; a version that fails to load answers 503 with why."""
+        with self._lock:
+            with self.db.read() as session:
+                rows = session.scalars(select(EndpointState)).all()
+            wanted = {row.name for row in rows}
+            for name in [n for n in self._endpoints if n not in wanted]:
+                for rt in self._endpoints.pop(name).runtimes():
+                    rt.retire()
+            for row in rows:
+                if row.name not in self._endpoints:
+                    self._bring_up(row)
+            self.reconciled = True
+
+    def _bring_up(self, row: EndpointState) -> None:
+        def load(number):
+            try:
+                return self._load(row.model, number, row.max_batch_size, row.max_queue_delay_ms)
+            except Exception as exc:  # a broken version must not stop the others from serving
+                reason = getattr(exc, "message", None) or str(exc)
+                log.warning("endpoint %s: %s", row.name, reason)
+                return FailedRuntime(row.model, number, self._signature(row.model, number),
+                                     f"{row.model}@{number} failed to load: {reason}")
+
+        if not row.loaded:
+            primary = FailedRuntime(row.model, row.version, self._signature(row.model, row.version),
+                                    f"endpoint {row.name!r} is unloaded; load it through the repository API")
+            routes = Routes(primary)
+        else:
+            primary = load(row.version)
+            canary = load(row.canary_version) if row.canary_version is not None else None
+            previous = None
+            if self.keep_previous and row.previous_version is not None:
+                previous = load(row.previous_version)
+                previous = previous if previous.ready else None
+            routes = Routes(primary, canary, row.canary_weight if canary else 0, previous)
+        self._endpoints[row.name] = Endpoint(row.name, row.model, routes, row.max_batch_size, row.max_queue_delay_ms)
+
+    def _signature(self, model: str, number: int) -> dict:
+        try:
+            return self.registry.get_version(model, number)["signature"]
+        except Exception:
+            return {"inputs": [], "outputs": []}
+
+    def repository_index(self) -> list[dict]:
+        """[{"name", "version", "state": READY|UNAVAILABLE, "reason"}] per endpoint."""
+        index = []
+        for name, endpoint in sorted(self._endpoints.items()):
+            primary = endpoint.routes.primary
+            index.append({"name": name, "version": str(primary.version),
+                          "state": "READY" if primary.ready else "UNAVAILABLE", "reason": primary.error or ""})
+        return index
+
+    def load(self, name: str) -> None:
+        """Reload an endpoint from its stored state, or deploy the newest version of model `name` as `name`."""
+        with self._lock:
+            row = self._stored(name)
+            if row is None:
+                self.deploy(name, name, None, reason="repository load")
+                return
+            if not row.loaded:
+                with self.db.write() as session:
+                    session.scalar(select(EndpointState).where(EndpointState.name == name)).loaded = True
+                row.loaded = True
+            endpoint = self._endpoints.pop(name, None)
+            self._bring_up(row)
+            if endpoint is not None:
+                for rt in endpoint.runtimes():
+                    rt.retire()
+            primary = self._endpoints[name].routes.primary
+            if not primary.ready:
+                raise Unavailable(primary.error)
+
+    def unload(self, name: str) -> None:
+        """Release an endpoint's sessions; it stays deployed (and stored) but answers 503 until loaded."""
+        with self._lock:
+            endpoint = self.endpoint(name)
+            with self.db.write() as session:
+                session.scalar(select(EndpointState).where(EndpointState.name == name)).loaded = False
+            row = self._row(name)
+            self._endpoints.pop(name)
+            self._bring_up(row)
+            for rt in endpoint.runtimes():
+                rt.retire()
