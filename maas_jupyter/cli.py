@@ -20,7 +20,7 @@ def _serve(args) -> int:
     options = ServeOptions(host=args.host, http_port=args.http_port, grpc_port=args.grpc_port,
                            token=args.token or os.environ.get("MAAS_TOKEN") or None,
                            max_request_bytes=args.max_request_bytes, intra_op_threads=args.intra_op_threads,
-                           inference_threads=args.inference_threads)
+                           inference_threads=args.inference_threads, keep_previous=not args.release_previous)
     if options.host not in ("127.0.0.1", "localhost", "::1") and not options.token:
         print("maas serve: listening beyond loopback without --token exposes every model; set a token",
               file=sys.stderr)
@@ -77,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="ONNX Runtime threads per run (0: ONNX Runtime decides)")
     serve.add_argument("--inference-threads", type=int, default=None,
                        help="runs in parallel across requests (default: one per core)")
+    serve.add_argument("--release-previous", action="store_true",
+                       help="close the previous version after a swap (less memory; rollback then reloads it)")
     serve.add_argument("--log-level", default="info")
     serve.set_defaults(handler=None)
 

@@ -25,6 +25,7 @@ class ServeOptions:
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     intra_op_threads: int = 1
     inference_threads: int | None = None  # size of the pool that runs ONNX Runtime; None: one per core
+    keep_previous: bool = True  # keep the previous version loaded so that rollback needs no load
 
 
 async def start_grpc(dataplane, host: str, port: int, max_message_bytes: int, token: str | None):
@@ -69,7 +70,8 @@ async def start_serving(settings: Settings | None, options: ServeOptions) -> Ser
 
     platform = Platform(settings)
     deployments = platform.deployments
-    deployments.configure(intra_op_threads=options.intra_op_threads, inference_threads=options.inference_threads)
+    deployments.configure(intra_op_threads=options.intra_op_threads, inference_threads=options.inference_threads,
+                          keep_previous=options.keep_previous)
     dataplane = DataPlane(deployments)
     application = make_application(platform, dataplane, options.token, options.max_request_bytes)
     # Tornado drops (without a response) bodies above its own limit; ours answers 413 with a reason,

@@ -57,8 +57,12 @@ class Deployments(ReconcileAndRepository):
         self._lock = threading.RLock()
         self.reconciled = False
 
-    def configure(self, intra_op_threads: int | None = None, inference_threads: int | None = None) -> None:
-        """ONNX Runtime intra-op threads per session and the size of the pool that runs sessions."""
+    def configure(self, intra_op_threads: int | None = None, inference_threads: int | None = None,
+                  keep_previous: bool | None = None) -> None:
+        """ONNX Runtime intra-op threads per session, the size of the pool that runs sessions, and whether
+        the previous version stays loaded for an instant rollback (memory for speed)."""
+        if keep_previous is not None:
+            self.keep_previous = bool(keep_previous)
         if intra_op_threads is not None:
             self.intra_op_threads = int(intra_op_threads)
         if inference_threads:

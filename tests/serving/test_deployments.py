@@ -249,3 +249,24 @@ def test_unknown_endpoint_model_and_bad_settings(serving_platform, plane):
     serving_platform.registry.register_onnx("other", onnx_models.linear(1.0))
     with pytest.raises(Conflict, match="serves model 'linear'"):
         d.deploy("ep", "other")
+
+
+def test_without_keep_previous_the_old_session_closes_and_rollback_reloads_it(serving_platform, plane):
+    d = serving_platform.deployments
+    d.configure(keep_previous=False)
+    d.deploy("ep", "linear", 1)
+    old = d.endpoint("ep").routes.primary
+    d.deploy("ep", "linear", 2)
+    assert old.closed and d.endpoint("ep").routes.previous is None
+    d.rollback("ep")
+    assert served_scale(plane, "ep") == 1.0 and d.endpoint("ep").routes.primary is not old
+
+
+def test_session_options_turn_graph_optimisation_on_and_set_intra_op_threads():
+    import onnxruntime as ort
+
+    from maas_jupyter.serving.runtime import session_options
+
+    options = session_options(3)
+    assert options.intra_op_num_threads == 3
+    assert options.graph_optimization_level == ort.GraphOptimizationLevel.ORT_ENABLE_ALL
