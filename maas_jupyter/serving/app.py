@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from dataclasses import dataclass
 
@@ -72,7 +73,9 @@ async def start_serving(settings: Settings | None, options: ServeOptions) -> Ser
     deployments = platform.deployments
     deployments.configure(intra_op_threads=options.intra_op_threads, inference_threads=options.inference_threads,
                           keep_previous=options.keep_previous)
-    dataplane = DataPlane(deployments)
+    # MAAS_METRICS=0 serves without recording metrics (the overhead benchmark's "off" side).
+    metrics_on = os.environ.get("MAAS_METRICS", "1").lower() not in ("0", "off", "false", "no")
+    dataplane = DataPlane(deployments, monitor=platform.monitor if metrics_on else None)
     application = make_application(platform, dataplane, options.token, options.max_request_bytes)
     # Tornado drops (without a response) bodies above its own limit; ours answers 413 with a reason,
     # so tornado's limit sits above it and the handlers count the bytes themselves.
@@ -87,6 +90,8 @@ async def start_serving(settings: Settings | None, options: ServeOptions) -> Ser
              f", gRPC on {options.host}:{options.grpc_port}" if options.grpc_port is not None else "")
     # Loading models can take a while: the process is live at once and ready after reconciling.
     await asyncio.get_running_loop().run_in_executor(None, deployments.reconcile)
+    if metrics_on:  # canaries that break their bounds lose their traffic (monitoring.slo)
+        platform.monitor.start_guard(float(os.environ.get("MAAS_SLO_INTERVAL_S", "1.0")))
     return ServingApp(platform, deployments, dataplane, http_server, grpc_server, options)
 
 

@@ -8,6 +8,7 @@ batches grow by themselves, at low load a request waits at most the configured d
 from __future__ import annotations
 
 import asyncio
+import time
 from concurrent.futures import Executor
 from typing import Callable, Hashable
 
@@ -18,13 +19,14 @@ RunFn = Callable[[Feed], list[np.ndarray]]
 
 
 class _Group:
-    __slots__ = ("items", "rows", "timer", "due")
+    __slots__ = ("items", "rows", "timer", "due", "started")
 
     def __init__(self):
         self.items: list[tuple[Feed, int, asyncio.Future]] = []
         self.rows = 0
         self.timer: asyncio.TimerHandle | None = None
         self.due = False  # full or waited long enough, but every runner was busy
+        self.started = 0.0  # perf_counter when its run began in the executor (monitoring: queue time)
 
 
 class Batcher:
@@ -39,11 +41,14 @@ class Batcher:
         self.max_concurrent_runs = max(1, max_concurrent_runs)
         self._groups: dict[Hashable, _Group] = {}
         self._running = 0
+        # Monitoring hook: called with each request's seconds between submit and its run starting.
+        self.on_queue_time: Callable[[float], None] | None = None
 
     async def submit(self, feed: Feed, rows: int, key: Hashable) -> list[np.ndarray]:
         """Run `feed` (rows along axis 0) merged with requests of the same `key`; its own output rows."""
         loop = asyncio.get_running_loop()
         future = loop.create_future()
+        queued_at = time.perf_counter()
         group = self._groups.get(key)
         if group is not None and group.rows + rows > self.max_batch_size:
             self._flush(key, force=True)  # this request would overflow the batch: send what is there
@@ -57,7 +62,10 @@ class Batcher:
         elif len(group.items) == 1:
             delay = self.max_queue_delay_ms / 1000.0
             group.timer = loop.call_later(delay, self._flush, key) if delay > 0 else loop.call_soon(self._flush, key)
-        return await future
+        outputs = await future
+        if self.on_queue_time is not None:
+            self.on_queue_time(group.started - queued_at)
+        return outputs
 
     def _flush(self, key: Hashable, force: bool = False) -> None:
         group = self._groups.get(key)
@@ -71,8 +79,12 @@ class Batcher:
             group.timer.cancel()
         self._running += 1
         loop = asyncio.get_running_loop()
-        task = loop.run_in_executor(self.executor, _run_group, self.run, group.items)
+        task = loop.run_in_executor(self.executor, self._run_started, group)
         task.add_done_callback(lambda done: self._finished(done, group.items))
+
+    def _run_started(self, group: _Group) -> list:
+        group.started = time.perf_counter()
+        return _run_group(self.run, group.items)
 
     def _finished(self, done: asyncio.Future, items) -> None:
         self._running -= 1

@@ -7,8 +7,11 @@ Unavailable (503 / UNAVAILABLE), PayloadTooLarge (413 / RESOURCE_EXHAUSTED).
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 from .. import __version__
-from ..errors import InvalidInput
+from ..errors import InvalidInput, MaasError
 from .types import InferenceRequest, InferenceResponse, Tensor, v2_datatype
 
 SERVER_NAME = "maas-jupyter"
@@ -19,9 +22,14 @@ PLATFORM = "onnxruntime_onnx"
 class DataPlane:
     """Health, metadata, infer and repository operations over the endpoints of a Deployments object."""
 
-    def __init__(self, deployments):
+    def __init__(self, deployments, monitor="platform"):
         self.deployments = deployments
         self._ready = True
+        # Serving metrics and input samples (maas_jupyter.monitoring); None serves without recording.
+        if monitor == "platform":
+            platform = getattr(deployments, "platform", None)
+            monitor = platform.monitor if platform is not None else None
+        self.monitor = monitor
 
     # ---- health and metadata (cheap, synchronous) ------------------------------------------------
 
@@ -60,12 +68,52 @@ class DataPlane:
 
     async def infer(self, name: str, version: str | None, request: InferenceRequest) -> InferenceResponse:
         """Validate the request against the chosen version's signature, run it (batched), return outputs."""
-        endpoint = self.deployments.endpoint(name)
-        runtime = endpoint.acquire(version)  # holds the session open until release: swaps drain it
+        endpoint = self.deployments.endpoint(name)  # unknown names are not recorded: no label per typo
+        if self.monitor is None:
+            runtime = endpoint.acquire(version)
+            return await self._infer(runtime, name, request, None)
+        started = time.perf_counter()
+        metrics = self.monitor.metrics
         try:
+            runtime = endpoint.acquire(version)
+        except MaasError as exc:
+            recorder = metrics.recorder(name, version or endpoint.routes.primary.version)
+            recorder.started()
+            recorder.finished(time.perf_counter() - started, exc.http_status)
+            raise
+        recorder = metrics.recorder(name, runtime.version)
+        recorder.started()
+        runtime.observer = recorder
+        code, model_failed = 200, False
+        try:
+            return await self._infer(runtime, name, request, self.monitor)
+        except ModelRunFailed as failure:
+            code, model_failed = failure.error.http_status, True
+            raise failure.error from None
+        except MaasError as exc:
+            code = exc.http_status
+            raise
+        except asyncio.CancelledError:
+            code = 499  # the client went away
+            raise
+        except BaseException:
+            code = 500
+            raise
+        finally:
+            recorder.finished(time.perf_counter() - started, code, model_failed)
+
+    async def _infer(self, runtime, name: str, request: InferenceRequest, monitor) -> InferenceResponse:
+        try:  # `runtime` was acquired: it holds the session open until release, so swaps drain it
             feed = runtime.validate(request.inputs)
             wanted = _requested_names(request, runtime.output_names)
-            results = await runtime.infer(feed)
+            if monitor is not None:
+                monitor.sample_inputs(name, feed, runtime.input_names)
+            try:
+                results = await runtime.infer(feed)
+            except InvalidInput as exc:  # the input passed validation: the model itself failed on it
+                if monitor is None:
+                    raise
+                raise ModelRunFailed(exc) from None
         finally:
             runtime.release()
         outputs = []
@@ -87,6 +135,14 @@ class DataPlane:
     def unload(self, name: str) -> None:
         """Release an endpoint's sessions; it stays deployed but unavailable until loaded again."""
         self.deployments.unload(name)
+
+
+class ModelRunFailed(Exception):
+    """Carries an InvalidInput raised by the model run (not by validation) to the metrics recording."""
+
+    def __init__(self, error: InvalidInput):
+        super().__init__(error.message)
+        self.error = error
 
 
 def _requested_names(request: InferenceRequest, available: list[str]) -> list[str]:

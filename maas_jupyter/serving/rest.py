@@ -208,6 +208,10 @@ def make_application(platform, dataplane, token: str | None, max_request_bytes: 
 
     events = type("ServeEventStream", (EventStream, BearerTokenAuth), {})
     handlers = v2_routes("/v2") + [(r"/api/events/?$", events)] + mount("/api/", BearerTokenAuth)
+    # Prometheus text at /metrics (monitoring), behind the same bearer token.
+    from ..api.monitoring import PrometheusHandler
+
+    handlers.insert(0, (r"/metrics/?$", type("PrometheusHandler", (PrometheusHandler, BearerTokenAuth), {})))
     return web.Application(
         handlers,
         maas_platform=platform,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from concurrent.futures import Executor
 
 import numpy as np
@@ -40,6 +41,11 @@ class ModelRuntime:
         self._specs = {spec["name"]: (spec["datatype"], spec["shape"]) for spec in signature["inputs"]}
         self.batchable = _batchable(signature)
         self.batcher = Batcher(self._run, executor, max(1, max_batch_size), max_queue_delay_ms, max_concurrent_runs)
+        # Monitoring: the data plane sets the metrics recorder of this endpoint version (ORT time, batch
+        # sizes, queue time); None records nothing.
+        self.observer = None
+        self.input_names = [spec["name"] for spec in signature["inputs"]]
+        self.batcher.on_queue_time = self._queued
         self.executor = executor
         self._lock = threading.Lock()
         self._inflight = 0
@@ -134,8 +140,18 @@ class ModelRuntime:
         else:
             import asyncio
 
-            outputs = await asyncio.get_running_loop().run_in_executor(self.executor, self._run, feed)
+            outputs = await asyncio.get_running_loop().run_in_executor(self.executor, self._run_queued, feed,
+                                                                       time.perf_counter())
         return dict(zip(self.output_names, outputs))
+
+    def _queued(self, seconds: float) -> None:
+        observer = self.observer
+        if observer is not None:
+            observer.queued(seconds)
+
+    def _run_queued(self, feed: dict[str, np.ndarray], queued_at: float) -> list[np.ndarray]:
+        self._queued(time.perf_counter() - queued_at)
+        return self._run(feed)
 
     def run_now(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Run a feed in the calling thread, unbatched (warm-up, tests, in-process callers)."""
@@ -145,10 +161,16 @@ class ModelRuntime:
         session = self.session
         if session is None:
             raise Unavailable(f"{self.model}@{self.version} was unloaded")
+        observer = self.observer
+        started = time.perf_counter()
         try:
-            return session.run(None, feed)
+            outputs = session.run(None, feed)
         except Exception as exc:  # ONNX Runtime's own errors carry the reason in their text
             raise InvalidInput(f"the model could not run this input: {str(exc).strip()}") from None
+        if observer is not None:
+            first = next(iter(feed.values()), None)
+            observer.ran(first.shape[0] if first is not None and first.ndim > 0 else 1, time.perf_counter() - started)
+        return outputs
 
 
 class FailedRuntime:
