@@ -43,7 +43,7 @@ def _split_ref(ref: str) -> tuple[str, str | None]:
 def _deploy(args, client):
     model, version = _split_ref(args.model)
     if args.canary:
-        return client.canary(args.canary, version or "latest", args.weight, reason=args.reason)
+        return client.canary(args.canary, version or "latest", args.weight, model=model, reason=args.reason)
     return client.deploy(args.as_ or model, model, version, max_batch_size=args.max_batch,
                          max_queue_delay_ms=args.max_delay_ms, reason=args.reason)
 
@@ -91,7 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     deploy = remote("deploy", "deploy MODEL[@VERSION|@ALIAS] as an endpoint (swap if it exists)", _deploy)
     deploy.add_argument("model")
-    deploy.add_argument("--as", dest="as_", default=None, help="endpoint name (default: the model's name)")
+    deploy.add_argument("--as", dest="as_", default=None, metavar="ENDPOINT",
+                        help="endpoint name (default: the model's name)")
     deploy.add_argument("--max-batch", type=int, default=None)
     deploy.add_argument("--max-delay-ms", type=float, default=None)
     deploy.add_argument("--canary", default=None, metavar="ENDPOINT", help="deploy as a canary of ENDPOINT")

@@ -40,7 +40,7 @@ def _reason(body: dict) -> str:
 def _canary(value) -> dict:
     if not isinstance(value, dict):
         raise InvalidInput('canary must be an object {"version": V, "weight": PERCENT} or null')
-    _only(value, {"version", "weight"})
+    _only(value, {"version", "weight", "model"})
     if "weight" not in value:
         raise InvalidInput("canary needs a weight (percent of traffic, 0 to 100)")
     return value
@@ -71,7 +71,8 @@ class DeploymentsHandler(ApiHandler):
                                            max_queue_delay_ms=body.get("max_queue_delay_ms"), actor=actor,
                                            reason=reason)
             if canary is not None:
-                state = deployments.canary(name, canary.get("version"), canary["weight"], actor=actor, reason=reason)
+                state = deployments.canary(name, canary.get("version"), canary["weight"], model=model, actor=actor,
+                                           reason=reason)
             return state
 
         state = await asyncio.to_thread(change)
@@ -87,7 +88,7 @@ class DeploymentHandler(ApiHandler):
 
     async def patch(self, name):
         """Change an endpoint: {"version"?: swap to it, "max_batch_size"?, "max_queue_delay_ms"?,
-        "canary"?: {"version", "weight"} (start or change a canary) | {"weight"} (re-weigh) | null (remove it),
+        "canary"?: {"version", "weight", "model"?} (start or change a canary) | {"weight"} (re-weigh) | null (remove it),
         "reason"?}."""
         body = self.read_json()
         _only(body, _CHANGE_FIELDS)
@@ -106,8 +107,8 @@ class DeploymentHandler(ApiHandler):
                 else:
                     canary = _canary(body["canary"])
                     if "version" in canary:
-                        state = deployments.canary(name, canary["version"], canary["weight"], actor=actor,
-                                                   reason=reason)
+                        state = deployments.canary(name, canary["version"], canary["weight"],
+                                                   model=canary.get("model"), actor=actor, reason=reason)
                     else:
                         state = deployments.update(name, canary_weight=canary["weight"], actor=actor, reason=reason)
             return state

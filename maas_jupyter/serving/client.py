@@ -87,9 +87,12 @@ class ServingClient:
             body["max_queue_delay_ms"] = max_queue_delay_ms
         return self._call("POST", "/deployments", body)
 
-    def canary(self, name: str, version, weight: float, *, actor=None, reason: str = "") -> dict:
-        return self._call("PATCH", f"/deployments/{name}",
-                          {"canary": {"version": str(version), "weight": weight}, "reason": reason})
+    def canary(self, name: str, version, weight: float, *, model: str | None = None, actor=None,
+               reason: str = "") -> dict:
+        canary = {"version": str(version), "weight": weight}
+        if model is not None:
+            canary["model"] = model
+        return self._call("PATCH", f"/deployments/{name}", {"canary": canary, "reason": reason})
 
     def update(self, name: str, *, max_batch_size=None, max_queue_delay_ms=None, canary_weight=None, actor=None,
                reason: str = "") -> dict:

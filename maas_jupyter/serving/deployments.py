@@ -255,11 +255,15 @@ class Deployments(ReconcileAndRepository):
                     row.updated_at = utcnow()
             return self.get(name)
 
-    def canary(self, name: str, version, weight: float, *, actor: str | None = None, reason: str = "") -> dict:
+    def canary(self, name: str, version, weight: float, *, model: str | None = None, actor: str | None = None,
+               reason: str = "") -> dict:
         """Send `weight` percent of the endpoint's traffic to another version of its model."""
         weight = _weight(weight)
         with self._lock:
             endpoint = self.endpoint(name)
+            if model is not None and model != endpoint.model:
+                raise Conflict(f"endpoint {name!r} serves model {endpoint.model!r}; a canary is another version "
+                               f"of that model, not of {model!r}")
             number = self._resolve(endpoint.model, version)
             r = endpoint.routes
             if number == r.primary.version:

@@ -249,6 +249,8 @@ def test_unknown_endpoint_model_and_bad_settings(serving_platform, plane):
     serving_platform.registry.register_onnx("other", onnx_models.linear(1.0))
     with pytest.raises(Conflict, match="serves model 'linear'"):
         d.deploy("ep", "other")
+    with pytest.raises(Conflict, match="another version of that model"):
+        d.canary("ep", 1, 10, model="other")
 
 
 def test_without_keep_previous_the_old_session_closes_and_rollback_reloads_it(serving_platform, plane):
