@@ -31,8 +31,11 @@ ensure_binaries() {
         [ "$(id -u)" = 0 ] || die "PostgreSQL is not installed and installing it needs root: apt-get install -y postgresql"
         log "installing Debian's postgresql package"
         export DEBIAN_FRONTEND=noninteractive
-        # The package's own cluster is not wanted (and cannot start without an init system anyway).
         apt-get update -q >&2
+        # The package's own "main" cluster (port 5432, started where an init system allows) is not
+        # wanted: postgresql-common first, told not to create it, then the server.
+        apt-get install -y -q postgresql-common >&2
+        echo "create_main_cluster = false" >>/etc/postgresql-common/createcluster.conf
         apt-get install -y -q postgresql >&2
         BINDIR=$(find_bindir || true)
         [ -n "$BINDIR" ] || die "apt-get install postgresql finished but no /usr/lib/postgresql/*/bin/initdb exists"
