@@ -83,6 +83,18 @@ class Deployments(ReconcileAndRepository):
             raise NotFound(f"no endpoint named {name!r}")
         return endpoint
 
+    def _live(self, name: str) -> Endpoint:
+        """The endpoint in memory, brought up from its stored state first if this process has not yet
+        (changes then work in a process that never reconciled, such as an in-process kernel)."""
+        endpoint = self._endpoints.get(name)
+        if endpoint is None:
+            row = self._stored(name)
+            if row is None:
+                raise NotFound(f"no endpoint named {name!r}")
+            self._bring_up(row)
+            endpoint = self._endpoints[name]
+        return endpoint
+
     def endpoints_using(self, model: str) -> list[str]:
         return endpoints_serving(self.db, model)
 
@@ -180,9 +192,9 @@ class Deployments(ReconcileAndRepository):
         max_batch_size, max_queue_delay_ms = _batching(max_batch_size, max_queue_delay_ms)
         with self._lock:
             number = self._resolve(model, version)
-            endpoint = self._endpoints.get(name)
-            if endpoint is None:
+            if self._endpoints.get(name) is None and self._stored(name) is None:
                 return self._create(name, model, number, max_batch_size, max_queue_delay_ms, actor, reason)
+            endpoint = self._live(name)
             if endpoint.model != model:
                 raise Conflict(f"endpoint {name!r} serves model {endpoint.model!r}; undeploy it first or "
                                f"choose another endpoint name")
@@ -206,9 +218,6 @@ class Deployments(ReconcileAndRepository):
     def _create(self, name, model, number, max_batch_size, max_queue_delay_ms, actor, reason) -> dict:
         batch = DEFAULT_MAX_BATCH_SIZE if max_batch_size is None else max_batch_size
         delay = DEFAULT_MAX_QUEUE_DELAY_MS if max_queue_delay_ms is None else max_queue_delay_ms
-        existing = self._stored(name)
-        if existing is not None:
-            raise Conflict(f"endpoint {name!r} is stored but not loaded here; load or undeploy it first")
         runtime = self._load(model, number, batch, delay)
         try:
             self._save(name, actor, reason, "deploy", {"model": model, "version": number},
@@ -237,7 +246,7 @@ class Deployments(ReconcileAndRepository):
         """Change batching settings and/or the canary's traffic weight in place."""
         max_batch_size, max_queue_delay_ms = _batching(max_batch_size, max_queue_delay_ms)
         with self._lock:
-            endpoint = self.endpoint(name)
+            endpoint = self._live(name)
             fields = {}
             if max_batch_size is not None or max_queue_delay_ms is not None:
                 self._configure(endpoint, max_batch_size, max_queue_delay_ms)
@@ -260,7 +269,7 @@ class Deployments(ReconcileAndRepository):
         """Send `weight` percent of the endpoint's traffic to another version of its model."""
         weight = _weight(weight)
         with self._lock:
-            endpoint = self.endpoint(name)
+            endpoint = self._live(name)
             if model is not None and model != endpoint.model:
                 raise Conflict(f"endpoint {name!r} serves model {endpoint.model!r}; a canary is another version "
                                f"of that model, not of {model!r}")
@@ -278,14 +287,14 @@ class Deployments(ReconcileAndRepository):
     def cancel_canary(self, name: str, *, actor: str | None = None, reason: str = "") -> dict:
         """Remove the canary: all traffic back to the primary (recorded as a rollback)."""
         with self._lock:
-            if self.endpoint(name).routes.canary is None:
+            if self._live(name).routes.canary is None:
                 raise Conflict(f"endpoint {name!r} has no canary")
             return self.rollback(name, actor=actor, reason=reason)
 
     def promote(self, name: str, *, actor: str | None = None, reason: str = "") -> dict:
         """Make the canary the primary version; the old primary is kept loaded as the previous one."""
         with self._lock:
-            endpoint = self.endpoint(name)
+            endpoint = self._live(name)
             r = endpoint.routes
             if r.canary is None:
                 raise Conflict(f"endpoint {name!r} has no canary to promote")
@@ -299,7 +308,7 @@ class Deployments(ReconcileAndRepository):
     def rollback(self, name: str, *, actor: str | None = None, reason: str = "") -> dict:
         """With a canary: drop it (all traffic back to the primary). Without: return to the previous version."""
         with self._lock:
-            endpoint = self.endpoint(name)
+            endpoint = self._live(name)
             r = endpoint.routes
             if r.canary is not None:
                 self._save(name, actor, reason, "rollback",

@@ -94,7 +94,7 @@ class ReconcileAndRepository:
     def unload(self, name: str) -> None:
         """Release an endpoint's sessions; it stays deployed (and stored) but answers 503 until loaded."""
         with self._lock:
-            endpoint = self.endpoint(name)
+            endpoint = self._live(name)
             with self.db.write() as session:
                 session.scalar(select(EndpointState).where(EndpointState.name == name)).loaded = False
             row = self._row(name)

@@ -272,3 +272,16 @@ def test_session_options_turn_graph_optimisation_on_and_set_intra_op_threads():
     options = session_options(3)
     assert options.intra_op_num_threads == 3
     assert options.graph_optimization_level == ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+
+
+def test_changes_work_in_a_process_that_never_reconciled(serving_platform, plane):
+    serving_platform.deployments.deploy("ep", "linear", 1)
+    serving_platform.deployments.deploy("ep", "linear", 2)
+    other = Platform(Settings.from_env(home=serving_platform.settings.home))
+    try:
+        state = other.deployments.rollback("ep")  # brought up from the stored state, then changed
+        assert state["version"] == 1 and state["state"] == "ready"
+        assert other.deployments.deploy("ep", "linear", 3)["previous_version"] == 1
+    finally:
+        other.deployments.close()
+        other.close()
