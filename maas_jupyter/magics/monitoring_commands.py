@@ -1,0 +1,314 @@
+"""%maas commands of monitoring: monitor, drift, evaluate, compare, slo.
+
+They work against the in-process Platform (its Monitor) or, when the service's deployments are a client
+of a serving process (Jupyter's proxy or `maas serve`), against the monitoring REST routes.
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+from urllib.parse import quote
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InvalidInput
+from ..monitoring import evaluation
+from .commands import command
+from .render import frame, split_ref
+
+
+class LocalMonitor:
+    """Monitoring of an in-process Platform."""
+
+    def __init__(self, platform):
+        self.platform = platform
+
+    def series(self, endpoint, window_s):
+        return self.platform.monitor.series(endpoint, window_s)
+
+    def overview(self, window_s):
+        return self.platform.monitor.overview(window_s)
+
+    def drift(self, endpoint, threshold, top):
+        return self.platform.monitor.drift(endpoint, threshold, top)
+
+    def reset_drift(self, endpoint):
+        self.platform.deployments.get(endpoint)
+        self.platform.monitor.reset_drift_sample(endpoint)
+
+    def evaluate(self, name, ref, x, y, batch_size, progress):
+        return self.platform.monitor.evaluate(name, ref, x, y, batch_size, progress)
+
+    def slo(self, endpoint, bounds):
+        monitor = self.platform.monitor
+        if bounds:
+            monitor.set_canary_bounds(endpoint, bounds)
+        rollbacks = [r for r in (monitor.guard.rollbacks if monitor.guard else []) if r["endpoint"] == endpoint]
+        return {"bounds": monitor.canary_bounds(endpoint).to_dict(), "rollbacks": rollbacks}
+
+
+class RemoteMonitor:
+    """Monitoring through the REST routes of a serving process (a ServingClient's session and token)."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def _get(self, path: str):
+        return self.client._call("GET", path)
+
+    def series(self, endpoint, window_s):
+        return self._get(f"/deployments/{quote(endpoint, safe='')}/metrics?window={window_s}")
+
+    def overview(self, window_s):
+        rows = []
+        for state in self.client.list():
+            try:
+                series = self.series(state["name"], window_s)
+            except Exception:  # undeployed between the two calls
+                continue
+            by_version = series["versions"]
+            for loaded in state.get("loaded") or [{"version": state["version"], "role": "primary"}]:
+                if loaded["role"] == "previous":
+                    continue
+                summary = by_version.get(str(loaded["version"]), {}).get("summary", {})
+                rows.append({"endpoint": state["name"], "model": state["model"], "version": loaded["version"],
+                             "role": loaded["role"], "state": state["state"], **summary})
+        return rows
+
+    def drift(self, endpoint, threshold, top):
+        return self._get(f"/deployments/{quote(endpoint, safe='')}/drift?threshold={threshold}&top={top or 0}")
+
+    def reset_drift(self, endpoint):
+        self.client._call("DELETE", f"/deployments/{quote(endpoint, safe='')}/drift")
+
+    def evaluate(self, name, ref, x, y, batch_size, progress):
+        from ..serving.client import _raise_for
+
+        def npy(array) -> bytes:
+            buffer = io.BytesIO()
+            np.save(buffer, np.asarray(array), allow_pickle=False)
+            return buffer.getvalue()
+
+        print(f"evaluating {len(x)} rows on the server…", file=sys.stderr)
+        response = self.client.session.post(
+            f"{self.client.api}/models/{quote(name, safe='')}/versions/{quote(str(ref or 'latest'), safe='')}/evaluate",
+            files={"x": ("x.npy", npy(x)), "y": ("y.npy", npy(y))}, data={"batch_size": str(batch_size)},
+            timeout=self.client.timeout)
+        _raise_for(response)
+        return response.json()
+
+    def slo(self, endpoint, bounds):
+        path = f"/deployments/{quote(endpoint, safe='')}/slo"
+        if bounds:
+            self.client._call("PUT", path, bounds)
+        return self._get(path)
+
+
+def monitor_of(service):
+    """The monitoring face of a service: remote when its deployments are a client of a serving process."""
+    deployments = service.deployments
+    if hasattr(deployments, "_call") and hasattr(deployments, "session"):
+        return RemoteMonitor(deployments)
+    return LocalMonitor(service)
+
+
+def _display(value) -> None:
+    from IPython.display import display
+
+    display(value)
+
+
+def _in_widget_kernel() -> bool:
+    from ..widgets.loss_curve import in_widget_kernel
+
+    return in_widget_kernel()
+
+
+@command("monitor", "Live throughput, latency p50/p95/p99, error rate and batch size of an endpoint (or all).")
+def _monitor(parser):
+    parser.add_argument("endpoint", nargs="?", help="the endpoint (default: a table of every endpoint)")
+    parser.add_argument("--window", type=int, default=60, help="seconds of history shown (1 to 600)")
+    parser.add_argument("--interval", type=float, default=1.0, help="seconds between refreshes")
+    parser.add_argument("--seconds", type=float, default=None, help="stop refreshing after this long")
+    parser.add_argument("--static", action="store_true", help="one snapshot as a DataFrame, no live widget")
+
+    def run(ctx, args):
+        if args.interval < 0.2:
+            raise InvalidInput("--interval must be at least 0.2 seconds")
+        monitor = monitor_of(ctx.service)
+        live = not args.static and _in_widget_kernel()
+        if args.endpoint is None:
+            rows = monitor.overview(args.window)
+            if not live:
+                return frame(rows, ["endpoint", "version", "role", "state", "throughput", "p50_ms", "p95_ms", "p99_ms",
+                                    "error_rate", "mean_batch_size", "requests", "in_flight"])
+            from ..widgets.monitor import OverviewTable
+
+            view = OverviewTable(lambda: monitor.overview(args.window), interval_s=args.interval,
+                                 max_seconds=args.seconds)
+            view.render(rows)
+        else:
+            series = monitor.series(args.endpoint, args.window)  # a missing endpoint is a one-line error
+            if not live:
+                from ..widgets.monitor import summary_text
+
+                print(summary_text(series))
+                return _summary_frame(series)
+            from ..widgets.monitor import MonitorDashboard
+
+            view = MonitorDashboard(args.endpoint, lambda: monitor.series(args.endpoint, args.window),
+                                    interval_s=args.interval, max_seconds=args.seconds)
+            view.render(series)
+        _display(view.widget)
+        view.start()
+        return None
+
+    return run
+
+
+def _summary_frame(series: dict) -> pd.DataFrame:
+    """Versions as columns (primary first), window aggregates as rows."""
+    from ..widgets.monitor import ROWS, ordered_versions
+
+    columns = {f"v{v} {d.get('role', '')}".strip(): {label: d["summary"].get(key) for key, label, _p in ROWS}
+               for v, d in ordered_versions(series)}
+    return pd.DataFrame(columns, index=[label for _k, label, _p in ROWS])
+
+
+@command("drift", "Input drift of an endpoint against its version's training data: PSI per feature and overall.")
+def _drift(parser):
+    parser.add_argument("endpoint")
+    parser.add_argument("--threshold", type=float, default=0.2, help="PSI above this is flagged (default 0.2)")
+    parser.add_argument("--top", type=int, default=20, help="show the N features with the largest PSI")
+    parser.add_argument("--reset", action="store_true", help="forget the sampled inputs instead")
+    parser.add_argument("--no-plot", action="store_true")
+
+    def run(ctx, args):
+        monitor = monitor_of(ctx.service)
+        if args.reset:
+            monitor.reset_drift(args.endpoint)
+            print(f"{args.endpoint}: sampled inputs forgotten")
+            return None
+        report = monitor.drift(args.endpoint, args.threshold, args.top)
+        verdict = "DRIFT" if report["drifted"] else "no drift"
+        print(f"{args.endpoint} (v{report['version']}, reference v{report['reference_version']}): overall PSI "
+              f"{report['overall_psi']:.3f} over {report['basis']}, threshold {report['threshold']:g}: {verdict}; "
+              f"{report['drifted_features']} of {len(report['features']) if report['basis'] == 'features' else '?'} "
+              f"shown features over the threshold; {report['rows']} sampled rows")
+        rows = report.get("projection", []) + report["features"]
+        table = frame(rows, ["feature", "psi", "drifted"], index="feature")
+        if not args.no_plot and len(table):
+            _display(_bar_figure(table["psi"], f"PSI of {args.endpoint}", threshold=report["threshold"]))
+        return table
+
+    return run
+
+
+def _bar_figure(values: pd.Series, title: str, threshold: float | None = None):
+    from matplotlib.figure import Figure  # no pyplot: the figure is displayed once, never kept open
+
+    figure = Figure(figsize=(7, max(2.0, 0.25 * len(values) + 1)))
+    axes = figure.subplots()
+    labels = [str(i) for i in values.index]
+    axes.barh(labels[::-1], list(values.values)[::-1],
+              color=["#d62728" if threshold is not None and v > threshold else "#1f77b4" for v in values.values][::-1])
+    if threshold is not None:
+        axes.axvline(threshold, color="#555", linestyle="--", linewidth=1)
+    axes.set_title(title)
+    figure.tight_layout()
+    return figure
+
+
+def _progress_printer():
+    if _in_widget_kernel():
+        import ipywidgets
+
+        bar = ipywidgets.IntProgress(min=0, max=1, description="evaluating")
+        _display(bar)
+
+        def widget_progress(done, total):
+            bar.max, bar.value = total, done
+        return widget_progress
+    shown = {"step": -1}
+
+    def text_progress(done, total):
+        step = int(10 * done / total)
+        if step != shown["step"]:
+            shown["step"] = step
+            print(f"evaluated {done}/{total} rows", file=sys.stderr)
+    return text_progress
+
+
+@command("evaluate", "Evaluate NAME@V on labelled data and store the metrics on the version: --data X,Y.")
+def _evaluate(parser):
+    parser.add_argument("ref", help="NAME@VERSION or NAME@ALIAS (NAME alone: the newest version)")
+    parser.add_argument("--data", required=True, help="X,Y: the notebook's inputs and labels")
+    parser.add_argument("--batch-size", type=int, default=1024)
+
+    def run(ctx, args):
+        name, ref = split_ref(args.ref)
+        parts = [p.strip() for p in args.data.split(",")]
+        if len(parts) != 2 or not all(parts):
+            raise InvalidInput("--data takes X,Y: two names from the notebook")
+        x, y = ctx.variable(parts[0]), ctx.variable(parts[1])
+        result = monitor_of(ctx.service).evaluate(name, ref, x, y, args.batch_size, _progress_printer())
+        scalars = {k: result[k] for k in evaluation.SCALAR_KEYS if k in result}
+        print(f"{name}@{result['version']}: " + ", ".join(f"{k} {v:.4g}" for k, v in scalars.items() if v is not None)
+              + f" over {result['rows']} rows (stored on the version)")
+        if result["task"] == "classification":
+            per_class = pd.DataFrame({"precision": result["precision"], "recall": result["recall"]})
+            per_class.index.name = "class"
+            _display(pd.DataFrame(result["confusion_matrix"],
+                                  index=pd.Index(result["classes"], name="true"),
+                                  columns=pd.Index(result["classes"], name="predicted")))
+            return per_class
+        return pd.DataFrame({"value": scalars})
+
+    return run
+
+
+@command("compare", "Every version of a model side by side: metrics, params, lineage (and a plot).")
+def _compare(parser):
+    parser.add_argument("name")
+    parser.add_argument("--metric", help="the metric to plot (default: accuracy, r2, mse or log_loss, if present)")
+    parser.add_argument("--no-plot", action="store_true")
+
+    def run(ctx, args):
+        rows = evaluation.compare(ctx.service.registry, args.name)
+        table = pd.DataFrame(rows).set_index("version") if rows else pd.DataFrame()
+        metric = args.metric or next((m for m in ("accuracy", "r2", "mse", "log_loss", "loss") if m in table), None)
+        if args.metric and args.metric not in table:
+            raise InvalidInput(f"no version of {args.name} has a metric {args.metric!r}")
+        if metric and not args.no_plot and table[metric].notna().any():
+            values = table[metric].dropna()
+            values.index = [f"v{v}" for v in values.index]
+            _display(_bar_figure(values, f"{args.name}: {metric} per version"))
+        return table
+
+    return run
+
+
+@command("slo", "Show or change the bounds an endpoint's canary must keep (else it is rolled back).")
+def _slo(parser):
+    parser.add_argument("endpoint")
+    parser.add_argument("--max-failure-rate", type=float, help="share of requests failing (e.g. 0.05)")
+    parser.add_argument("--max-p99-ratio", type=float, help="canary p99 latency over the primary's (e.g. 3)")
+    parser.add_argument("--window", type=float, help="seconds judged")
+    parser.add_argument("--min-requests", type=int, help="canary requests needed before judging")
+    switch = parser.add_mutually_exclusive_group()
+    switch.add_argument("--enable", action="store_true")
+    switch.add_argument("--disable", action="store_true")
+
+    def run(ctx, args):
+        bounds = {key: value for key, value in (
+            ("max_failure_rate", args.max_failure_rate), ("max_p99_ratio", args.max_p99_ratio),
+            ("window_s", args.window), ("min_requests", args.min_requests),
+            ("enabled", True if args.enable else (False if args.disable else None))) if value is not None}
+        answer = monitor_of(ctx.service).slo(args.endpoint, bounds)
+        for rollback in answer.get("rollbacks", []):
+            print(f"automatic rollback: {rollback['reason']}")
+        return pd.DataFrame({"value": answer["bounds"]})
+
+    return run
