@@ -6,8 +6,12 @@ from ..errors import InvalidInput, NotFound
 from .trainer import TrainingResult
 
 
-def register_trained(platform, name: str, result: TrainingResult, **options) -> dict:
-    """Register `result.model` as the next version of `name`, pointing at its run (and the previous version)."""
+def register_trained(platform, name: str, result: TrainingResult, runs=None, **options) -> dict:
+    """Register `result.model` as the next version of `name`, pointing at its run (and the previous version).
+
+    `platform` is a Platform or anything with its register/registry (the HTTP client); `runs` is where
+    the run was recorded (default: platform.runs).
+    """
     if result.status != "finished":
         raise InvalidInput(f"run {result.run_id[:8]} {result.status}; only a finished run is registered "
                            f"(register the model directly to keep its weights anyway)")
@@ -19,5 +23,5 @@ def register_trained(platform, name: str, result: TrainingResult, **options) -> 
     metrics = {k: v for k, v in result.metrics.items() if v is not None}
     version = platform.register(name, result.model, run_id=result.run_id, params=result.params,
                                 metrics={**metrics, **(options.pop("metrics", None) or {})}, **options)
-    platform.runs.link_version(result.run_id, name, version["version"])
+    (runs if runs is not None else platform.runs).link_version(result.run_id, name, version["version"])
     return version

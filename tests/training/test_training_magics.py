@@ -1,0 +1,170 @@
+"""%maas train / runs / job / jobs / logs / cancel / watch, against the in-process body and a real Jupyter server."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from IPython.core.error import UsageError
+
+sys.path.insert(0, str(Path(__file__).parents[1]))
+from jupyter_process import start_jupyter  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+TRAINING_SCRIPT = """
+import numpy as np, keras
+rng = np.random.default_rng(0)
+x_train = rng.standard_normal((96, 4)).astype("float32")
+y_train = (x_train[:, 0] > 0).astype("int64")
+model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
+"""
+ENDLESS_SCRIPT = "import time\nprint('working', flush=True)\nwhile True:\n    time.sleep(0.05)\n"
+
+
+@pytest.fixture(scope="module")
+def jupyter_server(tmp_path_factory):
+    server = start_jupyter(tmp_path_factory.mktemp("jupyter"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def shell(maas_home):
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from maas_jupyter.magics import MaasMagics
+
+    ip = InteractiveShell.instance()
+    ip.user_ns.clear()
+    magics = MaasMagics(ip)
+    ip.register_magics(magics)
+    yield ip
+    service = magics.context._service
+    if service is not None and hasattr(service, "close"):
+        service.close()
+
+
+@pytest.fixture(params=["in-process", "server"])
+def body(request, shell, monkeypatch):
+    if request.param == "server":
+        server = request.getfixturevalue("jupyter_server")
+        monkeypatch.setenv("MAAS_JUPYTER_URL", server.api)
+        monkeypatch.setenv("MAAS_JUPYTER_TOKEN", server.token)
+        monkeypatch.setenv("MAAS_HOME", str(server.home))  # a kernel inherits the server's environment
+        return server
+    return None
+
+
+def maas(shell, line, cell=None):
+    if cell is not None:
+        return shell.run_cell_magic("maas", line, cell)
+    return shell.run_line_magic("maas", line)
+
+
+def _data(shell):
+    import keras
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((128, 4)).astype("float32")
+    y = (x[:, 0] + x[:, 1] > 0).astype("int64")
+    keras.utils.set_random_seed(1)
+    shell.user_ns.update(x=x, y=y, x3=x[:, :3], xv=x[:32], yv=y[:32], model=keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(2, activation="softmax")]))
+
+
+def _wait_state(shell, job_id, states):
+    for _ in range(3000):
+        jobs = maas(shell, "jobs")
+        if jobs.loc[job_id, "state"] in states:
+            return jobs.loc[job_id]
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} never reached {states}")
+
+
+def test_train_records_a_run_and_registers_with_lineage(shell, body, capsys):
+    _data(shell)
+    name = f"clf-{int(time.time() * 1000) % 10**8}"
+    assert maas(shell, f"train model --data x,y --val xv,yv --epochs 2 --optimizer adam --lr 0.01 --register {name}") is None
+    out = capsys.readouterr().out
+    assert "finished: 2/2 epochs" in out and f"registered {name}@1" in out
+    runs = maas(shell, f"runs {name}")
+    assert isinstance(runs, pd.DataFrame) and len(runs) == 1
+    row = runs.iloc[0]
+    assert row["status"] == "finished" and row["optimizer"] == "adam" and row["epochs"] == 2
+    assert row["registered_version"] == 1 and row["val_loss"] > 0
+    versions = maas(shell, f"versions {name}")
+    assert versions.loc[1, "run_id"] == runs.index[0]
+
+
+@pytest.mark.parametrize("optimizer", ["gd", "sgd"])
+def test_train_with_gd_and_sgd(shell, optimizer, capsys):
+    _data(shell)  # 128 rows, a quarter held out: 96 training rows, 3 batches of 32 per epoch
+    maas(shell, f"train model --data x,y --val-split 0.25 --epochs 3 --optimizer {optimizer} --lr 0.1")
+    out = capsys.readouterr().out
+    steps = 3 if optimizer == "gd" else 3 * 3
+    assert "finished: 3/3 epochs" in out and f"{steps} steps" in out
+    run = maas(shell, "runs").iloc[0]
+    assert run["optimizer"] == optimizer and run["batch_size"] == (96 if optimizer == "gd" else 32)
+
+
+@pytest.mark.parametrize("line, words", [
+    ("train nothing --data x,y", "'nothing' is not defined"),
+    ("train model --data x,nope", "'nope' is not defined"),
+    ("train model --data x", "X,Y"),
+    ("train model --data x,y[:5]", "rows"),
+    ("train model --data x3,y", "shape"),
+    ("train model --data x,y --optimizer rmsprop", "unknown optimizer"),
+    ("train model --data x,y --lr 0", "learning rate"),
+    ("train model --data x,y --lr -1", "learning rate"),
+    ("train model --data x,y --epochs 0", "epochs"),
+    ("train model --data x,y --register ../bad", "not allowed"),
+])
+def test_bad_training_input_is_one_line_and_changes_nothing(shell, body, line, words):
+    _data(shell)
+    before = [np.array(w) for w in shell.user_ns["model"].get_weights()]
+    runs_before = len(maas(shell, "runs"))
+    with pytest.raises(UsageError) as caught:
+        maas(shell, line)
+    assert words in str(caught.value) and "\n" not in str(caught.value)
+    assert len(maas(shell, "runs")) == runs_before
+    assert all(np.array_equal(a, b) for a, b in zip(before, shell.user_ns["model"].get_weights()))
+
+
+def test_job_logs_jobs_cancel(shell, body, capsys):
+    failing = maas(shell, "job broken --epochs 2", "print('loading')\nraise RuntimeError('no such file')\n")
+    assert isinstance(failing, pd.DataFrame)
+    failing_id = int(failing.index[0])
+    assert "`%maas watch" in capsys.readouterr().out
+    row = _wait_state(shell, failing_id, ("FAILED",))
+    assert row["reason"] == "RuntimeError: no such file"
+    maas(shell, f"logs {failing_id}")
+    out = capsys.readouterr().out
+    assert "loading" in out and "Traceback" in out
+
+    endless_id = int(maas(shell, "job endless", ENDLESS_SCRIPT).index[0])
+    _wait_state(shell, endless_id, ("RUNNING",))
+    maas(shell, f"cancel {endless_id}")
+    assert _wait_state(shell, endless_id, ("CANCELLED",))["state"] == "CANCELLED"
+    with pytest.raises(UsageError, match="already CANCELLED"):
+        maas(shell, f"cancel {endless_id}")
+    with pytest.raises(UsageError, match="unknown optimizer"):
+        maas(shell, "job m --optimizer nadam", TRAINING_SCRIPT)
+    with pytest.raises(UsageError, match="does not exist"):
+        maas(shell, "logs 9999")
+
+
+def test_a_job_trains_in_the_background_and_watch_shows_its_curve(shell, body, capsys):
+    name = f"bg-{int(time.time() * 1000) % 10**8}"
+    job_id = int(maas(shell, f"job {name} --epochs 2 --optimizer adam", TRAINING_SCRIPT).index[0])
+    maas(shell, f"watch {job_id}")  # no widget front end here: text progress until the job ends
+    out = capsys.readouterr().out
+    assert "epoch 2/2" in out and f"job {job_id}: SUCCEEDED" in out
+    job = _wait_state(shell, job_id, ("SUCCEEDED",))
+    assert job["registered_version"] == 1
+    assert maas(shell, f"versions {name}").loc[1, "run_id"] == job["run_id"]
+    assert maas(shell, f"runs {name}").loc[job["run_id"], "job_id"] == job_id
