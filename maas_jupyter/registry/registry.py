@@ -333,7 +333,8 @@ class Registry:
         metrics = _check_mapping(metrics, "metrics")
         ref = parse_version_ref(ref)
         with self.db.write() as session:
-            model = self._find_model(session, name)
+            # Locked: a merge reads then writes, and two servers merging at once must not lose keys.
+            model = self._find_model(session, name, lock=True)
             version = self._find_version(session, model, ref)
             version.metrics = {**version.metrics, **metrics}
             session.flush()
