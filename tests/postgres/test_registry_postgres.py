@@ -59,6 +59,10 @@ def test_concurrent_first_registrations_create_each_model_once_postgres(postgres
     concurrency.check_concurrent_first_registrations(postgres_url, tmp_path / "maas-home")
 
 
+def test_concurrent_metric_merges_lose_nothing_postgres(postgres_url, tmp_path):
+    concurrency.check_concurrent_metric_merges(postgres_url, tmp_path / "maas-home")
+
+
 def test_concurrent_alias_moves_keep_a_consistent_history_postgres(postgres_url, tmp_path):
     concurrency.check_concurrent_alias_moves(postgres_url, tmp_path / "maas-home")
 

@@ -161,6 +161,29 @@ def check_concurrent_alias_moves(database_url: str, home: Path) -> None:
         platform.close()
 
 
+def check_concurrent_metric_merges(database_url: str, home: Path) -> None:
+    """Evaluation metrics merged into one version from several processes at once: no key is lost."""
+    from maas_jupyter.config import Settings
+    from maas_jupyter.platform import Platform
+
+    platform = Platform(Settings.from_env(home=home, database_url=database_url))
+    try:
+        platform.registry.register_onnx("evaluated", tiny_onnx(7.0), metrics={"base": 1.0})
+    finally:
+        platform.close()
+
+    jobs = [["metrics", "evaluated", str(worker), str(EACH)] for worker in range(PROCESSES)]
+    run_workers(database_url, home, jobs)
+
+    platform = Platform(Settings.from_env(home=home, database_url=database_url))
+    try:
+        metrics = platform.registry.get_version("evaluated", 1)["metrics"]
+        expected = {"base": 1.0, **{f"w{w}_{i}": float(i) for w in range(PROCESSES) for i in range(EACH)}}
+        assert metrics == expected
+    finally:
+        platform.close()
+
+
 # ---- the tests on SQLite ---------------------------------------------------------------------
 
 
@@ -172,6 +195,11 @@ def test_concurrent_registrations_number_versions_without_gaps_or_duplicates_sql
 def test_concurrent_first_registrations_create_each_model_once_sqlite(tmp_path):
     home = tmp_path / "maas-home"
     check_concurrent_first_registrations(f"sqlite:///{home / 'registry.db'}", home)
+
+
+def test_concurrent_metric_merges_lose_nothing_sqlite(tmp_path):
+    home = tmp_path / "maas-home"
+    check_concurrent_metric_merges(f"sqlite:///{home / 'registry.db'}", home)
 
 
 def test_concurrent_alias_moves_keep_a_consistent_history_sqlite(tmp_path):
@@ -208,6 +236,8 @@ def _worker(mode: str, model: str, worker: int, count: int) -> None:
             elif mode == "alias":
                 v = platform.registry.set_alias(model, "production", worker + 1, actor=f"worker-{worker}")
                 print(json.dumps({"version": v["version"]}), flush=True)
+            elif mode == "metrics":
+                platform.registry.set_version_metrics(model, 1, {f"w{worker}_{i}": float(i)})
             else:
                 sys.exit(f"unknown mode {mode!r}")
     finally:
