@@ -53,6 +53,10 @@ class ServingApp:
         self.http_server.stop()
         if self.grpc_server is not None:
             await self.grpc_server.stop(grace_s)
+        # Closing a connection aborts the request on it: first let the requests in flight finish.
+        deadline = asyncio.get_running_loop().time() + grace_s
+        while self.deployments.in_flight() and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.02)
         try:
             await asyncio.wait_for(self.http_server.close_all_connections(), grace_s)
         except asyncio.TimeoutError:

@@ -95,6 +95,10 @@ class Deployments(ReconcileAndRepository):
             endpoint = self._endpoints[name]
         return endpoint
 
+    def in_flight(self) -> int:
+        """Requests running on any endpoint now (a stopping server waits for them)."""
+        return sum(getattr(rt, "_inflight", 0) for e in list(self._endpoints.values()) for rt in e.runtimes())
+
     def endpoints_using(self, model: str) -> list[str]:
         return endpoints_serving(self.db, model)
 
