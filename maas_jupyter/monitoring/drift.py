@@ -10,6 +10,7 @@ it), so memory stays bounded whatever the traffic.
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 
@@ -125,26 +126,40 @@ def compare(summary: dict, x, threshold: float = DEFAULT_THRESHOLD, top: int | N
 
 
 class InputSample:
-    """A bounded uniform sample (reservoir) of the rows an endpoint has served, for one feature layout."""
+    """A bounded uniform sample (reservoir) of the rows an endpoint has served, for one feature layout.
+
+    Algorithm L: once full, it draws how many rows to skip before the next replacement, so the usual
+    request costs an integer comparison, not a random number and a copy per row.
+    """
 
     def __init__(self, size: int = SAMPLE_SIZE, seed: int | None = None):
         self.size = size
-        self.rows: list[np.ndarray] = []
-        self.seen = 0
         self._random = random.Random(seed)
-        self._lock = threading.Lock()  # taken only for rows that enter the sample, which soon become rare
+        self._lock = threading.Lock()  # taken only by rows that enter the sample, which soon become rare
+        self.clear()
 
     def offer(self, matrix: np.ndarray) -> None:
         """Consider each row of a rows x features matrix for the sample."""
-        for row in matrix:
-            self.seen += 1
-            if len(self.rows) < self.size:
-                with self._lock:
-                    self.rows.append(np.array(row, dtype=np.float64))
-                continue
-            j = self._random.randrange(self.seen)
-            if j < self.size:
-                self.rows[j] = np.array(row, dtype=np.float64)
+        rows = matrix.shape[0]
+        first = self.seen
+        self.seen = first + rows
+        if self.seen < self._next:
+            return  # the common case once full: every one of these rows is skipped
+        with self._lock:
+            for i in range(rows):
+                position = first + i + 1  # 1-based count of this row
+                if len(self.rows) < self.size:
+                    self.rows.append(np.array(matrix[i], dtype=np.float64))
+                    if len(self.rows) == self.size:
+                        self._weight = math.exp(math.log(self._random.random()) / self.size)
+                        self._next = position + self._skip()
+                elif position == self._next:
+                    self.rows[self._random.randrange(self.size)] = np.array(matrix[i], dtype=np.float64)
+                    self._weight *= math.exp(math.log(self._random.random()) / self.size)
+                    self._next = position + self._skip()
+
+    def _skip(self) -> int:
+        return int(math.floor(math.log(self._random.random()) / math.log(1.0 - self._weight))) + 1
 
     def matrix(self) -> np.ndarray:
         """The sampled rows (rows x features)."""
@@ -153,6 +168,9 @@ class InputSample:
         return np.stack(rows) if rows else np.zeros((0, 0))
 
     def clear(self) -> None:
+        """Forget every sampled row."""
         with self._lock:
-            self.rows = []
+            self.rows: list[np.ndarray] = []
             self.seen = 0
+            self._weight = 1.0
+            self._next = 0  # position of the next row to take in; below `size` every row is taken

@@ -27,8 +27,7 @@ BATCH_BOUNDS = np.array([1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 1638
 RETENTION_S = 600
 AGGREGATE_EVERY_S = 0.5
 
-# Event kinds appended by the hot path.
-_STARTED, _FINISHED, _RAN, _QUEUED = 0, 1, 2, 3
+_MAX_PENDING = 1_000_000  # events per kind waiting for the reader
 
 
 def bucket_of(values: np.ndarray, bounds: np.ndarray = LATENCY_BOUNDS) -> np.ndarray:
@@ -112,13 +111,18 @@ class _SecondRing:
 class VersionRecorder:
     """What the serving path records for one endpoint version; every method is one deque append."""
 
-    __slots__ = ("endpoint", "version", "_events", "_clock", "totals", "ring", "last_seen")
+    __slots__ = ("endpoint", "version", "_starts", "_finishes", "_runs", "_queues", "_clock", "totals", "ring",
+                 "last_seen")
 
     def __init__(self, endpoint: str, version: str, clock: Callable[[], float], retention_s: int):
         self.endpoint = endpoint
         self.version = version
-        # A safety cap: if no reader drained for a long time, the oldest events go rather than memory.
-        self._events: collections.deque = collections.deque(maxlen=1_000_000)
+        # One deque per kind of event, so the reader needs no sorting; each has a safety cap: if no
+        # reader drained for a long time, the oldest events go rather than memory.
+        self._starts: collections.deque = collections.deque(maxlen=_MAX_PENDING)
+        self._finishes: collections.deque = collections.deque(maxlen=_MAX_PENDING)
+        self._runs: collections.deque = collections.deque(maxlen=_MAX_PENDING)
+        self._queues: collections.deque = collections.deque(maxlen=_MAX_PENDING)
         self._clock = clock
         self.totals = _Totals()
         self.ring = _SecondRing(retention_s)
@@ -126,44 +130,42 @@ class VersionRecorder:
 
     def started(self) -> None:
         """A request entered the endpoint (counts toward in-flight until `finished`)."""
-        self._events.append((_STARTED,))
+        self._starts.append(None)
 
     def finished(self, latency_s: float, code: int = 200, model_failed: bool = False) -> None:
         """A request left with this status code after `latency_s` seconds."""
-        self._events.append((_FINISHED, self._clock(), latency_s, code, model_failed))
+        self._finishes.append((self._clock(), latency_s, code, model_failed))
 
     def ran(self, rows: int, ort_s: float) -> None:
         """One ONNX Runtime run of `rows` rows took `ort_s` seconds."""
-        self._events.append((_RAN, self._clock(), rows, ort_s))
+        self._runs.append((self._clock(), rows, ort_s))
 
     def queued(self, queue_s: float) -> None:
         """A request waited `queue_s` seconds between reaching the model and its run starting."""
-        self._events.append((_QUEUED, self._clock(), queue_s))
+        self._queues.append((self._clock(), queue_s))
 
     # ---- reader side (called with the store's lock held) ----------------------------------------
 
+    @staticmethod
+    def _take(events: collections.deque) -> list:
+        # popleft is atomic, so appends racing with this loop are kept for the next drain.
+        return [events.popleft() for _ in range(len(events))]
+
     def drain(self) -> None:
-        events = self._events
-        pending = [events.popleft() for _ in range(len(events))]
-        if not pending:
-            return
-        by_kind: dict[int, list] = {_STARTED: [], _FINISHED: [], _RAN: [], _QUEUED: []}
-        for event in pending:
-            by_kind[event[0]].append(event)
         totals, ring = self.totals, self.ring
-        totals.started += len(by_kind[_STARTED])
-        if by_kind[_FINISHED]:
-            _, at, latency, code, failed = (np.asarray(column) for column in zip(*by_kind[_FINISHED]))
-            latency = latency.astype(float)
-            code = code.astype(np.int64)
+        totals.started += len(self._take(self._starts))
+        finishes = self._take(self._finishes)
+        if finishes:
+            table = np.array(finishes, dtype=np.float64)  # columns: at, latency, code, model_failed
+            at, latency, code, failed = table[:, 0], table[:, 1], table[:, 2].astype(np.int64), table[:, 3] > 0
             buckets = bucket_of(latency)
             totals.finished += len(latency)
             np.add.at(totals.latency, buckets, 1)
             totals.latency_sum += float(latency.sum())
             for value, count in zip(*np.unique(code, return_counts=True)):
                 totals.by_code[str(int(value))] = totals.by_code.get(str(int(value)), 0) + int(count)
-            totals.model_failures += int(failed.astype(bool).sum())
-            slots, keep = ring.slots(np.floor(at.astype(float)).astype(np.int64))
+            totals.model_failures += int(failed.sum())
+            slots, keep = ring.slots(np.floor(at).astype(np.int64))
             slots, code, failed, buckets, kept_latency = slots[keep], code[keep], failed[keep], buckets[keep], latency[keep]
             np.add.at(ring.requests, slots, 1)
             np.add.at(ring.errors, slots, (code != 200).astype(np.int64))
@@ -172,24 +174,25 @@ class VersionRecorder:
             np.add.at(ring.latency, (slots, buckets), 1)
             np.add.at(ring.latency_sum, slots, kept_latency)
             self.last_seen = float(at.max())
-        if by_kind[_RAN]:
-            _, at, rows, ort = (np.asarray(column) for column in zip(*by_kind[_RAN]))
-            ort = ort.astype(float)
-            rows = rows.astype(np.int64)
+        runs = self._take(self._runs)
+        if runs:
+            table = np.array(runs, dtype=np.float64)  # columns: at, rows, ort seconds
+            at, rows, ort = table[:, 0], table[:, 1].astype(np.int64), table[:, 2]
             np.add.at(totals.ort, bucket_of(ort), 1)
             totals.ort_sum += float(ort.sum())
             np.add.at(totals.batch, bucket_of(rows.astype(float), BATCH_BOUNDS), 1)
             totals.rows += int(rows.sum())
-            slots, keep = ring.slots(np.floor(at.astype(float)).astype(np.int64))
+            slots, keep = ring.slots(np.floor(at).astype(np.int64))
             np.add.at(ring.ort_sum, slots[keep], ort[keep])
             np.add.at(ring.runs, slots[keep], 1)
             np.add.at(ring.rows, slots[keep], rows[keep])
-        if by_kind[_QUEUED]:
-            _, at, queue = (np.asarray(column) for column in zip(*by_kind[_QUEUED]))
-            queue = queue.astype(float)
+        queues = self._take(self._queues)
+        if queues:
+            table = np.array(queues, dtype=np.float64)  # columns: at, queue seconds
+            at, queue = table[:, 0], table[:, 1]
             np.add.at(totals.queue, bucket_of(queue), 1)
             totals.queue_sum += float(queue.sum())
-            slots, keep = ring.slots(np.floor(at.astype(float)).astype(np.int64))
+            slots, keep = ring.slots(np.floor(at).astype(np.int64))
             np.add.at(ring.queue_sum, slots[keep], queue[keep])
             np.add.at(ring.queue_count, slots[keep], 1)
 

@@ -97,3 +97,14 @@ def test_monitor_reports_drift_of_an_endpoint_against_its_versions_reference(pla
     assert platform.monitor.drift("ep", threshold=0.25)["reference_version"] == 1
     with pytest.raises(InvalidInput):
         platform.set_reference_data("m", 1, rng.normal(size=(100, 5)))  # the model takes 4 features
+
+
+def test_sample_stays_uniform_after_it_fills():
+    sample = drift.InputSample(size=500, seed=1)
+    for start in range(0, 200_000, 100):
+        sample.offer(np.arange(start, start + 100, dtype=float).reshape(100, 1))
+    values = sample.matrix().ravel()
+    assert len(values) == 500 and len(np.unique(values)) == 500
+    # Quarters of the stream are equally likely: each holds about 125 of the 500 rows.
+    counts = np.histogram(values, bins=4, range=(0, 200_000))[0]
+    assert counts.min() > 80 and counts.max() < 170

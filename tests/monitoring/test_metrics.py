@@ -151,7 +151,7 @@ def test_memory_stays_flat_however_long_it_records(clock):
             rec.finished(0.001)
             clock.advance(1)
         store.aggregate()
-        sizes.append(rec.ring.latency.nbytes + len(rec._events))
+        sizes.append(rec.ring.latency.nbytes + len(rec._finishes))
     assert sizes[0] == sizes[1] == sizes[2]
     # The clock stands one second past the last request: 29 of the window's 30 seconds had one each.
     assert store.window_stats("e", 1, 30)["requests"] == 29

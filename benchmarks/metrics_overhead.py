@@ -1,0 +1,109 @@
+"""Monitoring overhead: `maas serve` with serving metrics on and off (MAAS_METRICS=0), same load, same machine.
+
+    python benchmarks/metrics_overhead.py                # 3 rounds x (on, off), about 2 minutes
+    python benchmarks/metrics_overhead.py --rounds 5 --seconds 4
+
+Each round starts a fresh server per mode, in alternating order (on/off, then off/on...) so drift of the
+machine's load hits both sides alike, and drives the batch-1 endpoint (batching off: one model run per
+request, where per-request bookkeeping weighs most) over gRPC and binary REST from a separate process
+(benchmarks/load_driver.py). Reported: median requests/s and median server CPU microseconds per request
+per mode, and the cost of metrics on as a share of each. "on" includes recording, input sampling for
+drift, the aggregator thread and the SLO guard; nobody scrapes /metrics during the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from serving import drive, free_port, maas_serve_command, prepare_home, running_server  # noqa: E402
+from mnist_mlp import INPUT_NAME, build_mnist_mlp, sample_images  # noqa: E402
+
+
+def measure(mode: str, home: Path, work: Path, transports: list[str], args) -> list[dict]:
+    """One fresh server with metrics `mode` ("on"/"off"), one cell per transport."""
+    os.environ["MAAS_METRICS"] = "1" if mode == "on" else "0"
+    http_port, grpc_port = free_port(), free_port()
+    results = []
+    with running_server(maas_serve_command(http_port, grpc_port), home, http_port, work / f"serve-{mode}.log") as server:
+        for transport in transports:
+            cell = {"host": "127.0.0.1", "http_port": http_port, "grpc_port": grpc_port, "transport": transport,
+                    "endpoint": "mnist", "batching": "off", "concurrency": args.concurrency, "seconds": args.seconds,
+                    "warmup_seconds": args.warmup, "max_requests": args.max_requests,
+                    "expected_path": str(work / "expected.npy"), "server_pid": server.pid}
+            for result in drive([cell], work, f"{mode}-{transport}", server.pid, None):
+                results.append({**result, "mode": mode})
+    return results
+
+
+def main() -> None:
+    """Alternate metrics on/off servers for a few rounds and print the medians and the overhead."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=3.0, help="measured seconds per cell")
+    parser.add_argument("--warmup", type=float, default=0.5)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--max-requests", type=int, default=100_000)
+    parser.add_argument("--transports", default="grpc,rest_binary")
+    args = parser.parse_args()
+    transports = args.transports.split(",")
+
+    import onnxruntime as ort
+
+    from maas_jupyter.serving.runtime import session_options
+
+    onnx_bytes = build_mnist_mlp()
+    previous = os.environ.get("MAAS_METRICS")
+    results: list[dict] = []
+    with tempfile.TemporaryDirectory(prefix="maas-metrics-bench-") as tmp:
+        work = Path(tmp)
+        home = work / "home"
+        prepare_home(home, onnx_bytes, 32, 0.0)
+        session = ort.InferenceSession(onnx_bytes, session_options(1), providers=["CPUExecutionProvider"])
+        np.save(work / "expected.npy", session.run(None, {INPUT_NAME: sample_images(16, seed=7)})[0])
+        try:
+            for round_number in range(args.rounds):
+                for mode in (("on", "off") if round_number % 2 == 0 else ("off", "on")):
+                    results += measure(mode, home, work, transports, args)
+        finally:
+            if previous is None:
+                os.environ.pop("MAAS_METRICS", None)
+            else:
+                os.environ["MAAS_METRICS"] = previous
+    print(format_table(results, transports, args))
+
+
+def format_table(results: list[dict], transports: list[str], args) -> str:
+    """Medians per transport and mode, and what metrics cost."""
+    lines = [f"metrics on vs off: {args.rounds} rounds, {args.seconds:g} s per cell, concurrency {args.concurrency}, "
+             f"batch-1 endpoint; {os.cpu_count()} cores", "",
+             f"{'transport':<12} {'mode':<4} {'req/s (median)':>14} {'req/s rounds':>24} {'cpu us/req':>10} "
+             f"{'p99 ms':>7} {'fails':>5}"]
+    for transport in transports:
+        medians = {}
+        for mode in ("off", "on"):
+            rows = [r for r in results if r["transport"] == transport and r["mode"] == mode]
+            rps = [r["requests_per_s"] for r in rows]
+            cpu = [r["server_cpu_us_per_request"] for r in rows if r.get("server_cpu_us_per_request") is not None]
+            medians[mode] = (statistics.median(rps), statistics.median(cpu) if cpu else None)
+            lines.append(f"{transport:<12} {mode:<4} {medians[mode][0]:>14,.0f} "
+                         f"{' '.join(f'{v:,.0f}' for v in rps):>24} "
+                         f"{'' if medians[mode][1] is None else f'{medians[mode][1]:.0f}':>10} "
+                         f"{statistics.median(r['p99_ms'] for r in rows):>7.2f} {sum(r['failures'] for r in rows):>5}")
+        throughput_cost = 1 - medians["on"][0] / medians["off"][0]
+        cpu_cost = (medians["on"][1] / medians["off"][1] - 1) if medians["on"][1] and medians["off"][1] else None
+        lines.append(f"{transport:<12} cost of metrics: {throughput_cost:+.1%} throughput"
+                     + ("" if cpu_cost is None else f", {cpu_cost:+.1%} server CPU per request"))
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
