@@ -55,9 +55,10 @@ class CurveState:
         self.step = 0
         self.global_step = 0
         self.elapsed = 0.0
-        self._steps: list[float] = []
-        self._raw: list[float] = []
-        self._smoothed: list[float] = []
+        # Rows: step, raw loss, smoothed loss. A growing array, not lists: each push reads it whole,
+        # and converting Python lists of thousands of floats per push was most of a push's cost.
+        self._batches = np.empty((3, 1024), dtype=np.float64)
+        self._batch_count = 0
         self._ema = 0.0
         self._ema_count = 0
         self.epoch_logs: list[dict] = []
@@ -88,9 +89,11 @@ class CurveState:
                 # points are not dragged towards zero.
                 self._ema = self.smoothing * self._ema + (1 - self.smoothing) * loss
                 self._ema_count += 1
-                self._steps.append(float(self.global_step))
-                self._raw.append(float(loss))
-                self._smoothed.append(self._ema / (1 - self.smoothing ** self._ema_count))
+                if self._batch_count == self._batches.shape[1]:
+                    self._batches = np.concatenate([self._batches, np.empty_like(self._batches)], axis=1)
+                self._batches[:, self._batch_count] = (
+                    self.global_step, loss, self._ema / (1 - self.smoothing ** self._ema_count))
+                self._batch_count += 1
         elif kind == "epoch":
             self.epoch = int(event.get("epoch", self.epoch))
             self.epoch_logs.append({"epoch": self.epoch, **(event.get("logs") or {})})
@@ -127,9 +130,9 @@ class CurveState:
 
     def batch_series(self) -> tuple[np.ndarray, np.ndarray]:
         """(steps, [raw losses, smoothed losses]), thinned to at most max_points."""
-        x = np.asarray(self._steps, dtype=np.float64)
-        y = np.asarray([self._raw, self._smoothed], dtype=np.float64).reshape(2, len(x))
-        return decimate(x, y, self.max_points)
+        used = self._batches[:, :self._batch_count]
+        x, y = decimate(used[0], used[1:], self.max_points)
+        return x.copy(), y.copy()  # the widget keeps what it sent: never a view of the growing buffer
 
     def epoch_series(self, key: str) -> tuple[np.ndarray, np.ndarray]:
         """(epochs, values) of one logged quantity; missing values are NaN so lines break there."""
@@ -152,7 +155,7 @@ class CurveState:
         return any("val_loss" in row for row in self.epoch_logs)
 
     def last_loss(self) -> float | None:
-        return self._smoothed[-1] if self._smoothed else None
+        return float(self._batches[2, self._batch_count - 1]) if self._batch_count else None
 
     def status_line(self) -> str:
         """epoch, step, throughput, elapsed and time left, in one line."""

@@ -55,6 +55,7 @@ class LossCurveWidget:
         self._last_push = float("-inf")
         self._lock = threading.Lock()  # events may come from a follower thread and the kernel at once
         self.push_count = 0
+        self._epochs_pushed = 0
         self._display = None
         self._finished = False
         self._png: bytes | None = None
@@ -113,14 +114,16 @@ class LossCurveWidget:
         with self.batch_lines.hold_sync():
             self.batch_lines.x = steps
             self.batch_lines.y = losses
-        epochs, train_loss = state.epoch_series("loss")
-        _, val_loss = state.epoch_series("val_loss")
-        with self.epoch_lines.hold_sync():
-            self.epoch_lines.x = epochs
-            self.epoch_lines.y = np.vstack([train_loss, val_loss])
-        metrics = state.metric_names()
-        if metrics:
-            self._show_metric(metrics[0])
+        if len(state.epoch_logs) != self._epochs_pushed:  # epoch curves change once an epoch, not per push
+            self._epochs_pushed = len(state.epoch_logs)
+            epochs, train_loss = state.epoch_series("loss")
+            _, val_loss = state.epoch_series("val_loss")
+            with self.epoch_lines.hold_sync():
+                self.epoch_lines.x = epochs
+                self.epoch_lines.y = np.vstack([train_loss, val_loss])
+            metrics = state.metric_names()
+            if metrics:
+                self._show_metric(metrics[0])
         if state.total_steps:
             self.progress.max = state.total_steps
             self.progress.value = min(state.global_step, state.total_steps)

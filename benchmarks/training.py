@@ -1,0 +1,119 @@
+"""Training benchmark: the MNIST MLP trained with plain `model.fit` and through the maas train path.
+
+    python benchmarks/training.py                  # 3 epochs, 2 rounds of each (about 3 minutes)
+    python benchmarks/training.py --rounds 1       # quicker, noisier
+
+The maas path is what `%maas train` runs: Platform.train (input checks, a recorded run with per-epoch
+rows in SQLite, the NaN guard, the event bridge) with the live curve widget attached, headless (its
+comm goes nowhere, but every event is folded in, throttled pushes are serialised, and the closing PNG
+is rendered). Both paths start from the same initial weights, use Adam (lr 0.001), batch 32, the
+50 000 MNIST training rows and the 10 000 validation rows, in the same process; rounds alternate
+the order so warm-up and thermal drift do not favour one side. The ratio compares the medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def build_model(keras, initial_weights=None):
+    """784 -> 128 relu -> 10 softmax, uncompiled."""
+    model = keras.Sequential([keras.Input((784,)), keras.layers.Dense(128, activation="relu"),
+                              keras.layers.Dense(10, activation="softmax")])
+    if initial_weights is not None:
+        model.set_weights(initial_weights)
+    return model
+
+
+def _clocks() -> tuple[float, float]:
+    # Wall time, and CPU time of this process (all its threads): on a shared machine the second is
+    # far less disturbed by other people's work, and overhead is CPU work.
+    return time.perf_counter(), time.process_time()
+
+
+def plain_fit(keras, weights, data, epochs, batch_size) -> tuple[float, float]:
+    (x, y), (x_val, y_val) = data
+    model = build_model(keras, weights)
+    model.compile(optimizer=keras.optimizers.Adam(0.001), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    wall, cpu = _clocks()
+    model.fit(x, y, epochs=epochs, batch_size=batch_size, validation_data=(x_val, y_val), verbose=0)
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def maas_train(keras, platform, weights, data, epochs, batch_size) -> tuple[tuple[float, float], dict]:
+    from maas_jupyter.widgets import LossCurveWidget
+
+    (x, y), (x_val, y_val) = data
+    model = build_model(keras, weights)
+    widget = LossCurveWidget(title="benchmark")
+    wall, cpu = _clocks()
+    result = platform.train(model, x, y, val=(x_val, y_val), epochs=epochs, batch_size=batch_size,
+                            optimizer="adam", lr=0.001, listener=widget)
+    elapsed = time.perf_counter() - wall, time.process_time() - cpu
+    assert result.status == "finished", result.summary()
+    return elapsed, {"pushes": widget.push_count, "val_accuracy": result.history[-1].get("val_accuracy"),
+                     "steps": result.steps_completed}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args(argv)
+
+    import keras
+
+    from maas_jupyter.config import Settings
+    from maas_jupyter.datasets import mnist
+    from maas_jupyter.platform import Platform
+
+    (x, y), (x_val, y_val), _ = mnist()
+    data = ((x, y), (x_val, y_val))
+    keras.utils.set_random_seed(0)
+    weights = build_model(keras).get_weights()
+
+    with tempfile.TemporaryDirectory() as home:
+        platform = Platform(Settings.from_env(home))
+        plain, maas, details = [], [], {}
+        for round_number in range(args.rounds):
+            order = ("plain", "maas") if round_number % 2 == 0 else ("maas", "plain")
+            for which in order:
+                if which == "plain":
+                    plain.append(plain_fit(keras, weights, data, args.epochs, args.batch_size))
+                else:
+                    seconds, details = maas_train(keras, platform, weights, data, args.epochs, args.batch_size)
+                    maas.append(seconds)
+                wall, cpu = (plain if which == "plain" else maas)[-1]
+                print(f"  round {round_number + 1} {which:5s} wall {wall:7.2f} s  cpu {cpu:7.2f} s", flush=True)
+        platform.close()
+
+    plain_wall, maas_wall = statistics.median(w for w, _ in plain), statistics.median(w for w, _ in maas)
+    plain_cpu, maas_cpu = statistics.median(c for _, c in plain), statistics.median(c for _, c in maas)
+    print()
+    print(f"MNIST MLP 784-128-10, {len(x)} rows + {len(x_val)} validation, {args.epochs} epochs, batch "
+          f"{args.batch_size}, Adam 0.001, {args.rounds} round(s), median; {os.cpu_count()} CPUs, "
+          f"load {os.getloadavg()[0]:.2f}")
+    print(f"{'path':44s} {'wall s':>8s} {'ratio':>7s} {'cpu s':>8s} {'ratio':>7s}")
+    print(f"{'model.fit (verbose=0)':44s} {plain_wall:8.2f} {1.0:7.3f} {plain_cpu:8.2f} {1.0:7.3f}")
+    print(f"{'maas train + live curve widget (headless)':44s} {maas_wall:8.2f} {maas_wall / plain_wall:7.3f} "
+          f"{maas_cpu:8.2f} {maas_cpu / plain_cpu:7.3f}")
+    print(f"overhead: wall {100 * (maas_wall / plain_wall - 1):+.1f}%, cpu {100 * (maas_cpu / plain_cpu - 1):+.1f}%  "
+          f"(widget pushes: {details.get('pushes')}, "
+          f"steps: {details.get('steps')}, val_accuracy: {details.get('val_accuracy'):.4f})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
