@@ -41,12 +41,15 @@ export interface IMaasApi {
   deleteAlias(model: string, alias: string): Promise<void>;
   listDeployments(): Promise<IDeployment[]>;
   deploy(endpoint: string, model: string, version: string): Promise<IDeployment>;
+  canary(endpoint: string, model: string, version: string, weight: number): Promise<IDeployment>;
   promote(endpoint: string): Promise<IDeployment>;
   rollback(endpoint: string): Promise<IDeployment>;
   undeploy(endpoint: string): Promise<void>;
   deploymentMetrics(endpoint: string, windowSeconds: number): Promise<IMetricPoint[]>;
   listJobs(): Promise<IJob[]>;
   cancelJob(id: string): Promise<unknown>;
+  /** Training events a job has streamed so far (for a loss curve opened mid-run). */
+  jobEvents(id: string): Promise<Array<Record<string, unknown>>>;
   /** The WebSocket URL of the events stream. */
   eventsUrl(): string;
 }
@@ -71,6 +74,9 @@ function num(value: unknown): number | null {
 export function parseMetrics(body: any): IMetricPoint[] {
   if (!body || typeof body !== 'object') {
     return [];
+  }
+  if (body.versions && typeof body.versions === 'object' && !Array.isArray(body.versions)) {
+    return mergeVersions(Object.values(body.versions).map((v: any) => parseMetrics(v?.points ?? v)));
   }
   const pick = (o: any, keys: string[]): unknown => {
     for (const k of keys) {
@@ -109,6 +115,30 @@ export function parseMetrics(body: any): IMetricPoint[] {
     });
   }
   return out;
+}
+
+/**
+ * One endpoint series from per-version series (the monitor's {"versions": {v: {"points": ...}}}):
+ * throughput adds up; p99 of the endpoint is taken as the worst version's p99 at that second.
+ */
+function mergeVersions(series: IMetricPoint[][]): IMetricPoint[] {
+  const byTime = new Map<number, IMetricPoint>();
+  for (const points of series) {
+    for (const p of points) {
+      const seen = byTime.get(p.t);
+      if (!seen) {
+        byTime.set(p.t, { ...p });
+        continue;
+      }
+      if (p.throughput !== null) {
+        seen.throughput = (seen.throughput ?? 0) + p.throughput;
+      }
+      if (p.p99 !== null) {
+        seen.p99 = seen.p99 === null ? p.p99 : Math.max(seen.p99, p.p99);
+      }
+    }
+  }
+  return [...byTime.values()].sort((a, b) => a.t - b.t);
 }
 
 /**
@@ -204,6 +234,14 @@ export class MaasApi implements IMaasApi {
     });
   }
 
+  /** Send `weight` percent of an existing endpoint's traffic to another version of its model. */
+  canary(endpoint: string, model: string, version: string, weight: number): Promise<IDeployment> {
+    return this.request<IDeployment>('deployments', {
+      method: 'POST',
+      body: JSON.stringify({ name: endpoint, model, canary: { version, weight } })
+    });
+  }
+
   promote(endpoint: string): Promise<IDeployment> {
     return this.request<IDeployment>(`deployments/${encodeURIComponent(endpoint)}/promote`, {
       method: 'POST',
@@ -235,6 +273,11 @@ export class MaasApi implements IMaasApi {
 
   cancelJob(id: string): Promise<unknown> {
     return this.request(`jobs/${encodeURIComponent(id)}/cancel`, { method: 'POST', body: '{}' });
+  }
+
+  async jobEvents(id: string): Promise<Array<Record<string, unknown>>> {
+    const body = await this.request<any>(`jobs/${encodeURIComponent(id)}/events`);
+    return Array.isArray(body?.events) ? body.events : [];
   }
 
   eventsUrl(): string {

@@ -84,6 +84,11 @@ export function pushBounded(series: number[], value: number, limit: number): num
   return next;
 }
 
+export interface INotice {
+  kind: 'info' | 'warning' | 'error';
+  message: string;
+}
+
 export interface IModelOptions {
   /** Refresh period while the events stream is down, in ms. */
   fallbackRefreshMs?: number;
@@ -129,6 +134,11 @@ export class MaasModel {
   };
   /** The last load failure per area (other than "not available"), shown in its section. */
   errors: Partial<Record<Area, string>> = {};
+
+  /** Things the user should hear of although they did not ask (an automatic canary rollback). */
+  get notice(): ISignal<this, INotice> {
+    return this._notice;
+  }
 
   /** Emits whenever anything shown has changed. */
   get changed(): ISignal<this, void> {
@@ -213,6 +223,11 @@ export class MaasModel {
         const id = String(j.id ?? j.job_id ?? j.name ?? '?');
         return toJobView(j, old.get(id));
       });
+      for (const job of this.jobs.slice(0, 10)) {
+        if (!old.has(job.id) && job.loss.length === 0) {
+          void this._backfillLoss(job);
+        }
+      }
     });
   }
 
@@ -238,7 +253,8 @@ export class MaasModel {
       if (current) {
         const tail = points.slice(-this._seriesLength);
         current.throughput = tail.map(p => p.throughput ?? 0);
-        current.p99 = tail.map(p => p.p99 ?? 0);
+        // Seconds without requests have no latency: leave them out rather than draw them as 0 ms.
+        current.p99 = tail.filter(p => p.p99 !== null).map(p => p.p99 as number);
       }
     }
     this.endpoints = this.endpoints.slice();
@@ -271,6 +287,12 @@ export class MaasModel {
     const result = await this.api.deploy(endpoint, model, version);
     this._applyDeployment(result);
     void this.refreshDeployments();
+    return result;
+  }
+
+  async canary(endpoint: string, model: string, version: string, weight: number): Promise<IDeployment> {
+    const result = await this.api.canary(endpoint, model, version, weight);
+    this._applyDeployment(result);
     return result;
   }
 
@@ -320,6 +342,10 @@ export class MaasModel {
       this._applyJobEvent(type, e);
       return;
     }
+    if (type.includes('canary_rollback')) {
+      const reason = str(e.reason) ?? 'the canary broke its bounds';
+      this._notice.emit({ kind: 'warning', message: `"${e.endpoint ?? e.name}": ${reason}; traffic is back on v${e.primary_version ?? '?'}` });
+    }
     if (/deploy|endpoint|canary|promote|rollback|swap|serving/.test(type)) {
       if (e.deployment && typeof e.deployment === 'object') {
         this._applyDeployment(e.deployment as IDeployment);
@@ -367,18 +393,48 @@ export class MaasModel {
       this._schedule('jobs', () => this.refreshJobs());
       return;
     }
-    const loss = finite(e.loss ?? e.logs?.loss ?? e.metrics?.loss);
-    if (loss !== null && (type !== 'epoch' || !this._batchLoss.has(job.id))) {
-      if (type === 'batch') {
-        this._batchLoss.add(job.id);
-      }
-      job.loss = pushBounded(job.loss, loss, 200);
-    }
+    // "job.training" wraps the trainer's own event: {"type": "job.training", "job_id", "event": {...}}.
+    const inner = e.event && typeof e.event === 'object' ? (e.event as Record<string, any>) : e;
+    const kind = String(inner.type ?? type).toLowerCase();
+    this._addLoss(job, kind, inner);
     const state = str(e.state ?? e.status);
-    if (state && (type.startsWith('job') || type === 'train_end')) {
+    if (state && type.startsWith('job')) {
       job.state = state;
-      job.error = str(e.error) ?? job.error;
+      job.error = str(e.error ?? e.reason) ?? job.error;
+    }
+    if ((state && type.startsWith('job')) || kind === 'train_end') {
       this._schedule('jobs', () => this.refreshJobs());
+    }
+    this.jobs = this.jobs.slice();
+    this._emit();
+  }
+
+  /** Batch losses when the job streams them, else epoch losses: one curve, not two interleaved. */
+  private _addLoss(job: IJobView, kind: string, event: Record<string, any>): void {
+    const loss = finite(event.loss ?? event.logs?.loss ?? event.metrics?.loss);
+    if (loss === null || (kind === 'epoch' && this._batchLoss.has(job.id))) {
+      return;
+    }
+    if (kind === 'batch') {
+      this._batchLoss.add(job.id);
+    }
+    job.loss = pushBounded(job.loss, loss, 200);
+  }
+
+  /** A job listed for the first time gets the loss curve it has streamed so far. */
+  private async _backfillLoss(job: IJobView): Promise<void> {
+    let events: Array<Record<string, any>>;
+    try {
+      events = await this.api.jobEvents(job.id);
+    } catch {
+      return; // no events route, or the job is gone: the curve starts with the next live event
+    }
+    const current = this.jobs.find(j => j.id === job.id);
+    if (!current || current.loss.length > 0) {
+      return;
+    }
+    for (const event of events) {
+      this._addLoss(current, String(event.type ?? '').toLowerCase(), event);
     }
     this.jobs = this.jobs.slice();
     this._emit();
@@ -481,6 +537,7 @@ export class MaasModel {
   private _batchLoss = new Set<string>();
   private _disposed = false;
   private _changed = new Signal<this, void>(this);
+  private _notice = new Signal<this, INotice>(this);
 }
 
 /** The server's reason for a failure, as one line. */

@@ -53,6 +53,12 @@ describe('MaasApi', () => {
     expect(JSON.parse(calls[0].body!)).toEqual({ name: 'ep', model: 'mnist', version: '2' });
   });
 
+  it('asks for a canary as a deployment change with version and weight', async () => {
+    const { api, calls } = fakeApi({ 'POST deployments': { status: 200, body: { name: 'ep' } } });
+    await api.canary('ep', 'mnist', '3', 10);
+    expect(JSON.parse(calls[0].body!)).toEqual({ name: 'ep', model: 'mnist', canary: { version: '3', weight: 10 } });
+  });
+
   it('puts an alias with the version number and escapes names in the path', async () => {
     const { api, calls } = fakeApi({ 'PUT models/my%20model/aliases/prod': { status: 200, body: {} } });
     await api.setAlias('my model', 'prod', 3);
@@ -107,6 +113,21 @@ describe('parseMetrics', () => {
     expect(parseMetrics({ t: [5, 6], throughput: [1, 2], latency_p99_ms: [9, null] })).toEqual([
       { t: 5, throughput: 1, p99: 9 },
       { t: 6, throughput: 2, p99: null }
+    ]);
+  });
+
+  it('merges the monitor\'s per-version series: throughput adds up, p99 is the worst', () => {
+    const body = {
+      endpoint: 'ep',
+      versions: {
+        '1': { points: { t: [10, 11], throughput: [5, 6], p99_ms: [2.0, null] }, summary: {} },
+        '2': { points: { t: [11, 12], throughput: [1, 2], p99_ms: [4.0, 3.0] }, summary: {} }
+      }
+    };
+    expect(parseMetrics(body)).toEqual([
+      { t: 10, throughput: 5, p99: 2 },
+      { t: 11, throughput: 7, p99: 4 },
+      { t: 12, throughput: 2, p99: 3 }
     ]);
   });
 

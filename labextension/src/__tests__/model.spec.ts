@@ -49,6 +49,12 @@ class FakeApi implements IMaasApi {
     this.deployments = [...this.deployments.filter(x => x.name !== endpoint), d];
     return d;
   }
+  async canary(endpoint: string, model: string, version: string, weight: number) {
+    const d = this.deployments.find(x => x.name === endpoint)!;
+    const next = { ...d, canary: { version: Number(version), weight } };
+    this.deployments = [next];
+    return next;
+  }
   async promote(): Promise<IDeployment> {
     throw new MaasApiError(409, 'conflict', "endpoint 'ep' has no canary to promote");
   }
@@ -69,6 +75,10 @@ class FakeApi implements IMaasApi {
       throw notThere();
     }
     return this.jobs;
+  }
+  jobHistory: Record<string, Array<Record<string, unknown>>> = {};
+  async jobEvents(id: string) {
+    return this.jobHistory[id] ?? [];
   }
   async cancelJob(id: string) {
     this.calls.push(`cancel ${id}`);
@@ -158,6 +168,16 @@ describe('MaasModel', () => {
     model.dispose();
   });
 
+  it('starts a canary with its weight', async () => {
+    const { model } = setup();
+    await model.start();
+    await model.deploy('ep', 'mnist', '1');
+    await model.canary('ep', 'mnist', '2', 25);
+    expect(model.endpoints[0]).toMatchObject({ primary: '1', canary: { version: '2', weight: 25 } });
+    expect(model.servingEndpoints('mnist', 2)).toEqual(['ep']);
+    model.dispose();
+  });
+
   it('passes the server reason of a failed action to the caller', async () => {
     const { model } = setup();
     await model.start();
@@ -198,6 +218,23 @@ describe('MaasModel', () => {
     model.dispose();
   });
 
+  it('tells of an automatic canary rollback and reloads the endpoint', async () => {
+    const { model, api, sockets } = setup();
+    await model.start();
+    const notices: string[] = [];
+    model.notice.connect((_, n) => notices.push(`${n.kind}: ${n.message}`));
+    api.calls = [];
+    sockets[0].send({
+      type: 'deployment.canary_rollback', endpoint: 'ep', canary_version: 2, primary_version: 1,
+      reason: 'canary version 2 broke its bounds: p99 4.1x the primary'
+    });
+    expect(notices).toEqual(['warning: "ep": canary version 2 broke its bounds: p99 4.1x the primary; traffic is back on v1']);
+    jest.advanceTimersByTime(200);
+    await settle();
+    expect(api.calls).toEqual(['listDeployments']);
+    model.dispose();
+  });
+
   it('appends pushed metrics to the endpoint sparklines', async () => {
     const { model, sockets } = setup();
     await model.start();
@@ -223,6 +260,21 @@ describe('MaasModel', () => {
     expect(model.jobs[0].state).toBe('cancelled');
     await model.cancelJob('j1');
     expect(api.calls).toContain('cancel j1');
+    model.dispose();
+  });
+
+  it('follows job.training events and starts a late-opened curve from the job\'s past events', async () => {
+    const { model, api, sockets } = setup();
+    api.jobs = [{ id: 'j2', name: 'train', state: 'RUNNING' }];
+    api.jobHistory.j2 = [{ type: 'train_begin' }, { type: 'epoch', epoch: 1, logs: { loss: 0.9 } }];
+    await model.start();
+    await settle();
+    expect(model.jobs[0].loss).toEqual([0.9]);
+    sockets[0].send({ type: 'job.training', job_id: 'j2', event: { type: 'epoch', epoch: 2, logs: { loss: 0.5 } } });
+    expect(model.jobs[0].loss).toEqual([0.9, 0.5]);
+    sockets[0].send({ type: 'job.state', job_id: 'j2', name: 'train', state: 'SUCCEEDED' });
+    expect(model.jobs[0].state).toBe('SUCCEEDED');
+    expect(isJobActive(model.jobs[0].state)).toBe(false);
     model.dispose();
   });
 

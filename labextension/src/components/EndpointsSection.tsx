@@ -43,7 +43,7 @@ function EndpointRow(props: { endpoint: IEndpointView; model: MaasModel; actions
       <div className="maas-Details">
         <span className="maas-Serving" title="primary version">
           {e.model} <b className="maas-Primary" data-version={e.primary ?? ''}>v{e.primary ?? '?'}</b>
-          {e.canary ? null : <span className="maas-Dim"> 100%</span>}
+          <span className="maas-Dim"> {e.canary ? 100 - e.canary.weight : 100}%</span>
         </span>
         {e.canary ? (
           <span className="maas-Canary" data-version={e.canary.version} title="canary version and its share of traffic">

@@ -15,7 +15,7 @@ export function JobsSection(props: { model: MaasModel; actions: SidebarActions }
         <li key={j.id} className="maas-Job" data-job={j.id} data-state={j.state}>
           <div className="maas-Row">
             <span className="maas-Name" title={`job ${j.id}`}>{j.name}</span>
-            <span className={`maas-State maas-State-${j.state.toLowerCase()}`} title={j.error ?? j.state}>{j.state}</span>
+            <span className={`maas-State maas-State-${j.state.toLowerCase()}`} title={j.error ?? j.state}>{j.state.toLowerCase()}</span>
             <span className="maas-Actions">
               {isJobActive(j.state) ? (
                 <button className="maas-Button maas-Button-warn" data-action="cancel" title="Cancel this job"

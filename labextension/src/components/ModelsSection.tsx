@@ -68,6 +68,8 @@ function VersionRow(props: { version: IModelVersion; model: MaasModel; actions: 
     lineage.push(`from v${v.parent_version}`);
   }
   const deployable = model.availability.deployments !== 'unavailable';
+  // A canary needs an endpoint of this model that serves another version.
+  const canaryable = model.endpoints.some(e => e.model === v.name && e.primary !== String(v.version));
   return (
     <li className="maas-Version" data-version={v.version}>
       <div className="maas-Row">
@@ -85,6 +87,10 @@ function VersionRow(props: { version: IModelVersion; model: MaasModel; actions: 
           {deployable ? (
             <button className="maas-Button" data-action="deploy" title={`Deploy v${v.version} to an endpoint`}
               onClick={() => void actions.deploy(v.name, v.version)}>Deploy</button>
+          ) : null}
+          {canaryable ? (
+            <button className="maas-Button" data-action="canary" title={`Send part of the traffic to v${v.version}`}
+              onClick={() => void actions.canary(v.name, v.version)}>Canary</button>
           ) : null}
           <button className="maas-Button" data-action="alias" title={`Set an alias on v${v.version}`}
             onClick={() => void actions.setAlias(v.name, v.version)}>Alias</button>

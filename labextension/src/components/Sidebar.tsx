@@ -1,3 +1,4 @@
+import { Notification } from '@jupyterlab/apputils';
 import { ReactWidget, refreshIcon, ToolbarButtonComponent, UseSignal } from '@jupyterlab/ui-components';
 import { Message } from '@lumino/messaging';
 import * as React from 'react';
@@ -20,6 +21,9 @@ export class ModelsSidebar extends ReactWidget {
     this.title.icon = modelsIcon;
     this.title.caption = 'Models';
     this._actions = new SidebarActions(model);
+    model.notice.connect((_, notice) => {
+      Notification.emit(notice.message, notice.kind, { autoClose: false });
+    }, this);
   }
 
   protected render(): JSX.Element {

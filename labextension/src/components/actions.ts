@@ -1,4 +1,4 @@
-import { Dialog, InputDialog, Notification, showDialog } from '@jupyterlab/apputils';
+import { Dialog, InputDialog, Notification, showDialog, showErrorMessage } from '@jupyterlab/apputils';
 
 import { describe, MaasModel } from '../model';
 
@@ -23,8 +23,28 @@ export class SidebarActions {
     if (!endpoint) {
       return;
     }
-    await this._run(`Deploying ${model} v${version} as "${endpoint}"`, `"${endpoint}" serves ${model} v${version}`,
+    await this._run('Deploy', `Deploying ${model} v${version} as "${endpoint}"`, `"${endpoint}" serves ${model} v${version}`,
       () => this.model.deploy(endpoint, model, String(version)));
+  }
+
+  async canary(model: string, version: number): Promise<void> {
+    const endpoint = this.model.endpoints.find(e => e.model === model);
+    if (!endpoint) {
+      return;
+    }
+    const result = await InputDialog.getNumber({
+      title: `Canary ${model} v${version} on "${endpoint.name}"`,
+      label: `Percent of traffic for v${version} (the rest stays on v${endpoint.primary})`,
+      value: endpoint.canary?.weight ?? 10,
+      okLabel: 'Start canary'
+    });
+    const weight = result.button.accept ? result.value : null;
+    if (weight === null || weight === undefined || isNaN(weight)) {
+      return;
+    }
+    await this._run('Canary', `Starting canary v${version} on "${endpoint.name}"`,
+      `"${endpoint.name}" sends ${weight}% to v${version}`,
+      () => this.model.canary(endpoint.name, model, String(version), weight));
   }
 
   async setAlias(model: string, version: number): Promise<void> {
@@ -38,13 +58,13 @@ export class SidebarActions {
     if (!alias) {
       return;
     }
-    await this._run(`Setting ${model}@${alias}`, `${model}@${alias} is v${version}`,
+    await this._run('Set alias', `Setting ${model}@${alias}`, `${model}@${alias} is v${version}`,
       () => this.model.setAlias(model, alias, version));
   }
 
   async deleteAlias(model: string, alias: string): Promise<void> {
     if (await this._confirm('Remove alias', `Remove the alias "${alias}" from ${model}?`, 'Remove')) {
-      await this._run(`Removing ${model}@${alias}`, `${model}@${alias} removed`,
+      await this._run('Remove alias', `Removing ${model}@${alias}`, `${model}@${alias} removed`,
         () => this.model.deleteAlias(model, alias));
     }
   }
@@ -55,7 +75,7 @@ export class SidebarActions {
       ? `Send all traffic of "${endpoint}" to its canary v${e.canary.version} (now v${e.primary})?`
       : `Promote the canary of "${endpoint}"?`;
     if (await this._confirm('Promote canary', text, 'Promote')) {
-      await this._run(`Promoting "${endpoint}"`, `"${endpoint}" promoted`, () => this.model.promote(endpoint));
+      await this._run('Promote', `Promoting "${endpoint}"`, `"${endpoint}" promoted`, () => this.model.promote(endpoint));
     }
   }
 
@@ -65,19 +85,19 @@ export class SidebarActions {
       ? `Drop the canary v${e.canary.version} of "${endpoint}" and send all traffic to v${e.primary}?`
       : `Roll "${endpoint}" back from v${e?.primary ?? '?'} to v${e?.previous ?? '?'}?`;
     if (await this._confirm('Roll back', text, 'Roll back')) {
-      await this._run(`Rolling back "${endpoint}"`, `"${endpoint}" rolled back`, () => this.model.rollback(endpoint));
+      await this._run('Rollback', `Rolling back "${endpoint}"`, `"${endpoint}" rolled back`, () => this.model.rollback(endpoint));
     }
   }
 
   async undeploy(endpoint: string): Promise<void> {
     if (await this._confirm('Undeploy', `Stop serving "${endpoint}" and forget it?`, 'Undeploy')) {
-      await this._run(`Undeploying "${endpoint}"`, `"${endpoint}" undeployed`, () => this.model.undeploy(endpoint));
+      await this._run('Undeploy', `Undeploying "${endpoint}"`, `"${endpoint}" undeployed`, () => this.model.undeploy(endpoint));
     }
   }
 
   async cancelJob(id: string, name: string): Promise<void> {
     if (await this._confirm('Cancel job', `Cancel the job "${name}"?`, 'Cancel job', 'Keep running')) {
-      await this._run(`Cancelling "${name}"`, `"${name}" cancelled`, () => this.model.cancelJob(id));
+      await this._run('Cancel', `Cancelling "${name}"`, `"${name}" cancelled`, () => this.model.cancelJob(id));
     }
   }
 
@@ -90,15 +110,24 @@ export class SidebarActions {
     return result.button.accept;
   }
 
-  private async _run(pending: string, done: string, fn: () => Promise<unknown>): Promise<void> {
+  private async _run(verb: string, pending: string, done: string, fn: () => Promise<unknown>): Promise<void> {
     const id = Notification.emit(`${pending}…`, 'in-progress', { autoClose: false });
     try {
       await fn();
       Notification.update({ id, message: done, type: 'success', autoClose: 4000 });
     } catch (error) {
-      // Notifications truncate long messages: the server's reason goes first.
-      Notification.update({ id, message: `${describe(error)} (${pending.toLowerCase()} failed)`, type: 'error',
-        autoClose: false });
+      // A notification shows 140 characters: the verb, then the server's reason; "Details" has all of it.
+      const reason = describe(error);
+      Notification.update({
+        id,
+        message: `${verb} failed: ${reason}`,
+        type: 'error',
+        autoClose: false,
+        actions: [{
+          label: 'Details',
+          callback: () => void showErrorMessage(`${pending} failed`, reason)
+        }]
+      });
     }
   }
 }

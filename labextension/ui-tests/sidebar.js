@@ -1,0 +1,207 @@
+#!/usr/bin/env node
+/*
+ * Drive the "Models" sidebar of a running JupyterLab in Debian's Chromium via playwright-core.
+ *
+ *   node sidebar.js '{"url": "http://127.0.0.1:PORT/", "token": "T", "scenario": "show", ...}'
+ *
+ * Scenarios: "show" (open the sidebar, see the model, its versions and aliases), "deploy-rollback"
+ * (deploy v1, swap to v2, roll back and see v1 serving again; a bad endpoint name gives a notification
+ * with the server's reason), "screenshot" (the sidebar in the light theme, to config.screenshot).
+ * Prints one JSON object on the last line of stdout; exits 1 with {"error": ...} on failure.
+ * The pytest test tests/browser/test_sidebar.py starts the server and calls this.
+ */
+const fs = require('fs');
+const path = require('path');
+const { chromium } = require('playwright-core');
+
+const config = JSON.parse(process.argv[2] || '{}');
+const timeout = config.timeoutMs || 60000;
+const log = (...args) => console.error('[sidebar]', ...args);
+
+async function openLab(page) {
+  page.setDefaultTimeout(timeout);
+  page.on('console', msg => {
+    if (msg.type() === 'error') {
+      log('console error:', msg.text());
+    }
+  });
+  page.on('pageerror', err => log('page error:', err.message));
+  await page.goto(`${config.url}lab?token=${encodeURIComponent(config.token)}`);
+  await page.waitForSelector('#jp-main-dock-panel');
+  const tab = page.locator('.jp-SideBar.jp-mod-left .lm-TabBar-tab[data-id="maas-models-sidebar"]');
+  await tab.waitFor();
+  const panel = page.locator('#maas-models-sidebar');
+  if (!(await panel.isVisible())) {
+    await tab.click();
+  }
+  await panel.waitFor({ state: 'visible' });
+  return panel;
+}
+
+async function expandModel(panel, model) {
+  const row = panel.locator(`.maas-Model[data-model="${model}"]`);
+  await row.waitFor();
+  const head = row.locator('.maas-Model-head');
+  if ((await head.getAttribute('aria-expanded')) !== 'true') {
+    await head.click();
+  }
+  await row.locator('.maas-Version').first().waitFor();
+  return row;
+}
+
+async function endpointServes(panel, endpoint, version) {
+  const row = panel.locator(`.maas-Endpoint[data-endpoint="${endpoint}"][data-state="ready"]`);
+  await row.locator(`.maas-Primary[data-version="${version}"]`).waitFor();
+  return row;
+}
+
+async function acceptDialog(page, text) {
+  const dialog = page.locator('.jp-Dialog');
+  await dialog.waitFor();
+  if (text !== undefined) {
+    const input = dialog.locator('input');
+    await input.fill(text);
+  }
+  const body = (await dialog.locator('.jp-Dialog-body').innerText()).trim();
+  await dialog.locator('.jp-mod-accept').click();
+  await dialog.waitFor({ state: 'detached' });
+  return body;
+}
+
+async function deploy(page, modelRow, version, endpoint) {
+  await modelRow.locator(`.maas-Version[data-version="${version}"] button[data-action="deploy"]`).click();
+  const dialog = page.locator('.jp-Dialog');
+  await dialog.waitFor();
+  const proposed = await dialog.locator('input').inputValue();
+  await acceptDialog(page, endpoint);
+  return proposed;
+}
+
+const scenarios = {
+  async show(page, panel) {
+    const model = config.model;
+    const row = await expandModel(panel, model);
+    const versions = await row.locator('.maas-Version').evaluateAll(els => els.map(e => e.dataset.version));
+    const aliases = await row.locator('.maas-Model-head .maas-Badge-alias').allInnerTexts();
+    const sections = await panel.locator('.maas-Section').evaluateAll(els =>
+      els.map(e => [e.dataset.section, e.querySelector('.maas-Unavailable') ? 'unavailable' : 'available']));
+    return { versions, aliases, sections: Object.fromEntries(sections) };
+  },
+
+  async 'deploy-rollback'(page, panel) {
+    const { model, endpoint } = config;
+    const row = await expandModel(panel, model);
+    const steps = [];
+    const firstProposal = await deploy(page, row, 1, endpoint);
+    await endpointServes(panel, endpoint, 1);
+    steps.push({ deployed: 1, proposed: firstProposal });
+    // The version row shows which endpoint serves it.
+    await row.locator(`.maas-Version[data-version="1"] .maas-Badge-serving`).waitFor();
+
+    const secondProposal = await deploy(page, row, 2, endpoint);
+    const ep = await endpointServes(panel, endpoint, 2);
+    steps.push({ swapped: 2, proposed: secondProposal });
+
+    await ep.locator('button[data-action="rollback"]').click();
+    const question = await acceptDialog(page);
+    await endpointServes(panel, endpoint, 1);
+    steps.push({ rolledBack: 1, question });
+
+    // A failure shows the server's reason as a notification.
+    await row.locator('.maas-Version[data-version="2"] button[data-action="deploy"]').click();
+    await acceptDialog(page, 'bad/name');
+    const toast = page.locator('.Toastify__toast', { hasText: 'Deploy failed' }).last();
+    await toast.waitFor();
+    steps.push({ failureNotification: (await toast.innerText()).trim() });
+    return { steps };
+  },
+
+  async screenshot(page, panel) {
+    const row = await expandModel(panel, config.model);
+    let sparkPoints = 0;
+    let canary = null;
+    if (config.job) {
+      // Running, with a loss curve of a few points.
+      const job = panel.locator(`.maas-Job[data-job="${config.job}"][data-state="RUNNING"]`);
+      await job.waitFor({ timeout: 120000 });
+      await page.waitForFunction(
+        id => {
+          const path = document.querySelector(`.maas-Job[data-job="${id}"] .maas-Spark-svg path`);
+          return path && (path.getAttribute('d').match(/L/g) || []).length >= 8;
+        },
+        config.job,
+        { timeout: 120000 }
+      );
+    }
+    if (config.endpoint) {
+      const ep = panel.locator(`.maas-Endpoint[data-endpoint="${config.endpoint}"][data-state="ready"]`);
+      await ep.waitFor();
+      if (config.waitForSpark) {
+        // Let the live series gather points: the metrics window fills one point per second.
+        await page.waitForFunction(
+          name => {
+            const path = document.querySelector(`.maas-Endpoint[data-endpoint="${name}"] .maas-Spark-svg path`);
+            return path && (path.getAttribute('d').match(/L/g) || []).length >= 15;
+          },
+          config.endpoint,
+          { timeout: 60000 }
+        ).catch(() => log('the endpoint series stayed short'));
+        canary = await ep.locator('.maas-Canary').getAttribute('data-version').catch(() => null);
+        const d = await ep.locator('.maas-Spark-svg path').first().getAttribute('d').catch(() => '');
+        sparkPoints = ((d || '').match(/[ML]/g) || []).length;
+      }
+    }
+    await page.mouse.move(600, 700); // no hover highlight in the picture
+    await page.waitForTimeout(300);
+    const bar = await page.locator('.jp-SideBar.jp-mod-left').boundingBox();
+    const box = await panel.boundingBox();
+    const x = Math.min(bar.x, box.x);
+    const clip = { x, y: box.y, width: box.x + box.width - x, height: box.height };
+    fs.mkdirSync(path.dirname(config.screenshot), { recursive: true });
+    await page.screenshot({ path: config.screenshot, clip });
+    return { screenshot: config.screenshot, clip, sparkPoints, canary, versions: await row.locator('.maas-Version').count() };
+  },
+
+  async 'cancel-job'(page, panel) {
+    const job = panel.locator(`.maas-Job[data-job="${config.job}"]`);
+    await job.locator('button[data-action="cancel"]').click();
+    const question = await acceptDialog(page);
+    await panel.locator(`.maas-Job[data-job="${config.job}"][data-state="CANCELLED"]`).waitFor({ timeout: 90000 });
+    return { question };
+  }
+};
+
+async function main() {
+  const scenario = scenarios[config.scenario];
+  if (!scenario) {
+    throw new Error(`unknown scenario ${config.scenario}`);
+  }
+  const userDataDir = config.userDataDir || fs.mkdtempSync('/tmp/maas-chromium-');
+  const context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: config.executablePath || '/usr/bin/chromium',
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    viewport: { width: config.width || 1200, height: config.height || 760 },
+    colorScheme: 'light'
+  });
+  const page = context.pages()[0] || (await context.newPage());
+  try {
+    const panel = await openLab(page);
+    const result = await scenario(page, panel);
+    console.log(JSON.stringify({ ok: true, ...result }));
+  } catch (error) {
+    if (config.failureScreenshot) {
+      await page.screenshot({ path: config.failureScreenshot }).catch(() => undefined);
+    }
+    console.log(JSON.stringify({ ok: false, error: String(error && error.stack || error) }));
+    process.exitCode = 1;
+  } finally {
+    await context.close();
+  }
+}
+
+main().catch(error => {
+  console.log(JSON.stringify({ ok: false, error: String(error && error.stack || error) }));
+  process.exitCode = 1;
+});
