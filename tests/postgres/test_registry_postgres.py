@@ -6,28 +6,15 @@ Every test here gets its own empty database on the session's server (conftest.py
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
+from _reuse import load, scenarios_of
 
-REGISTRY_TESTS = Path(__file__).resolve().parents[1] / "registry"
-
-
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(f"postgres_{name}", REGISTRY_TESTS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-concurrency = _load("test_concurrency")
-crash = _load("test_crash")
+concurrency = load("registry/test_concurrency.py")
+crash = load("registry/test_crash.py")
 
 # Every scenario of tests/registry/test_registry.py (create, number, aliases moving, history, tags,
 # delete, bad input that changes nothing, paging...), collected again here so it runs on PostgreSQL.
-_scenarios = _load("test_registry")
-globals().update({name: test for name, test in vars(_scenarios).items() if name.startswith("test_")})
+globals().update(scenarios_of(load("registry/test_registry.py")))
 
 
 def test_the_scenarios_really_run_on_postgresql(platform):
