@@ -82,23 +82,29 @@ class ReconcileAndRepository:
                 with self.db.write() as session:
                     session.scalar(select(EndpointState).where(EndpointState.name == name)).loaded = True
                 row.loaded = True
-            endpoint = self._endpoints.pop(name, None)
-            self._bring_up(row)
-            if endpoint is not None:
-                for rt in endpoint.runtimes():
-                    rt.retire()
+            self._replace(name, row)
             primary = self._endpoints[name].routes.primary
+            self.registry.record("endpoint", name, "load", {"model": row.model, "version": row.version,
+                                                            "ready": primary.ready}, "", "repository load")
             if not primary.ready:
                 raise Unavailable(primary.error)
 
     def unload(self, name: str) -> None:
         """Release an endpoint's sessions; it stays deployed (and stored) but answers 503 until loaded."""
         with self._lock:
-            endpoint = self._live(name)
+            self._live(name)
             with self.db.write() as session:
                 session.scalar(select(EndpointState).where(EndpointState.name == name)).loaded = False
             row = self._row(name)
-            self._endpoints.pop(name)
-            self._bring_up(row)
-            for rt in endpoint.runtimes():
+            self._replace(name, row)
+            self.registry.record("endpoint", name, "unload", {"model": row.model, "version": row.version}, "",
+                                 "repository unload")
+
+    def _replace(self, name: str, row: EndpointState) -> None:
+        # The new endpoint replaces the old in one assignment (no moment without one), then the old
+        # runtimes drain and close.
+        old = self._endpoints.get(name)
+        self._bring_up(row)
+        if old is not None:
+            for rt in old.runtimes():
                 rt.retire()

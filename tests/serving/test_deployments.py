@@ -191,6 +191,7 @@ def test_repository_unload_and_load(serving_platform, plane):
     assert d.get("ep")["state"] == "unloaded"
     plane.load("ep")
     assert served_scale(plane, "ep") == 2.0
+    assert [e["action"] for e in serving_platform.registry.history("ep")] == ["deploy", "unload", "load"]
     plane.load("linear")  # a registered model with no endpoint: deploy its newest version under its name
     assert served_scale(plane, "linear") == 3.0
     with pytest.raises(NotFound):
