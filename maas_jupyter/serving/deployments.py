@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import select
 
-from ..errors import Conflict, InvalidInput, NotFound
+from ..errors import Conflict, InvalidInput, MaasError, NotFound
 from ..names import check_name
 from .endpoint import Endpoint, Routes
 from .reconcile import ReconcileAndRepository
@@ -141,7 +141,29 @@ class Deployments(ReconcileAndRepository):
 
     # ---- loading -------------------------------------------------------------------------------
 
+    def _announce(self, name: str, action: str) -> dict | None:
+        """Publish a change on the platform's event bus (the sidebar and the Jupyter relay listen);
+        returns the endpoint as it is now."""
+        state = None if action == "undeploy" else self.get(name)
+        self._publish({"type": f"deployment.{action}", "name": name, "deployment": state})
+        return state
+
+    def _publish(self, event: dict) -> None:
+        try:
+            self.platform.events.publish(event)
+        except Exception:  # no bus, or a broken subscriber: the change itself stands
+            pass
+
     def _load(self, model: str, number: int, max_batch_size: int, max_queue_delay_ms: float):
+        # Loading a large model takes a while: say so, and say how it ended if it failed.
+        self._publish({"type": "deployment.loading", "model": model, "version": number})
+        try:
+            return self._load_now(model, number, max_batch_size, max_queue_delay_ms)
+        except MaasError as exc:
+            self._publish({"type": "deployment.load_failed", "model": model, "version": number, "error": exc.message})
+            raise
+
+    def _load_now(self, model: str, number: int, max_batch_size: int, max_queue_delay_ms: float):
         meta, onnx_bytes = self.registry.load_onnx(model, number)
         return load_runtime(model, number, onnx_bytes, meta["signature"], executor=self.executor,
                             intra_op_threads=self.intra_op_threads, max_batch_size=max_batch_size,
@@ -217,7 +239,7 @@ class Deployments(ReconcileAndRepository):
                        max_batch_size=endpoint.max_batch_size, max_queue_delay_ms=endpoint.max_queue_delay_ms,
                        loaded=True)
             self._switch(endpoint, Routes(new, canary, r.canary_weight if canary else 0, previous))
-            return self.get(name)
+            return self._announce(name, "swap")
 
     def _create(self, name, model, number, max_batch_size, max_queue_delay_ms, actor, reason) -> dict:
         batch = DEFAULT_MAX_BATCH_SIZE if max_batch_size is None else max_batch_size
@@ -231,7 +253,7 @@ class Deployments(ReconcileAndRepository):
             runtime.retire()
             raise
         self._endpoints[name] = Endpoint(name, model, Routes(runtime), batch, delay)
-        return self.get(name)
+        return self._announce(name, "deploy")
 
     def _stored(self, name: str) -> EndpointState | None:
         with self.db.read() as session:
@@ -266,7 +288,7 @@ class Deployments(ReconcileAndRepository):
                     for key, value in fields.items():
                         setattr(row, key, value)
                     row.updated_at = utcnow()
-            return self.get(name)
+            return self._announce(name, "update") if fields else self.get(name)
 
     def canary(self, name: str, version, weight: float, *, model: str | None = None, actor: str | None = None,
                reason: str = "") -> dict:
@@ -286,7 +308,7 @@ class Deployments(ReconcileAndRepository):
                        {"model": endpoint.model, "version": r.primary.version, "canary": number, "weight": weight},
                        canary_version=number, canary_weight=weight)
             self._switch(endpoint, Routes(r.primary, new, weight, r.previous))
-            return self.get(name)
+            return self._announce(name, "canary")
 
     def cancel_canary(self, name: str, *, actor: str | None = None, reason: str = "") -> dict:
         """Remove the canary: all traffic back to the primary (recorded as a rollback)."""
@@ -307,7 +329,7 @@ class Deployments(ReconcileAndRepository):
                        version=r.canary.version, previous_version=r.primary.version, canary_version=None,
                        canary_weight=0)
             self._switch(endpoint, Routes(r.canary, None, 0, self._previous(r.primary, r.canary)))
-            return self.get(name)
+            return self._announce(name, "promote")
 
     def rollback(self, name: str, *, actor: str | None = None, reason: str = "") -> dict:
         """With a canary: drop it (all traffic back to the primary). Without: return to the previous version."""
@@ -319,7 +341,7 @@ class Deployments(ReconcileAndRepository):
                            {"model": endpoint.model, "version": r.primary.version, "canary_removed": r.canary.version},
                            canary_version=None, canary_weight=0)
                 self._switch(endpoint, Routes(r.primary, None, 0, r.previous))
-                return self.get(name)
+                return self._announce(name, "rollback")
             row = self._row(name)
             target = row.previous_version
             if target is None:
@@ -329,7 +351,7 @@ class Deployments(ReconcileAndRepository):
                        {"model": endpoint.model, "version": target, "from": r.primary.version},
                        version=target, previous_version=r.primary.version)
             self._switch(endpoint, Routes(new, None, 0, self._previous(r.primary, new)))
-            return self.get(name)
+            return self._announce(name, "rollback")
 
     def undeploy(self, name: str, *, actor: str | None = None, reason: str = "") -> None:
         """Stop serving an endpoint and forget its desired state."""
@@ -345,6 +367,7 @@ class Deployments(ReconcileAndRepository):
             if endpoint is not None:
                 for rt in endpoint.runtimes():
                     rt.retire()
+            self._announce(name, "undeploy")
 
     def close(self) -> None:
         """Release every session and the inference threads."""

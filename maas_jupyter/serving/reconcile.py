@@ -16,7 +16,7 @@ log = logging.getLogger("maas.deployments")
 
 
 class ReconcileAndRepository:
-    """Mixed into Deployments (which provides db, _lock, _endpoints, _load, _row, _stored, deploy)."""
+    """Mixed into Deployments (which provides db, _lock, _endpoints, _load, _row, _stored, _announce, deploy)."""
 
     def reconcile(self) -> None:
         """Load what the stored desired state says; a version that fails to load answers 503 with why."""
@@ -86,6 +86,7 @@ class ReconcileAndRepository:
             primary = self._endpoints[name].routes.primary
             self.registry.record("endpoint", name, "load", {"model": row.model, "version": row.version,
                                                             "ready": primary.ready}, "", "repository load")
+            self._announce(name, "load")
             if not primary.ready:
                 raise Unavailable(primary.error)
 
@@ -99,6 +100,7 @@ class ReconcileAndRepository:
             self._replace(name, row)
             self.registry.record("endpoint", name, "unload", {"model": row.model, "version": row.version}, "",
                                  "repository unload")
+            self._announce(name, "unload")
 
     def _replace(self, name: str, row: EndpointState) -> None:
         # The new endpoint replaces the old in one assignment (no moment without one), then the old

@@ -286,3 +286,30 @@ def test_changes_work_in_a_process_that_never_reconciled(serving_platform, plane
     finally:
         other.deployments.close()
         other.close()
+
+
+def test_every_change_is_published_on_the_event_bus(serving_platform, plane):
+    d = serving_platform.deployments
+    with serving_platform.events.subscribe() as events:
+        d.deploy("ep", "linear", 1)
+        d.deploy("ep", "linear", 2)
+        d.canary("ep", 3, 10)
+        d.promote("ep")
+        d.rollback("ep")
+        plane.unload("ep")
+        plane.load("ep")
+        d.update("ep", max_batch_size=2)
+        bad = serving_platform.registry.register_onnx("linear", onnx_models.unloadable())["version"]
+        with pytest.raises(Unavailable):
+            d.deploy("ep", "linear", bad)
+        d.undeploy("ep")
+        received = events.drain()
+    changes = [e["type"] for e in received if e["type"] not in ("deployment.loading",)]
+    assert changes == ["deployment.deploy", "deployment.swap", "deployment.canary", "deployment.promote",
+                       "deployment.rollback", "deployment.unload", "deployment.load", "deployment.update",
+                       "deployment.load_failed", "deployment.undeploy"]
+    swap = next(e for e in received if e["type"] == "deployment.swap")
+    assert swap["name"] == "ep" and swap["deployment"]["version"] == 2
+    failed = next(e for e in received if e["type"] == "deployment.load_failed")
+    assert failed["version"] == bad and "ONNX Runtime" in failed["error"]
+    assert any(e["type"] == "deployment.loading" and e["version"] == 3 for e in received)
