@@ -93,15 +93,25 @@ def _plan_compile(model, optimizer, lr, loss, data):
             inputs.check_labels_fit_model(loss, data.y_val, units, "validation Y")
     _probe_loss(loss if loss is not None else model.loss, model, data)
 
-    if compiled and optimizer is None and loss is None:
+    if compiled and optimizer is None:
+        # No optimiser asked for: the compiled one stays (its learning rate and loss change when given).
         current = model.optimizer
         name = type(current).__name__.lower()
-        if lr is None:
+        if lr is None and loss is None:
             return None, name, json_number(current.learning_rate), _name_of(model.loss)
 
-        def set_rate():
-            current.learning_rate = lr
-        return set_rate, name, lr, _name_of(model.loss)
+        def adjust():
+            import keras
+
+            if loss is not None:
+                config = model.get_compile_config()
+                config["optimizer"] = keras.optimizers.serialize(current)
+                config["loss"] = loss if isinstance(loss, str) else keras.losses.serialize(keras.losses.get(loss))
+                model.compile_from_config(config)
+            if lr is not None:
+                model.optimizer.learning_rate = lr
+        rate = lr if lr is not None else json_number(current.learning_rate)
+        return adjust, name, rate, _name_of(loss if loss is not None else model.loss)
 
     optimizer = optimizer or "adam"
     lr = lr if lr is not None else inputs.DEFAULT_LEARNING_RATE[optimizer]

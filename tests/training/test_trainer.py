@@ -68,6 +68,16 @@ def test_compiled_model_without_optimizer_keeps_its_own(platform, tiny_data, mak
     assert result.params["optimizer"] == "rmsprop"
 
 
+def test_compiled_model_given_only_a_loss_keeps_its_optimizer(platform, tiny_data, keras):
+    x, _ = tiny_data
+    regressor = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    regressor.compile(optimizer=keras.optimizers.SGD(0.05), loss="mse")
+    result = platform.train(regressor, x, x[:, :1], epochs=1, loss="mae")
+    assert type(regressor.optimizer).__name__ == "SGD"
+    assert float(regressor.optimizer.learning_rate) == pytest.approx(0.05)
+    assert result.params["loss"] == "mae" and result.params["optimizer"] == "sgd"
+
+
 def test_loss_is_inferred_from_the_labels(platform, tiny_data, make_classifier, keras):
     x, y = tiny_data
     assert platform.train(make_classifier(), x, y, epochs=1).params["loss"] == "sparse_categorical_crossentropy"
