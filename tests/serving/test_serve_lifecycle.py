@@ -219,3 +219,35 @@ def test_the_cli_and_the_management_api(home):
         assert requests.delete(api + "/api-ep", headers=auth).status_code == 204
     finally:
         process.stop()
+
+
+def test_changes_reach_the_event_stream_of_maas_serve(home):
+    import asyncio
+
+    from tornado.httpclient import HTTPRequest
+    from tornado.websocket import websocket_connect
+
+    process = ServingProcess(serve_env(home), TOKEN, grpc=False)
+
+    async def scenario():
+        url = process.http_url.replace("http://", "ws://") + "/api/events"
+        connection = await websocket_connect(HTTPRequest(url, headers={"Authorization": f"Bearer {TOKEN}"}))
+        client = ServingClient(process.http_url, TOKEN)
+        try:
+            await asyncio.to_thread(client.deploy, "ep", "linear", 3)
+            seen = []
+            while not seen or seen[-1]["type"] != "deployment.swap":
+                message = await asyncio.wait_for(connection.read_message(), 60)
+                assert message is not None, "the event stream closed"
+                seen.append(orjson.loads(message))
+            return seen
+        finally:
+            client.close()
+            connection.close()
+
+    try:
+        seen = asyncio.run(scenario())
+    finally:
+        process.stop()
+    assert seen[-1]["name"] == "ep" and seen[-1]["deployment"]["version"] == 3
+    assert {"type": "deployment.loading", "model": "linear", "version": 3}.items() <= seen[0].items()
