@@ -2,6 +2,13 @@
 
     python benchmarks/metrics_overhead.py                # 3 rounds x (on, off), about 2 minutes
     python benchmarks/metrics_overhead.py --rounds 5 --seconds 4
+    python benchmarks/metrics_overhead.py --in-process-only   # the data-plane CPU comparison alone
+
+The in-process section calls DataPlane.infer in a loop with the monitor on and off, in alternating
+blocks, and compares the CPU time of the whole process per request (time.process_time: the recording on
+the request path, input sampling and the aggregator thread included). It has no HTTP and no load
+generator in the same measurement, so it is far steadier than requests/s on a busy machine, and it is a
+worst case: the transports add their own cost per request, which makes the relative overhead smaller.
 
 Each round starts a fresh server per mode, in alternating order (on/off, then off/on...) so drift of the
 machine's load hits both sides alike, and drives the batch-1 endpoint (batching off: one model run per
@@ -53,8 +60,14 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--max-requests", type=int, default=100_000)
     parser.add_argument("--transports", default="grpc,rest_binary")
+    parser.add_argument("--in-process-only", action="store_true", help="skip the maas serve rounds")
+    parser.add_argument("--blocks", type=int, default=10, help="in-process: blocks per mode")
+    parser.add_argument("--block-requests", type=int, default=2000, help="in-process: requests per block")
     args = parser.parse_args()
     transports = args.transports.split(",")
+    print(in_process_overhead(args.blocks, args.block_requests))
+    if args.in_process_only:
+        return
 
     import onnxruntime as ort
 
@@ -79,6 +92,56 @@ def main() -> None:
             else:
                 os.environ["MAAS_METRICS"] = previous
     print(format_table(results, transports, args))
+
+
+def in_process_overhead(blocks: int, block_requests: int) -> str:
+    """CPU microseconds per DataPlane.infer (batch-1 MNIST MLP) with the monitor on and off, alternating."""
+    import asyncio
+    import time
+
+    from maas_jupyter.config import Settings
+    from maas_jupyter.platform import Platform
+    from maas_jupyter.serving.dataplane import DataPlane
+    from maas_jupyter.serving.types import InferenceRequest, Tensor
+
+    with tempfile.TemporaryDirectory(prefix="maas-metrics-inproc-") as tmp:
+        platform = Platform(Settings.from_env(home=Path(tmp)))
+        try:
+            platform.register("mnist", build_mnist_mlp())
+            platform.deployments.deploy("mnist", "mnist", 1, max_batch_size=1)
+            runtime = platform.deployments.endpoint("mnist").routes.primary
+            planes = {"on": DataPlane(platform.deployments), "off": DataPlane(platform.deployments, monitor=None)}
+            images = sample_images(64)
+            requests = [InferenceRequest([Tensor(INPUT_NAME, "FP32", [1, 784], images[i].reshape(-1))])
+                        for i in range(64)]
+
+            async def block(mode: str) -> float:
+                plane = planes[mode]
+                runtime.observer = None  # "off" must not record ORT time through a recorder left by "on"
+                cpu = time.process_time()
+                for i in range(block_requests):
+                    await plane.infer("mnist", None, requests[i % 64])
+                platform.monitor.metrics.aggregate()  # the reader's share of the work, counted with "on"
+                return (time.process_time() - cpu) / block_requests * 1e6
+
+            async def run() -> dict:
+                await block("on")
+                await block("off")  # warm both paths
+                per_mode = {"on": [], "off": []}
+                for b in range(blocks):
+                    for mode in (("on", "off") if b % 2 == 0 else ("off", "on")):
+                        per_mode[mode].append(await block(mode))
+                return per_mode
+
+            per_mode = asyncio.run(run())
+        finally:
+            platform.deployments.close()
+            platform.close()
+    on, off = statistics.median(per_mode["on"]), statistics.median(per_mode["off"])
+    return (f"in-process DataPlane.infer, batch 1, {blocks} blocks x {block_requests} requests per mode:\n"
+            f"  CPU per request: metrics off {off:.1f} us, on {on:.1f} us (medians; blocks off "
+            f"{min(per_mode['off']):.1f}..{max(per_mode['off']):.1f}, on {min(per_mode['on']):.1f}.."
+            f"{max(per_mode['on']):.1f}); cost of metrics {on - off:+.1f} us = {on / off - 1:+.1%}\n")
 
 
 def format_table(results: list[dict], transports: list[str], args) -> str:

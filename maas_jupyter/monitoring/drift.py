@@ -132,11 +132,20 @@ class InputSample:
     request costs an integer comparison, not a random number and a copy per row.
     """
 
-    def __init__(self, size: int = SAMPLE_SIZE, seed: int | None = None):
+    def __init__(self, size: int = SAMPLE_SIZE, seed: int | None = None, width: int | None = None):
         self.size = size
+        self.width = width  # features per row
         self._random = random.Random(seed)
         self._lock = threading.Lock()  # taken only by rows that enter the sample, which soon become rare
         self.clear()
+
+    def skips(self, rows: int) -> bool:
+        """Count `rows` rows as seen and return True if none of them would enter the sample (the cheap
+        check the serving path makes before preparing any row); False: call `offer` with them."""
+        if self.seen + rows < self._next:
+            self.seen += rows
+            return True
+        return False
 
     def offer(self, matrix: np.ndarray) -> None:
         """Consider each row of a rows x features matrix for the sample."""

@@ -112,7 +112,7 @@ class VersionRecorder:
     """What the serving path records for one endpoint version; every method is one deque append."""
 
     __slots__ = ("endpoint", "version", "_starts", "_finishes", "_runs", "_queues", "_clock", "totals", "ring",
-                 "last_seen")
+                 "last_seen", "retired")
 
     def __init__(self, endpoint: str, version: str, clock: Callable[[], float], retention_s: int):
         self.endpoint = endpoint
@@ -127,6 +127,7 @@ class VersionRecorder:
         self.totals = _Totals()
         self.ring = _SecondRing(retention_s)
         self.last_seen = clock()
+        self.retired = False  # set when the store forgets it: holders must ask the store for a new one
 
     def started(self) -> None:
         """A request entered the endpoint (counts toward in-flight until `finished`)."""
@@ -252,6 +253,7 @@ class MetricsStore:
             for key, recorder in list(self._recorders.items()):
                 recorder.drain()
                 if recorder.in_flight == 0 and now - recorder.last_seen > self.retention_s:
+                    recorder.retired = True
                     del self._recorders[key]  # nothing of it is left in any window
 
     def close(self) -> None:

@@ -38,7 +38,7 @@ class Monitor:
     def __init__(self, platform, clock: Callable[[], float] = time.time):
         self.platform = platform
         self.metrics = MetricsStore(clock)
-        self._samples: dict[tuple[str, int], drift_math.InputSample] = {}
+        self._samples: dict[str, drift_math.InputSample] = {}
         self._samples_lock = threading.Lock()
         self._drift_cache: dict[str, tuple[float, dict]] = {}
         self.guard: SloGuard | None = None
@@ -47,6 +47,11 @@ class Monitor:
 
     def sample_inputs(self, endpoint: str, feed: dict[str, np.ndarray], input_names: list[str]) -> None:
         """Offer the rows of a validated request to the endpoint's input sample (numeric inputs only)."""
+        sample = self._samples.get(endpoint)
+        if sample is not None:
+            first = feed.get(input_names[0]) if input_names else None
+            if first is not None and first.ndim > 0 and sample.skips(first.shape[0]):
+                return  # the usual case once the sample is full: no row of this request is taken
         parts = []
         for name in input_names:
             array = feed.get(name)
@@ -56,11 +61,10 @@ class Monitor:
         if not parts:
             return
         matrix = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
-        key = (endpoint, matrix.shape[1])
-        sample = self._samples.get(key)
-        if sample is None:
+        if sample is None or sample.width != matrix.shape[1]:
+            # First request, or a version with another input layout: rows of the old one are not comparable.
             with self._samples_lock:
-                sample = self._samples.setdefault(key, drift_math.InputSample())
+                sample = self._samples[endpoint] = drift_math.InputSample(width=matrix.shape[1])
         sample.offer(matrix)
 
     # ---- metrics ----------------------------------------------------------------------------------
@@ -97,7 +101,7 @@ class Monitor:
 
     def _drift_gauges(self) -> list[tuple[str, str, float, bool]]:
         gauges = []
-        for endpoint in sorted({e for e, _ in self._samples}):
+        for endpoint in sorted(self._samples):
             try:
                 report = self.drift(endpoint)
             except Exception:  # no reference, or the endpoint is gone: nothing to export for it
@@ -161,10 +165,13 @@ class Monitor:
             return cached[1]
         state = self.platform.deployments.get(endpoint)
         reference_version, summary = self._reference_for(state["model"], int(state["version"]))
-        sample = self._samples.get((endpoint, summary["features"]))
+        sample = self._samples.get(endpoint)
         matrix = sample.matrix() if sample is not None else np.zeros((0, summary["features"]))
         if matrix.shape[0] == 0:
             raise NotFound(f"endpoint {endpoint!r} has served no inputs to compare yet")
+        if matrix.shape[1] != summary["features"]:
+            raise NotFound(f"endpoint {endpoint!r} serves inputs of {matrix.shape[1]} features; the reference of "
+                           f"{state['model']}@{reference_version} has {summary['features']}")
         report = drift_math.compare(summary, matrix, threshold, top)
         report.update(endpoint=endpoint, model=state["model"], version=int(state["version"]),
                       reference_version=reference_version, reference_rows=summary["rows"], seen=sample.seen)
@@ -174,8 +181,9 @@ class Monitor:
 
     def reset_drift_sample(self, endpoint: str) -> None:
         """Forget the endpoint's sampled inputs (after a fix upstream, say)."""
-        for key in [k for k in self._samples if k[0] == endpoint]:
-            self._samples[key].clear()
+        sample = self._samples.get(endpoint)
+        if sample is not None:
+            sample.clear()
         self._drift_cache.pop(endpoint, None)
 
     # ---- evaluation ---------------------------------------------------------------------------------
