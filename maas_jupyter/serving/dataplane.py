@@ -81,9 +81,10 @@ class DataPlane:
             recorder.started()
             recorder.finished(time.perf_counter() - started, exc.http_status)
             raise
-        recorder = metrics.recorder(name, runtime.version)
+        recorder = runtime.observer  # a runtime belongs to one endpoint: its recorder stays valid
+        if recorder is None or recorder.retired:
+            recorder = runtime.observer = metrics.recorder(name, runtime.version)
         recorder.started()
-        runtime.observer = recorder
         code, model_failed = 200, False
         try:
             return await self._infer(runtime, name, request, self.monitor)
