@@ -1,0 +1,64 @@
+"""Monitoring through a real Jupyter server: maas/metrics (authenticated, proxied to the serving child),
+the metrics API at maas/api/deployments/{name}/metrics, and %maas monitor / compare from a kernel-like shell."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import requests
+from prometheus_client.parser import text_string_to_metric_families
+
+from maas_jupyter.client import MaasClient
+from monitoring_models import identity
+
+sys.path.insert(0, str(Path(__file__).parents[1]))
+from jupyter_process import start_jupyter  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def jupyter(tmp_path_factory):
+    server = start_jupyter(tmp_path_factory.mktemp("jupyter-monitoring"))
+    yield server
+    server.stop()
+
+
+def test_prometheus_and_metrics_api_through_jupyter(jupyter, maas_home, monkeypatch):
+    client = MaasClient(jupyter.api, jupyter.token)
+    client.register("m", identity(4))
+    client.deployments.deploy("ep", "m", "1")
+    rng = np.random.default_rng(0)
+    for _ in range(10):
+        client.deployments.predict("ep", rng.normal(size=(2, 4)).astype(np.float32))
+
+    auth = {"Authorization": f"token {jupyter.token}"}
+    text = requests.get(jupyter.url + "maas/metrics", headers=auth, timeout=30)
+    assert text.status_code == 200
+    families = {f.name: f for f in text_string_to_metric_families(text.text)}
+    served = [s for s in families["maas_requests"].samples
+              if s.name == "maas_requests_total" and s.labels == {"endpoint": "ep", "version": "1", "code": "200"}]
+    assert served[0].value == 10
+    assert requests.get(jupyter.url + "maas/metrics", timeout=30).status_code in (401, 403)
+
+    series = requests.get(jupyter.api + "deployments/ep/metrics?window=30", headers=auth, timeout=30).json()
+    assert series["versions"]["1"]["summary"]["requests"] == 10
+
+    # The magics in a kernel started by this server talk to it (MAAS_JUPYTER_URL), not to an in-process engine.
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from maas_jupyter.magics import MaasMagics
+
+    monkeypatch.setenv("MAAS_JUPYTER_URL", jupyter.api)
+    monkeypatch.setenv("MAAS_JUPYTER_TOKEN", jupyter.token)
+    shell = InteractiveShell.instance()
+    magics = MaasMagics(shell)
+    shell.register_magics(magics)
+    snapshot = shell.run_line_magic("maas", "monitor ep --window 30")
+    assert snapshot.loc["requests in window", "v1 primary"] == 10
+    overview = shell.run_line_magic("maas", "monitor")
+    assert list(overview["endpoint"]) == ["ep"]
+    table = shell.run_line_magic("maas", "compare m --no-plot")
+    assert list(table.index) == [1]
+    client.deployments.undeploy("ep")
