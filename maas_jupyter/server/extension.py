@@ -21,8 +21,11 @@ from .serving import ServingSupervisor
 
 log = logging.getLogger("maas.jupyter")
 
-# Served by the `maas serve` child, reached through the proxies rather than mounted here.
-SERVED_BY_CHILD = {"deployments", "monitoring"}
+# Served by the `maas serve` child, reached through the proxies rather than mounted here. The monitoring
+# area stays mounted: its live routes sit under deployments/…, which the proxy (earlier in the handler
+# list) takes to the child; its registry-side routes (models/{name}/versions/{v}/evaluate, models/{name}/
+# compare) need only the registry and run here.
+SERVED_BY_CHILD = {"deployments"}
 
 
 class MaasExtension(ExtensionApp):

@@ -62,3 +62,22 @@ def test_prometheus_and_metrics_api_through_jupyter(jupyter, maas_home, monkeypa
     table = shell.run_line_magic("maas", "compare m --no-plot")
     assert list(table.index) == [1]
     client.deployments.undeploy("ep")
+
+
+def test_evaluate_magic_through_jupyter(jupyter, maas_home, monkeypatch):
+    client = MaasClient(jupyter.api, jupyter.token)
+    client.register("clf", identity(3))
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from maas_jupyter.magics import MaasMagics
+
+    monkeypatch.setenv("MAAS_JUPYTER_URL", jupyter.api)
+    monkeypatch.setenv("MAAS_JUPYTER_TOKEN", jupyter.token)
+    shell = InteractiveShell.instance()
+    shell.register_magics(MaasMagics(shell))
+    shell.user_ns["X"] = np.array([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.3, 0.3, 0.4], [0.6, 0.3, 0.1]],
+                                  dtype=np.float32)
+    shell.user_ns["Y"] = np.array([0, 1, 2, 1])
+    per_class = shell.run_line_magic("maas", "evaluate clf@1 --data X,Y")
+    assert per_class.loc["0", "precision"] == 0.5
+    assert client.registry.get_version("clf", 1)["metrics"]["accuracy"] == 0.75  # stored by the server
