@@ -99,6 +99,18 @@ async def start_serving(settings: Settings | None, options: ServeOptions) -> Ser
     return ServingApp(platform, deployments, dataplane, http_server, grpc_server, options)
 
 
+async def _stop_when_orphaned(stopping: asyncio.Event) -> None:
+    """A supervised child (MAAS_PARENT_PID set) stops once its parent is gone: a Jupyter server or
+    kernel killed outright must not leave a server holding ports and models."""
+    parent = os.environ.get("MAAS_PARENT_PID")
+    if not parent:
+        return
+    while os.getppid() == int(parent):
+        await asyncio.sleep(1.0)
+    log.warning("maas serve: parent process %s is gone; stopping", parent)
+    stopping.set()
+
+
 def run_serving(settings: Settings | None, options: ServeOptions) -> None:
     """Run until SIGINT/SIGTERM, then stop gracefully (the blocking body of `maas serve`)."""
 
@@ -108,7 +120,9 @@ def run_serving(settings: Settings | None, options: ServeOptions) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stopping.set)
         app = await start_serving(settings, options)
+        watcher = asyncio.ensure_future(_stop_when_orphaned(stopping))
         await stopping.wait()
+        watcher.cancel()
         await app.stop()
 
     asyncio.run(main())

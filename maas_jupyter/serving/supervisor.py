@@ -90,6 +90,8 @@ class ServingProcess:
 
     def _spawn(self) -> None:
         env = dict(self.env)
+        # The child stops by itself when this process goes away, even by SIGKILL (see app.run_serving).
+        env["MAAS_PARENT_PID"] = str(os.getpid())
         if self.token:
             env["MAAS_TOKEN"] = self.token
         else:
