@@ -78,6 +78,9 @@ class Monitor:
         for version, data in result["versions"].items():
             data["role"] = roles.get(version, "retired")
         result["serving"] = {"version": state["version"], "canary": state.get("canary"), "state": state["state"]}
+        # Automatic canary rollbacks made by this process's guard, so a live view can say what happened.
+        rollbacks = self.guard.rollbacks if self.guard is not None else []
+        result["rollbacks"] = [r for r in rollbacks if r["endpoint"] == endpoint][-5:]
         return result
 
     def overview(self, window_s: int = 60) -> list[dict]:

@@ -30,6 +30,8 @@ class CanaryBounds:
     enabled: bool = True
     max_failure_rate: float = 0.05  # share of requests answered 5xx or failed inside the model
     max_p99_ratio: float = 3.0  # canary p99 latency over the primary's, same window
+    # ...and by at least this much: at sub-millisecond latencies a 3x ratio is scheduling noise, not a slow model.
+    min_p99_excess_ms: float = 5.0
     window_s: float = 30.0
     min_requests: int = 20
 
@@ -47,7 +49,7 @@ class CanaryBounds:
         merged = {**asdict(cls()), **value}
         if not isinstance(merged["enabled"], bool):
             raise InvalidInput("enabled must be true or false")
-        for key in ("max_failure_rate", "max_p99_ratio", "window_s", "min_requests"):
+        for key in ("max_failure_rate", "max_p99_ratio", "min_p99_excess_ms", "window_s", "min_requests"):
             if isinstance(merged[key], bool) or not isinstance(merged[key], (int, float)) or merged[key] < 0:
                 raise InvalidInput(f"{key} must be a non-negative number")
         if merged["window_s"] < 1 or merged["max_p99_ratio"] <= 0:
@@ -70,7 +72,7 @@ def judge(bounds: CanaryBounds, canary: dict, primary: dict) -> str | None:
     if (primary["requests"] >= max(1, bounds.min_requests) and canary["p99_ms"] is not None
             and primary["p99_ms"] is not None and primary["p99_ms"] > 0):
         ratio = canary["p99_ms"] / primary["p99_ms"]
-        if ratio > bounds.max_p99_ratio:
+        if ratio > bounds.max_p99_ratio and canary["p99_ms"] - primary["p99_ms"] > bounds.min_p99_excess_ms:
             return (f"p99 latency {canary['p99_ms']:.2f} ms is {ratio:.1f}x the primary's {primary['p99_ms']:.2f} ms; "
                     f"the bound is {bounds.max_p99_ratio:g}x")
     return None

@@ -188,7 +188,13 @@ class MonitorDashboard(LiveView):
                 lines.x = x
                 lines.y = np.vstack(rows) if rows else np.zeros((1, n)) * np.nan
                 lines.labels = [f"v{v} {d.get('role', '')}" for v, d in versions] or [""]
-        self.status.value = f"updated {time.strftime('%H:%M:%S')}"
+        rollbacks = series.get("rollbacks") or []
+        note = ""
+        if rollbacks:
+            last = rollbacks[-1]
+            when = time.strftime("%H:%M:%S", time.localtime(last.get("at", 0)))
+            note = f" — <span style='color:#b00'>automatic rollback at {when}: {html.escape(last['reason'])}</span>"
+        self.status.value = f"updated {time.strftime('%H:%M:%S')}{note}"
 
 
 class OverviewTable(LiveView):

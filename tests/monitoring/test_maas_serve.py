@@ -155,6 +155,8 @@ def test_slo_guard_rolls_back_a_bad_canary(server, version, row_options, reason)
     slo = _api(server, "GET", "/deployments/ep/slo")
     mine = [r for r in slo["rollbacks"] if r["canary_version"] == version]
     assert slo["guard_running"] and len(mine) == 1 and reason in mine[0]["reason"]
+    shown = _api(server, "GET", "/deployments/ep/metrics?window=10")["rollbacks"]  # what a live view shows
+    assert any(r["canary_version"] == version for r in shown)
     history = _api(server, "GET", "/history/ep")["items"]
     last = [h for h in history if h["action"] == "rollback"][-1]
     assert last["actor"] == "maas-slo-guard" and reason in last["reason"]

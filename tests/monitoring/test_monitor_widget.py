@@ -105,3 +105,13 @@ def test_empty_series_says_no_requests():
     dashboard.refresh()
     assert "no requests" in dashboard.table.value
     assert np.isnan(dashboard.charts["throughput"].y).all()
+
+
+def test_dashboard_says_when_the_guard_rolled_the_canary_back():
+    rolled = {**_series(canary=False), "rollbacks": [
+        {"endpoint": "mnist", "canary_version": 2, "at": 1_000_000.0,
+         "reason": "canary version 2 broke its bounds: failure rate 40.0% over 25 requests is above the bound 5.0%"}]}
+    dashboard = MonitorDashboard("mnist", lambda: rolled)
+    dashboard.refresh()
+    assert "automatic rollback" in dashboard.status.value and "failure rate 40.0%" in dashboard.status.value
+    assert "canary" not in dashboard.title.value

@@ -64,7 +64,7 @@ def test_failing_canary_is_rolled_back_recorded_and_published(setup):
 def test_slow_canary_is_rolled_back(setup):
     store, deployments, events, guard, _bounds, clock = setup
     _traffic(store, 1, 100, 0.001)
-    _traffic(store, 2, 30, 0.020)
+    _traffic(store, 2, 30, 0.020)  # 20 ms against 1 ms: 20x and 19 ms more
     clock.advance(1)
     guard.check_all()
     assert deployments.cancelled and "p99 latency" in deployments.cancelled[0][2]
@@ -132,3 +132,10 @@ def test_bounds_are_stored_per_endpoint(platform):
     platform.monitor.set_canary_bounds("e", {"window_s": 10})
     assert platform.monitor.canary_bounds("e").max_failure_rate == 0.2  # merged, not replaced
     assert platform.monitor.set_canary_bounds("e", None) == CanaryBounds().to_dict()
+
+
+def test_a_ratio_of_tiny_latencies_is_not_a_slow_canary():
+    bounds = CanaryBounds(min_requests=1, max_p99_ratio=3.0, min_p99_excess_ms=5.0)
+    primary = {"requests": 50, "failure_rate": 0.0, "p99_ms": 0.1}
+    assert judge(bounds, {"requests": 50, "failure_rate": 0.0, "p99_ms": 0.9}, primary) is None  # 9x, but 0.8 ms
+    assert "p99 latency" in judge(bounds, {"requests": 50, "failure_rate": 0.0, "p99_ms": 9.0}, primary)
