@@ -2,6 +2,7 @@
 
     python benchmarks/training.py                  # 3 epochs, 2 rounds of each (about 3 minutes)
     python benchmarks/training.py --rounds 1       # quicker, noisier
+    python benchmarks/training.py --rows 10000 --rounds 8 --no-widget-row   # many short A/B rounds
 
 The maas path is what `%maas train` runs: Platform.train (input checks, a recorded run with per-epoch
 rows in SQLite, the NaN guard, the event bridge) with the live curve widget attached, headless (its
@@ -51,18 +52,19 @@ def plain_fit(keras, weights, data, epochs, batch_size) -> tuple[float, float]:
     return time.perf_counter() - wall, time.process_time() - cpu
 
 
-def maas_train(keras, platform, weights, data, epochs, batch_size) -> tuple[tuple[float, float], dict]:
+def maas_train(keras, platform, weights, data, epochs, batch_size, with_widget=True):
     from maas_jupyter.widgets import LossCurveWidget
 
     (x, y), (x_val, y_val) = data
     model = build_model(keras, weights)
-    widget = LossCurveWidget(title="benchmark")
+    widget = LossCurveWidget(title="benchmark") if with_widget else None
     wall, cpu = _clocks()
     result = platform.train(model, x, y, val=(x_val, y_val), epochs=epochs, batch_size=batch_size,
                             optimizer="adam", lr=0.001, listener=widget)
     elapsed = time.perf_counter() - wall, time.process_time() - cpu
     assert result.status == "finished", result.summary()
-    return elapsed, {"pushes": widget.push_count, "val_accuracy": result.history[-1].get("val_accuracy"),
+    return elapsed, {"pushes": widget.push_count if widget else 0,
+                     "val_accuracy": result.history[-1].get("val_accuracy"),
                      "steps": result.steps_completed}
 
 
@@ -71,6 +73,9 @@ def main(argv=None) -> int:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rows", type=int, default=None, help="train on the first N rows only (quicker)")
+    parser.add_argument("--no-widget-row", action="store_true",
+                        help="also time the maas path without the widget (what the trainer alone costs)")
     args = parser.parse_args(argv)
 
     import keras
@@ -80,22 +85,30 @@ def main(argv=None) -> int:
     from maas_jupyter.platform import Platform
 
     (x, y), (x_val, y_val), _ = mnist()
+    if args.rows:
+        x, y = x[:args.rows], y[:args.rows]
     data = ((x, y), (x_val, y_val))
     keras.utils.set_random_seed(0)
     weights = build_model(keras).get_weights()
 
     with tempfile.TemporaryDirectory() as home:
         platform = Platform(Settings.from_env(home))
-        plain, maas, details = [], [], {}
+        plain, maas, bare, details = [], [], [], {}
+        variants = ["plain", "maas"] + (["bare"] if args.no_widget_row else [])
         for round_number in range(args.rounds):
-            order = ("plain", "maas") if round_number % 2 == 0 else ("maas", "plain")
+            order = variants if round_number % 2 == 0 else variants[::-1]
             for which in order:
                 if which == "plain":
                     plain.append(plain_fit(keras, weights, data, args.epochs, args.batch_size))
-                else:
+                    wall, cpu = plain[-1]
+                elif which == "maas":
                     seconds, details = maas_train(keras, platform, weights, data, args.epochs, args.batch_size)
                     maas.append(seconds)
-                wall, cpu = (plain if which == "plain" else maas)[-1]
+                    wall, cpu = seconds
+                else:
+                    seconds, _ = maas_train(keras, platform, weights, data, args.epochs, args.batch_size, False)
+                    bare.append(seconds)
+                    wall, cpu = seconds
                 print(f"  round {round_number + 1} {which:5s} wall {wall:7.2f} s  cpu {cpu:7.2f} s", flush=True)
         platform.close()
 
@@ -109,6 +122,10 @@ def main(argv=None) -> int:
     print(f"{'model.fit (verbose=0)':44s} {plain_wall:8.2f} {1.0:7.3f} {plain_cpu:8.2f} {1.0:7.3f}")
     print(f"{'maas train + live curve widget (headless)':44s} {maas_wall:8.2f} {maas_wall / plain_wall:7.3f} "
           f"{maas_cpu:8.2f} {maas_cpu / plain_cpu:7.3f}")
+    if bare:
+        bare_wall, bare_cpu = statistics.median(w for w, _ in bare), statistics.median(c for _, c in bare)
+        print(f"{'maas train, no widget':44s} {bare_wall:8.2f} {bare_wall / plain_wall:7.3f} "
+              f"{bare_cpu:8.2f} {bare_cpu / plain_cpu:7.3f}")
     print(f"overhead: wall {100 * (maas_wall / plain_wall - 1):+.1f}%, cpu {100 * (maas_cpu / plain_cpu - 1):+.1f}%  "
           f"(widget pushes: {details.get('pushes')}, "
           f"steps: {details.get('steps')}, val_accuracy: {details.get('val_accuracy'):.4f})")
