@@ -2,6 +2,7 @@
 
     python benchmarks/serving.py                 # the full table (about 2 minutes)
     python benchmarks/serving.py --seconds 1     # quicker, noisier
+    python benchmarks/serving.py --rounds 3 --seconds 1.5   # medians of three rounds, for a busy machine
     python benchmarks/serving.py --profile DIR   # also py-spy the servers (collapsed stacks per transport)
 
 Rows marked `floor` come from benchmarks/transport_floor.py: the same transports and codecs over a data
@@ -150,7 +151,22 @@ def drive(cells: list[dict], work: Path, name: str, server_pid: int, profile_dir
     return [json.loads(line) for line in output.stdout.splitlines() if line.startswith("{")]
 
 
-def format_table(results: list[dict], baseline: dict, load: tuple[float, float]) -> str:
+def median_of_rounds(rounds: list[list[dict]]) -> list[dict]:
+    """One row per cell: the median of each figure over the rounds (failures summed, worst diff kept)."""
+    merged = []
+    for cells in zip(*rounds):
+        row = dict(cells[0])
+        for key in ("requests_per_s", "p50_ms", "p99_ms", "server_cpu_us_per_request"):
+            values = [cell[key] for cell in cells if cell.get(key) is not None]
+            row[key] = float(np.median(values)) if values else None
+        row["failures"] = sum(cell["failures"] for cell in cells)
+        row["requests"] = sum(cell["requests"] for cell in cells)
+        row["max_abs_diff"] = max(cell["max_abs_diff"] for cell in cells)
+        merged.append(row)
+    return merged
+
+
+def format_table(results: list[dict], baseline: dict, load: tuple[float, float], rounds: int = 1) -> str:
     """The printed table: one row per transport x batching x concurrency, with ratios to raw ONNX Runtime
     and, for `maas serve` rows, to the transport floor at the same concurrency."""
     b1, b32 = baseline["batch1_runs_per_s"], baseline["batch32_rows_per_s"]
@@ -160,7 +176,8 @@ def format_table(results: list[dict], baseline: dict, load: tuple[float, float])
         "batching floor = the same REST/gRPC transports and codecs over a data plane that only runs the session inline",
         # Other work on the machine moves every figure; the load average says how much there was.
         # cpu us/req (server CPU time per request) moves far less with it than requests/s does.
-        f"{os.cpu_count()} cores; 1-minute load average {load[0]:.2f} before, {load[1]:.2f} after",
+        f"{os.cpu_count()} cores; 1-minute load average {load[0]:.2f} before, {load[1]:.2f} after; "
+        f"median of {rounds} round(s)",
         "",
         f"{'transport':<12} {'batching':<8} {'conc':>4} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} "
         f"{'vs ORT b1':>9} {'vs ORT b32':>10} {'vs floor':>8} {'cpu us/req':>10} {'fails':>5} {'max|diff|':>9}",
@@ -190,6 +207,8 @@ def main() -> None:
     parser.add_argument("--max-delay-ms", type=float, default=0.0,
                         help="max_queue_delay_ms of the batching endpoint (0: batches form while runners are busy)")
     parser.add_argument("--no-floor", action="store_true", help="skip the transport floor rows")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="repeat everything (baseline, maas serve, floor) and report medians: steadier on a busy machine")
     parser.add_argument("--profile", type=Path, help="directory for py-spy collapsed stacks of the server")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
@@ -219,22 +238,35 @@ def main() -> None:
                 for batching in batchings for concurrency in args.concurrency.split(",")
             ]
 
-        results = []
-        http_port, grpc_port = free_port(), free_port()
-        with running_server(maas_serve_command(http_port, grpc_port), home, http_port, work / "serve.log") as server:
-            for transport in args.transports.split(","):
-                results += drive(cells(transport, args.batching.split(","), http_port, grpc_port, server.pid), work,
-                                 transport, server.pid, args.profile)
-        if not args.no_floor:
+        rounds = []
+        for round_number in range(args.rounds):
+            results = []
+            if round_number:  # the first round's baseline was taken above, before anything else ran
+                rounds_baseline = onnx_runtime_baseline(onnx_bytes, seconds=2.0, max_runs=200_000)
+                baseline = {key: baseline[key] + [rounds_baseline[key]] for key in baseline}
+            else:
+                baseline = {key: [value] for key, value in baseline.items()}
             http_port, grpc_port = free_port(), free_port()
-            with running_server(floor_command(http_port, grpc_port), home, http_port, work / "floor.log") as server:
+            with running_server(maas_serve_command(http_port, grpc_port), home, http_port,
+                                work / "serve.log") as server:
                 for transport in args.transports.split(","):
-                    results += drive(cells(transport, ["floor"], http_port, grpc_port, server.pid), work,
-                                     f"floor-{transport}", server.pid, args.profile)
+                    results += drive(cells(transport, args.batching.split(","), http_port, grpc_port, server.pid),
+                                     work, transport, server.pid, args.profile)
+            if not args.no_floor:
+                http_port, grpc_port = free_port(), free_port()
+                with running_server(floor_command(http_port, grpc_port), home, http_port,
+                                    work / "floor.log") as server:
+                    for transport in args.transports.split(","):
+                        results += drive(cells(transport, ["floor"], http_port, grpc_port, server.pid), work,
+                                         f"floor-{transport}", server.pid, args.profile)
+            rounds.append(results)
     load = (load_before, os.getloadavg()[0])
-    print(format_table(results, baseline, load))
+    baseline = {key: float(np.median(values)) for key, values in baseline.items()}
+    results = median_of_rounds(rounds)
+    print(format_table(results, baseline, load, args.rounds))
     if args.json:
-        args.json.write_text(json.dumps({"baseline": baseline, "results": results, "load_average": load}, indent=2))
+        args.json.write_text(json.dumps({"baseline": baseline, "results": results, "rounds": rounds,
+                                         "load_average": load}, indent=2))
 
 
 if __name__ == "__main__":
