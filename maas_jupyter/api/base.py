@@ -45,6 +45,12 @@ class ApiHandler(web.RequestHandler):
         except ValueError:
             raise InvalidInput(f"query argument {name!r} must be an integer, not {raw!r}") from None
 
+    @property
+    def actor(self) -> str | None:
+        """Who is asking, for the history (Jupyter's user name; None on an anonymous face)."""
+        user = self.current_user
+        return getattr(user, "username", None) or (user if isinstance(user, str) else None)
+
     def write_json(self, value: Any, status: int = 200) -> None:
         self.set_status(status)
         self.set_header("Content-Type", "application/json")
@@ -80,6 +86,13 @@ class ApiHandler(web.RequestHandler):
             code, message = _code_for(status_code), self._reason
         self.set_header("Content-Type", "application/json")
         self.finish(orjson.dumps({"error": {"code": code, "message": message}}))
+
+
+def only_fields(body: dict, allowed: set[str]) -> None:
+    """InvalidInput naming the fields of `body` that are not in `allowed`."""
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise InvalidInput(f"unknown field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
 
 
 def _code_for(status: int) -> str:

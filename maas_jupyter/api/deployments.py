@@ -12,22 +12,14 @@ from __future__ import annotations
 
 import asyncio
 
+from ..backends import SCALING_FIELDS, deploy_scaled, scaling_options
 from ..errors import InvalidInput
-from .base import ApiHandler
+from .base import ApiHandler, only_fields
 
 NAME = r"(?P<name>[^/]+)"
-_CHANGE_FIELDS = {"version", "max_batch_size", "max_queue_delay_ms", "canary", "reason"}
+_CHANGE_FIELDS = {"version", "max_batch_size", "max_queue_delay_ms", "canary", "reason", *SCALING_FIELDS}
 
 
-def _only(body: dict, allowed: set[str]) -> None:
-    unknown = sorted(set(body) - allowed)
-    if unknown:
-        raise InvalidInput(f"unknown field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
-
-
-def _actor(handler) -> str | None:
-    user = handler.current_user
-    return getattr(user, "username", None) or (user if isinstance(user, str) else None)
 
 
 def _reason(body: dict) -> str:
@@ -40,7 +32,7 @@ def _reason(body: dict) -> str:
 def _canary(value) -> dict:
     if not isinstance(value, dict):
         raise InvalidInput('canary must be an object {"version": V, "weight": PERCENT} or null')
-    _only(value, {"version", "weight", "model"})
+    only_fields(value, {"version", "weight", "model"})
     if "weight" not in value:
         raise InvalidInput("canary needs a weight (percent of traffic, 0 to 100)")
     return value
@@ -57,19 +49,19 @@ class DeploymentsHandler(ApiHandler):
         A new endpoint answers 201, a swap of an existing one 200. With "canary", the canary version of the
         model gets `weight` percent of the traffic (the endpoint is created first from "version" if needed)."""
         body = self.read_json()
-        _only(body, _CHANGE_FIELDS | {"name", "model"})
+        only_fields(body, _CHANGE_FIELDS | {"name", "model"})
         name, model = body.get("name"), body.get("model")
         if not isinstance(name, str) or not isinstance(model, str):
             raise InvalidInput('deploying needs "name" (the endpoint) and "model"')
-        deployments, actor, reason = self.platform.deployments, _actor(self), _reason(body)
+        deployments, actor, reason = self.platform.deployments, self.actor, _reason(body)
         existed = any(item["name"] == name for item in deployments.list())
         canary = _canary(body["canary"]) if body.get("canary") is not None else None
 
         def change():
             if canary is None or not existed:
-                state = deployments.deploy(name, model, body.get("version"), max_batch_size=body.get("max_batch_size"),
-                                           max_queue_delay_ms=body.get("max_queue_delay_ms"), actor=actor,
-                                           reason=reason)
+                state = deploy_scaled(deployments, name, model, body.get("version"), scaling_options(body),
+                                      max_batch_size=body.get("max_batch_size"),
+                                      max_queue_delay_ms=body.get("max_queue_delay_ms"), actor=actor, reason=reason)
             if canary is not None:
                 state = deployments.canary(name, canary.get("version"), canary["weight"], model=model, actor=actor,
                                            reason=reason)
@@ -91,13 +83,14 @@ class DeploymentHandler(ApiHandler):
         "canary"?: {"version", "weight", "model"?} (start or change a canary) | {"weight"} (re-weigh) | null (remove it),
         "reason"?}."""
         body = self.read_json()
-        _only(body, _CHANGE_FIELDS)
-        deployments, actor, reason = self.platform.deployments, _actor(self), _reason(body)
+        only_fields(body, _CHANGE_FIELDS)
+        deployments, actor, reason = self.platform.deployments, self.actor, _reason(body)
 
         def change():
             state = deployments.get(name)
-            if "version" in body:
-                state = deployments.deploy(name, state["model"], body["version"], actor=actor, reason=reason)
+            if "version" in body or scaling_options(body):  # scaling alone rescales in place (ray backend)
+                state = deploy_scaled(deployments, name, state["model"], body.get("version", state["version"]),
+                                      scaling_options(body), actor=actor, reason=reason)
             if "max_batch_size" in body or "max_queue_delay_ms" in body:
                 state = deployments.update(name, max_batch_size=body.get("max_batch_size"),
                                            max_queue_delay_ms=body.get("max_queue_delay_ms"), actor=actor)
@@ -118,8 +111,8 @@ class DeploymentHandler(ApiHandler):
     async def delete(self, name):
         """Undeploy: stop serving and forget the endpoint's desired state (204)."""
         body = self.read_json()
-        _only(body, {"reason"})
-        await asyncio.to_thread(self.platform.deployments.undeploy, name, actor=_actor(self), reason=_reason(body))
+        only_fields(body, {"reason"})
+        await asyncio.to_thread(self.platform.deployments.undeploy, name, actor=self.actor, reason=_reason(body))
         self.set_status(204)
         self.finish()
 
@@ -128,8 +121,8 @@ class RollbackHandler(ApiHandler):
     async def post(self, name):
         """{"reason"?}: drop the canary if there is one, else return to the previous version."""
         body = self.read_json()
-        _only(body, {"reason"})
-        self.write_json(await asyncio.to_thread(self.platform.deployments.rollback, name, actor=_actor(self),
+        only_fields(body, {"reason"})
+        self.write_json(await asyncio.to_thread(self.platform.deployments.rollback, name, actor=self.actor,
                                                 reason=_reason(body)))
 
 
@@ -137,8 +130,8 @@ class PromoteHandler(ApiHandler):
     async def post(self, name):
         """{"reason"?}: the canary becomes the primary version (409 without a canary)."""
         body = self.read_json()
-        _only(body, {"reason"})
-        self.write_json(await asyncio.to_thread(self.platform.deployments.promote, name, actor=_actor(self),
+        only_fields(body, {"reason"})
+        self.write_json(await asyncio.to_thread(self.platform.deployments.promote, name, actor=self.actor,
                                                 reason=_reason(body)))
 
 

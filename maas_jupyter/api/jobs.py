@@ -11,15 +11,10 @@ Live job progress also goes out on the event stream (maas/api/events) as "job.st
 from __future__ import annotations
 
 from ..errors import InvalidInput
-from .base import ApiHandler
+from .base import ApiHandler, only_fields
 
 JOB = r"(?P<job_id>[^/]+)"
 
-
-def _only(body: dict, allowed: set[str]) -> None:
-    unknown = sorted(set(body) - allowed)
-    if unknown:
-        raise InvalidInput(f"unknown field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
 
 
 class JobsHandler(ApiHandler):
@@ -33,7 +28,7 @@ class JobsHandler(ApiHandler):
         "optimizer", "lr", "loss", "val_split"}}. The script defines model, x_train, y_train (x_val, y_val);
         on success the trained model becomes a new version of MODEL. Answers 201 with the job (QUEUED or RUNNING)."""
         body = self.read_json()
-        _only(body, {"name", "script", "params"})
+        only_fields(body, {"name", "script", "params"})
         params = body.get("params") or {}
         if not isinstance(params, dict):
             raise InvalidInput("params must be an object")

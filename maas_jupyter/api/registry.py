@@ -8,7 +8,7 @@ import orjson
 
 from ..errors import InvalidInput, PayloadTooLarge
 from ..registry.registry import parse_version_ref
-from .base import ApiHandler
+from .base import ApiHandler, only_fields
 
 NAME = r"(?P<name>[^/]+)"
 
@@ -29,7 +29,7 @@ class ModelsHandler(ApiHandler):
     def post(self):
         """Create a model: {"name", "description"?, "tags"?}."""
         body = self.read_json()
-        _only(body, {"name", "description", "tags"})
+        only_fields(body, {"name", "description", "tags"})
         model = self.platform.registry.create_model(body.get("name"), body.get("description", ""), body.get("tags"))
         self.set_header("Location", self.request.path.rstrip("/") + "/" + model["name"])
         self.write_json(model, 201)
@@ -43,7 +43,7 @@ class ModelHandler(ApiHandler):
     def patch(self, name):
         """Change description and/or tags: {"description"?, "tags"?}."""
         body = self.read_json()
-        _only(body, {"description", "tags"})
+        only_fields(body, {"description", "tags"})
         self.write_json(self.platform.registry.update_model(name, body.get("description"), body.get("tags")))
 
     def delete(self, name):
@@ -89,13 +89,13 @@ class VersionsHandler(ApiHandler):
             onnx_bytes, keras_bytes = self.request.body, None
             metadata = {k: self.get_query_argument(k) for k in ("description", "alias")
                         if self.get_query_argument(k, None) is not None}
-        _only(metadata, {"description", "alias", "tags", "metrics", "params", "run_id", "parent_version", "source"})
+        only_fields(metadata, {"description", "alias", "tags", "metrics", "params", "run_id", "parent_version", "source"})
         source = metadata.pop("source", "onnx" if keras_bytes is None else "keras")
         if source not in ("onnx", "keras"):
             raise InvalidInput("source must be 'onnx' or 'keras'")
         # Parsing and checking a large ONNX file takes a while: keep the server's loop free.
         version = await asyncio.to_thread(
-            self.platform.registry.register_onnx, name, onnx_bytes, keras_bytes=keras_bytes, actor=_actor(self),
+            self.platform.registry.register_onnx, name, onnx_bytes, keras_bytes=keras_bytes, actor=self.actor,
             source=source, **metadata,
         )
         self.set_header("Location", f"{self.request.path.rstrip('/')}/{version['version']}")
@@ -110,7 +110,7 @@ class VersionHandler(ApiHandler):
     def patch(self, name, version):
         """Change a version's description and/or tags (the artifact and lineage never change)."""
         body = self.read_json()
-        _only(body, {"description", "tags"})
+        only_fields(body, {"description", "tags"})
         self.write_json(self.platform.registry.update_version(name, version, body.get("description"), body.get("tags")))
 
 
@@ -132,18 +132,18 @@ class AliasHandler(ApiHandler):
     def put(self, name, alias):
         """Point the alias at a version: {"version": 3, "reason"?}."""
         body = self.read_json()
-        _only(body, {"version", "reason"})
+        only_fields(body, {"version", "reason"})
         if "version" not in body:
             raise InvalidInput("the body needs a 'version'")
         ref = parse_version_ref(body["version"])
         if ref is None:
             raise InvalidInput("the body's 'version' must name a version")
-        self.write_json(self.platform.registry.set_alias(name, alias, ref, actor=_actor(self),
+        self.write_json(self.platform.registry.set_alias(name, alias, ref, actor=self.actor,
                                                          reason=str(body.get("reason", ""))))
 
     def delete(self, name, alias):
         """Remove the alias."""
-        self.platform.registry.delete_alias(name, alias, actor=_actor(self))
+        self.platform.registry.delete_alias(name, alias, actor=self.actor)
         self.set_status(204)
         self.finish()
 
@@ -154,15 +154,6 @@ class HistoryHandler(ApiHandler):
         self.write_json({"items": self.platform.registry.history(name, self.int_argument("limit", 1000))})
 
 
-def _only(body: dict, allowed: set[str]) -> None:
-    unknown = sorted(set(body) - allowed)
-    if unknown:
-        raise InvalidInput(f"unknown field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
-
-
-def _actor(handler) -> str | None:
-    user = handler.current_user
-    return getattr(user, "username", None) or (user if isinstance(user, str) else None)
 
 
 ROUTES = [
