@@ -7,6 +7,7 @@ A PostgreSQL that cannot be started is a failure; MAAS_SKIP_POSTGRES=1 is the on
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import tempfile
@@ -43,19 +44,35 @@ def _admin(url: str) -> str:
     return url.replace("postgresql+psycopg://", "postgresql://", 1)
 
 
-@pytest.fixture
-def postgres_url(postgres_server):
-    """A fresh, empty database on the session's server for this test, dropped afterwards."""
+@contextlib.contextmanager
+def fresh_database(server_url: str):
+    """A new, empty database on the server (its SQLAlchemy URL), dropped at the end."""
     import psycopg
     from sqlalchemy.engine import make_url
 
     name = f"test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(_admin(postgres_server), autocommit=True) as conn:
+    with psycopg.connect(_admin(server_url), autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    yield make_url(postgres_server).set(database=name).render_as_string(hide_password=False)
-    with psycopg.connect(_admin(postgres_server), autocommit=True) as conn:
-        # FORCE: a Platform a test left open must not keep its database alive.
-        conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    try:
+        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(_admin(server_url), autocommit=True) as conn:
+            # FORCE: a Platform a test left open must not keep its database alive.
+            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def postgres_url(postgres_server):
+    """A fresh, empty database on the session's server for this test."""
+    with fresh_database(postgres_server) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def module_postgres_url(postgres_server):
+    """A fresh, empty database shared by the tests of one module."""
+    with fresh_database(postgres_server) as url:
+        yield url
 
 
 @pytest.fixture

@@ -38,20 +38,26 @@ def test_opening_an_upgraded_database_again_changes_nothing(platform, make_onnx)
         again.close()
 
 
-def test_concurrent_registrations_number_versions_without_gaps_or_duplicates_postgres(postgres_url, tmp_path):
-    concurrency.check_concurrent_registrations(postgres_url, tmp_path / "maas-home")
+@pytest.fixture(scope="module")
+def postgres_contention(module_postgres_url, tmp_path_factory):
+    home = tmp_path_factory.mktemp("contention") / "maas-home"
+    return concurrency.run_contention(module_postgres_url, home), module_postgres_url, home
 
 
-def test_concurrent_first_registrations_create_each_model_once_postgres(postgres_url, tmp_path):
-    concurrency.check_concurrent_first_registrations(postgres_url, tmp_path / "maas-home")
+def test_concurrent_registrations_number_versions_without_gaps_or_duplicates_postgres(postgres_contention):
+    concurrency.check_registrations(*postgres_contention)
 
 
-def test_concurrent_metric_merges_lose_nothing_postgres(postgres_url, tmp_path):
-    concurrency.check_concurrent_metric_merges(postgres_url, tmp_path / "maas-home")
+def test_concurrent_first_registrations_create_each_model_once_postgres(postgres_contention):
+    concurrency.check_first_registrations(*postgres_contention)
 
 
-def test_concurrent_alias_moves_keep_a_consistent_history_postgres(postgres_url, tmp_path):
-    concurrency.check_concurrent_alias_moves(postgres_url, tmp_path / "maas-home")
+def test_concurrent_alias_moves_keep_a_consistent_history_postgres(postgres_contention):
+    concurrency.check_alias_moves(*postgres_contention)
+
+
+def test_concurrent_metric_merges_lose_nothing_postgres(postgres_contention):
+    concurrency.check_metric_merges(*postgres_contention)
 
 
 @pytest.mark.parametrize("first", [True, False], ids=["new-model", "existing-model"])
