@@ -9,6 +9,8 @@ import logging
 import os
 import sys
 
+from .backends import add_scaling_arguments, deploy_scaled, scaling_options
+
 DEFAULT_URL = "http://127.0.0.1:8080"
 
 
@@ -44,8 +46,8 @@ def _deploy(args, client):
     model, version = _split_ref(args.model)
     if args.canary:
         return client.canary(args.canary, version or "latest", args.weight, model=model, reason=args.reason)
-    return client.deploy(args.as_ or model, model, version, max_batch_size=args.max_batch,
-                         max_queue_delay_ms=args.max_delay_ms, reason=args.reason)
+    return deploy_scaled(client, args.as_ or model, model, version, scaling_options(vars(args)),
+                         max_batch_size=args.max_batch, max_queue_delay_ms=args.max_delay_ms, reason=args.reason)
 
 
 def _predict(args, client):
@@ -98,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument("--canary", default=None, metavar="ENDPOINT", help="deploy as a canary of ENDPOINT")
     deploy.add_argument("--weight", type=float, default=10.0, help="canary traffic percent")
     deploy.add_argument("--reason", default="")
+    add_scaling_arguments(deploy)
 
     for name, help_text, method in (("undeploy", "stop serving an endpoint", "undeploy"),
                                     ("rollback", "back to the previous version (or drop the canary)", "rollback"),

@@ -15,6 +15,8 @@ class Settings:
     database_url: str
     parity_tolerance: float = 1e-4
     max_upload_bytes: int = 512 * 1024 * 1024
+    backend: str = "local"  # where endpoints run: "local" (this machine) or "ray" (maas_jupyter.backends)
+    ray_address: str | None = None  # MAAS_RAY_ADDRESS: the Ray cluster to join; None starts a local one
 
     @property
     def artifacts_dir(self) -> Path:
@@ -22,12 +24,15 @@ class Settings:
 
     @classmethod
     def from_env(cls, home: str | os.PathLike | None = None, database_url: str | None = None) -> "Settings":
-        """Read MAAS_HOME (default ~/.maas) and MAAS_DATABASE_URL (default SQLite in MAAS_HOME)."""
+        """Read MAAS_HOME (default ~/.maas), MAAS_DATABASE_URL (default SQLite in MAAS_HOME), MAAS_BACKEND
+        (local | ray) and MAAS_RAY_ADDRESS."""
         home_path = Path(home or os.environ.get("MAAS_HOME") or Path.home() / ".maas").expanduser().resolve()
         url = database_url or os.environ.get("MAAS_DATABASE_URL") or f"sqlite:///{home_path / 'registry.db'}"
         tolerance = float(os.environ.get("MAAS_PARITY_TOLERANCE", "1e-4"))
         max_upload = int(os.environ.get("MAAS_MAX_UPLOAD_BYTES", str(512 * 1024 * 1024)))
-        return cls(home=home_path, database_url=url, parity_tolerance=tolerance, max_upload_bytes=max_upload)
+        backend = (os.environ.get("MAAS_BACKEND") or "local").strip().lower()
+        return cls(home=home_path, database_url=url, parity_tolerance=tolerance, max_upload_bytes=max_upload,
+                   backend=backend, ray_address=os.environ.get("MAAS_RAY_ADDRESS") or None)
 
 
 # Set by the Jupyter server extension in its own environment, so kernels it starts inherit them:

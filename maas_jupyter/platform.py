@@ -30,10 +30,11 @@ class Platform:
 
     @functools.cached_property
     def deployments(self):
-        """Endpoints served in this process (`maas serve`); a face may assign a client in its place."""
-        from .serving.deployments import Deployments
+        """Endpoints served in this process (`maas serve`); a face may assign a client in its place.
+        Where their models run is the configured backend (MAAS_BACKEND: local or ray)."""
+        from .backends import create_deployments
 
-        return Deployments(self)
+        return create_deployments(self)
 
     @functools.cached_property
     def events(self):
@@ -92,13 +93,15 @@ class Platform:
         """What this platform is and where its state lives (database URL without its password)."""
         from sqlalchemy.engine import make_url
 
+        from .backends import backend_info
+
         return {
             "version": __version__,
             "home": str(self.settings.home),
             "database": make_url(self.settings.database_url).render_as_string(hide_password=True),
-            "backend": "local",
             "parity_tolerance": self.settings.parity_tolerance,
             "max_upload_bytes": self.settings.max_upload_bytes,
+            **backend_info(self),  # "backend", and for ray the cluster's nodes and endpoints' replicas
         }
 
     def register(

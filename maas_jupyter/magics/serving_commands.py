@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..backends import add_scaling_arguments, deploy_scaled, scaling_options
 from ..errors import InvalidInput
 from ..names import check_name
 from ..registry.keras_to_onnx import is_keras_model
@@ -40,6 +41,7 @@ def _deploy(parser):
     parser.add_argument("--canary", metavar="ENDPOINT", help="send part of ENDPOINT's traffic to this version")
     parser.add_argument("--weight", type=float, help="the canary's share of traffic, in percent")
     parser.add_argument("--reason", default="", help="why, for the history")
+    add_scaling_arguments(parser)
 
     def run(ctx, args):
         model_object = _deployable(ctx, args.target)
@@ -64,8 +66,9 @@ def _deploy(parser):
             if args.weight is not None:
                 raise InvalidInput("--weight goes with --canary ENDPOINT")
             target = args.endpoint or name
-            endpoint = deployments.deploy(target, name, ref, max_batch_size=args.max_batch,
-                                          max_queue_delay_ms=args.max_delay_ms, reason=args.reason)
+            endpoint = deploy_scaled(deployments, target, name, ref, scaling_options(vars(args)),
+                                     max_batch_size=args.max_batch, max_queue_delay_ms=args.max_delay_ms,
+                                     reason=args.reason)
             print(f"{target}: serving {name}@{endpoint.get('version')} ({endpoint.get('state')})")
         return _endpoints_frame([endpoint])
 

@@ -77,10 +77,14 @@ class ServingClient:
     def get(self, name: str) -> dict:
         return self._call("GET", f"/deployments/{name}")
 
+    forwards_scaling = True  # replicas / autoscaling options go to the server, whose backend checks them
+
     def deploy(self, name: str, model: str, version=None, *, max_batch_size=None, max_queue_delay_ms=None,
-               actor=None, reason: str = "") -> dict:
-        """Deploy model@version as endpoint `name` (a swap if it exists)."""
-        body = {"name": name, "model": model, "version": None if version is None else str(version), "reason": reason}
+               actor=None, reason: str = "", **scaling) -> dict:
+        """Deploy model@version as endpoint `name` (a swap if it exists); scaling: replicas, min_replicas,
+        max_replicas, target_ongoing_requests, cpus (ray backend)."""
+        body = {"name": name, "model": model, "version": None if version is None else str(version), "reason": reason,
+                **{k: v for k, v in scaling.items() if v is not None}}
         if max_batch_size is not None:
             body["max_batch_size"] = max_batch_size
         if max_queue_delay_ms is not None:

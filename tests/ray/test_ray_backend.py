@@ -1,0 +1,139 @@
+"""The ray backend with a real two-node Ray cluster (Ray 2.60, Serve without its HTTP proxy).
+
+Serve replicas listen on every interface, so the whole scenario (cluster, Serve, our front and its
+clients) runs in scenario.py inside a network namespace that holds only loopback:
+`unshare --net sh -c 'ip link set lo up && python scenario.py TMP'`. One cluster for the module; the
+tests below assert on the JSON it prints. Every process the scenario started is stopped by PID at the
+end (they all carry the test's own temporary folder on their command line).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("ray.serve")
+
+HERE = Path(__file__).parent
+SCENARIO_TIMEOUT_S = 1500  # a limit for a stuck cluster on a loaded machine, not an expected duration
+
+
+def _can_unshare() -> bool:
+    if not shutil.which("unshare") or not shutil.which("ip") or not shutil.which("ss"):
+        return False
+    probe = subprocess.run(["unshare", "--net", "sh", "-c", "ip link set lo up"], capture_output=True)
+    return probe.returncode == 0
+
+
+def _processes_under(folder: str) -> list[int]:
+    """PIDs of processes whose command line names `folder` (the Ray processes of this test only)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if folder in cmdline:
+            pids.append(int(entry.name))
+    return pids
+
+
+def _stop(pids: list[int]) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        time.sleep(1.0)
+
+
+@pytest.fixture(scope="module")
+def scenario(tmp_path_factory):
+    if not _can_unshare():
+        pytest.skip("needs unshare --net (a network namespace holding only loopback) for Ray's listeners")
+    tmp = tmp_path_factory.mktemp("ray")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MAAS_", "RAY_"))}
+    script = f"ip link set lo up && exec {sys.executable} {HERE / 'scenario.py'} {tmp}"
+    try:
+        done = subprocess.run(["unshare", "--net", "sh", "-c", script], capture_output=True, text=True,
+                              env=env, timeout=SCENARIO_TIMEOUT_S)
+    finally:
+        _stop(_processes_under(str(tmp)))
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    assert lines, f"no result from the scenario (exit {done.returncode}):\n{done.stderr[-6000:]}"
+    result = json.loads(lines[-1])
+    assert result["ok"], result.get("error", "") + "\n" + done.stderr[-4000:]
+    (tmp / "result.json").write_text(json.dumps(result, indent=1))
+    return result
+
+
+def test_deploy_with_two_replicas_on_two_nodes(scenario):
+    assert scenario["deploy"]["replicas"] == {"RUNNING": 2}
+    assert scenario["deploy"]["scaling"]["replicas"] == 2
+    seen = scenario["replicas_seen"]
+    assert len(seen["pids"]) == 2  # requests reach both replicas
+
+
+def test_predictions_equal_direct_onnx_runtime(scenario):
+    assert scenario["parity"]["max_abs_diff"] <= 1e-6
+    status, message = scenario["parity"]["bad_input"]
+    assert status == 400 and "shape" in message  # validated by our front, as on the local backend
+
+
+@pytest.mark.parametrize("change", ["swap", "rollback", "canary_promote"])
+def test_changes_under_load_fail_no_request(scenario, change):
+    counts = scenario["changes"][change]
+    assert counts["ok"] > 0
+    assert counts["unavailable"] == 0 and counts["other"] == 0, counts["errors"]
+    expected = {"swap": 2, "rollback": 1, "canary_promote": 2}[change]
+    assert counts["version_after"] == expected
+    assert set(counts["versions"]) >= {str(expected)}
+
+
+def test_swap_serves_both_versions_during_the_change(scenario):
+    assert set(scenario["changes"]["swap"]["versions"]) == {"1", "2"}
+
+
+def test_killing_a_replica_under_load(scenario):
+    kill = scenario["kill"]
+    assert kill["ok"] > 0
+    assert kill["other"] == 0, kill["errors"]  # every failure, if any, is a clear 503
+    for error in kill["errors"]:
+        assert error.startswith("503")
+    assert kill["recovered"], kill["replica_states"]
+    assert kill["after"]["ok"] == kill["after"]["n"], kill["after"]["failed"]
+
+
+def test_info_shows_backend_nodes_and_replicas(scenario):
+    info = scenario["info"]
+    assert info["backend"] == "ray"
+    assert sum(1 for node in info["nodes"] if node["alive"]) == 2
+    (primary,) = [v for v in info["endpoints"]["ep"] if v["role"] == "primary"]
+    assert primary["replicas"] == {"RUNNING": 2}
+
+
+def test_scaling_in_place(scenario):
+    assert scenario["scale"]["scaling"]["replicas"] == 1
+    assert scenario["scale"]["replicas"] == {"RUNNING": 1}
+
+
+def test_undeploy_removes_the_serve_applications(scenario):
+    assert scenario["apps_after_undeploy"] == []
+
+
+def test_nothing_listens_beyond_loopback(scenario):
+    sockets = scenario["sockets"]
+    assert sockets["interfaces"] == ["lo"]  # the namespace holds only loopback, so wildcard listeners
+    assert set(sockets["addresses"]) <= {"127.0.0.1", "::1"}  # (Serve replicas) reach nothing else
+    assert sockets["listening"]
