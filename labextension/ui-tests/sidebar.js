@@ -156,7 +156,10 @@ const scenarios = {
     const bar = await page.locator('.jp-SideBar.jp-mod-left').boundingBox();
     const box = await panel.boundingBox();
     const x = Math.min(bar.x, box.x);
-    const clip = { x, y: box.y, width: box.x + box.width - x, height: box.height };
+    // Down to the end of the last section (plus a margin), not the empty rest of the panel.
+    const last = await panel.locator('.maas-Section').last().boundingBox();
+    const height = Math.min(box.height, last.y + last.height - box.y + 24);
+    const clip = { x, y: box.y, width: box.x + box.width - x, height };
     fs.mkdirSync(path.dirname(config.screenshot), { recursive: true });
     await page.screenshot({ path: config.screenshot, clip });
     return { screenshot: config.screenshot, clip, sparkPoints, canary, versions: await row.locator('.maas-Version').count() };

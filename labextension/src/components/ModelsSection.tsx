@@ -30,7 +30,7 @@ function ModelRow(props: { summary: IModelSummary; model: MaasModel; actions: Si
       <div className="maas-Row maas-Model-head" role="button" tabIndex={0} aria-expanded={open}
         onClick={() => void model.toggle(summary.name)}
         onKeyDown={ev => (ev.key === 'Enter' || ev.key === ' ') && void model.toggle(summary.name)}
-        title={summary.description || summary.name}>
+        title={`${summary.description || summary.name} (latest v${summary.latest_version ?? '–'})`}>
         <Caret.react tag="span" className="maas-Caret" />
         <span className="maas-Name">{summary.name}</span>
         <span className="maas-Badges">
@@ -39,8 +39,7 @@ function ModelRow(props: { summary: IModelSummary; model: MaasModel; actions: Si
           ))}
         </span>
         <span className="maas-Dim maas-Right">
-          {summary.latest_version === null ? 'no versions' : `v${summary.latest_version}`}
-          {summary.version_count > 1 ? ` · ${summary.version_count}` : ''}
+          {summary.version_count === 1 ? '1 version' : `${summary.version_count} versions`}
         </span>
       </div>
       {open ? (
@@ -69,7 +68,9 @@ function VersionRow(props: { version: IModelVersion; model: MaasModel; actions: 
   }
   const deployable = model.availability.deployments !== 'unavailable';
   // A canary needs an endpoint of this model that serves another version.
-  const canaryable = model.endpoints.some(e => e.model === v.name && e.primary !== String(v.version));
+  const canaryable = model.endpoints.some(
+    e => e.model === v.name && e.primary !== String(v.version) && e.canary?.version !== String(v.version)
+  );
   return (
     <li className="maas-Version" data-version={v.version}>
       <div className="maas-Row">

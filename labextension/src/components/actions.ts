@@ -28,7 +28,7 @@ export class SidebarActions {
   }
 
   async canary(model: string, version: number): Promise<void> {
-    const endpoint = this.model.endpoints.find(e => e.model === model);
+    const endpoint = this.model.endpoints.find(e => e.model === model && e.primary !== String(version));
     if (!endpoint) {
       return;
     }
