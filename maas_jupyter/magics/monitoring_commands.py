@@ -106,6 +106,9 @@ class RemoteMonitor:
         return self._get(path)
 
 
+_LIVE_VIEWS: dict[str, object] = {}  # endpoint (or "*" for the overview) -> its running live view
+
+
 def monitor_of(service):
     """The monitoring face of a service: remote when its deployments are a client of a serving process."""
     deployments = service.deployments
@@ -161,6 +164,11 @@ def _monitor(parser):
             view = MonitorDashboard(args.endpoint, lambda: monitor.series(args.endpoint, args.window),
                                     interval_s=args.interval, max_seconds=args.seconds)
             view.render(series)
+        # One live view per target: running the cell again replaces the old view instead of adding a thread.
+        previous = _LIVE_VIEWS.pop(args.endpoint or "*", None)
+        if previous is not None:
+            previous.stop("replaced by a newer view")
+        _LIVE_VIEWS[args.endpoint or "*"] = view
         _display(view.widget)
         view.start()
         return None

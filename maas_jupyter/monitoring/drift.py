@@ -158,12 +158,12 @@ class InputSample:
             for i in range(rows):
                 position = first + i + 1  # 1-based count of this row
                 if len(self.rows) < self.size:
-                    self.rows.append(np.array(matrix[i], dtype=np.float64))
+                    self.rows.append(matrix[i].copy())  # as served; converted when compared
                     if len(self.rows) == self.size:
                         self._weight = math.exp(math.log(self._random.random()) / self.size)
                         self._next = position + self._skip()
                 elif position == self._next:
-                    self.rows[self._random.randrange(self.size)] = np.array(matrix[i], dtype=np.float64)
+                    self.rows[self._random.randrange(self.size)] = matrix[i].copy()
                     self._weight *= math.exp(math.log(self._random.random()) / self.size)
                     self._next = position + self._skip()
 
@@ -174,7 +174,7 @@ class InputSample:
         """The sampled rows (rows x features)."""
         with self._lock:
             rows = list(self.rows)
-        return np.stack(rows) if rows else np.zeros((0, 0))
+        return np.stack(rows).astype(np.float64) if rows else np.zeros((0, 0))
 
     def clear(self) -> None:
         """Forget every sampled row."""

@@ -122,6 +122,7 @@ class Monitor:
         if not isinstance(bins, int) or not 2 <= bins <= 100:
             raise InvalidInput("bins must be an integer from 2 to 100")
         summary = drift_math.summarize(x, names, bins)
+        summary["sha256"] = meta["sha256"]  # ties it to these bytes: a model deleted and re-created by name
         dims = [d for s in specs for d in s["shape"][1:]]
         if specs and all(d > 0 for d in dims):  # fixed row width: the data must match it
             width = sum(int(np.prod(s["shape"][1:])) for s in specs)
@@ -149,13 +150,18 @@ class Monitor:
     def _reference_for(self, model: str, version: int) -> tuple[int, dict]:
         """The version's own summary, else the newest earlier version's (retrained models share inputs)."""
         with self.platform.db.read() as session:
-            row = session.scalar(select(ReferenceSummary).where(ReferenceSummary.model == model,
-                                                                ReferenceSummary.version <= version)
-                                 .order_by(ReferenceSummary.version.desc()).limit(1))
-            if row is None:
-                raise NotFound(f"no reference data for {model}@{version}: register it with "
-                               f"set_reference_data (or %maas register --reference)")
-            return row.version, row.summary
+            rows = session.execute(select(ReferenceSummary.version, ReferenceSummary.summary)
+                                   .where(ReferenceSummary.model == model, ReferenceSummary.version <= version)
+                                   .order_by(ReferenceSummary.version.desc()).limit(20)).all()
+        for number, summary in rows:
+            try:
+                current = self.platform.registry.get_version(model, number)["sha256"]
+            except NotFound:
+                continue
+            if summary.get("sha256") in (None, current):  # else: left by a deleted model of the same name
+                return number, summary
+        raise NotFound(f"no reference data for {model}@{version}: give it with "
+                       f"platform.set_reference_data({model!r}, {version}, x_train)")
 
     def drift(self, endpoint: str, threshold: float = drift_math.DEFAULT_THRESHOLD, top: int | None = None) -> dict:
         """PSI of the endpoint's sampled inputs against the reference of the version it serves."""

@@ -17,7 +17,8 @@ class ReferenceSummary(Base):
     __table_args__ = (UniqueConstraint("model", "version", name="uq_reference_model_version"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    # By name, not a foreign key: a summary describes data, and deleting a model sweeps it (monitor.forget).
+    # By name, not a foreign key (the registry's tables are not ours to change); the summary holds the
+    # version's sha256, so one left behind by a deleted model is never used for a new model of that name.
     model: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
     version: Mapped[int] = mapped_column(Integer, nullable=False)
     summary: Mapped[dict] = mapped_column(JSON, nullable=False)

@@ -108,3 +108,17 @@ def test_sample_stays_uniform_after_it_fills():
     # Quarters of the stream are equally likely: each holds about 125 of the 500 rows.
     counts = np.histogram(values, bins=4, range=(0, 200_000))[0]
     assert counts.min() > 80 and counts.max() < 170
+
+
+def test_reference_of_a_deleted_model_is_not_used_for_a_new_one_of_the_same_name(platform):
+    from monitoring_models import fails_when_first_feature_large
+
+    rng = np.random.default_rng(4)
+    platform.registry.register_onnx("m", identity(4))
+    platform.set_reference_data("m", 1, rng.normal(size=(500, 4)))
+    platform.registry.delete_model("m")
+    platform.registry.register_onnx("m", fails_when_first_feature_large(4))  # a new m@1, other bytes
+    platform.deployments.deploy("ep", "m", 1)
+    platform.monitor.sample_inputs("ep", {"x": rng.normal(size=(10, 4)).astype(np.float32)}, ["x"])
+    with pytest.raises(NotFound, match="no reference data"):
+        platform.monitor.drift("ep")
