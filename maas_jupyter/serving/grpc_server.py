@@ -70,13 +70,15 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
     def __init__(self, dataplane, token: str | None = None):
         self._dataplane = dataplane
         self._token = token
-        self._expected_authorization = f"Bearer {token}".encode() if token is not None else b""
+        self._expected_token = token.encode() if token is not None else b""
 
     def _authorized(self, context) -> bool:
         for key, value in context.invocation_metadata() or ():
             if key == "authorization":
                 given = value.encode() if isinstance(value, str) else value
-                return hmac.compare_digest(given, self._expected_authorization)
+                scheme, _, presented = given.strip().partition(b" ")
+                # The scheme is case-insensitive (RFC 7235); the token is compared in constant time.
+                return scheme.lower() == b"bearer" and hmac.compare_digest(presented.strip(), self._expected_token)
         return False
 
     @_rpc

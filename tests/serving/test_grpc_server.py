@@ -174,7 +174,8 @@ def test_message_over_the_size_limit_is_resource_exhausted():
 
 def test_token_is_required_when_set():
     async def scenario(stub, dataplane):
-        for metadata in [None, (("authorization", "Bearer wrong"),), (("authorization", "s3cret"),)]:
+        for metadata in [None, (("authorization", "Bearer wrong"),), (("authorization", "s3cret"),),
+                         (("authorization", "Basic s3cret"),), (("authorization", "Bearer "),)]:
             with pytest.raises(grpc.aio.AioRpcError) as caught:
                 await stub.ModelInfer(_infer_request()[0], metadata=metadata)
             assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
@@ -184,6 +185,7 @@ def test_token_is_required_when_set():
         assert dataplane.seen == []
         good = (("authorization", "Bearer s3cret"),)
         assert (await stub.ServerLive(pb.ServerLiveRequest(), metadata=good)).live
+        assert (await stub.ServerLive(pb.ServerLiveRequest(), metadata=(("authorization", "bearer s3cret"),))).live
         assert (await stub.ModelInfer(_infer_request()[0], metadata=good)).outputs[0].name == "y"
 
     serve(scenario, token="s3cret")
