@@ -164,9 +164,19 @@ class RayDeployments(Deployments):
 
     def reconcile(self) -> None:
         """Bring endpoints up from their stored state, then remove this server's Serve applications that
-        no endpoint holds (left by a server that stopped without cleaning up)."""
-        self._connect()
+        no endpoint holds (left by a server that stopped without cleaning up). With nothing stored the
+        server is ready without joining the cluster (joining can take a while on a busy machine)."""
+        from sqlalchemy import select
+
+        from ..serving.tables import EndpointState
+
+        with self.db.read() as session:
+            stored = session.scalar(select(EndpointState.name).limit(1)) is not None
+        if stored or self._connected:  # no endpoints yet: ready at once, Ray joins with the first deploy
+            self._connect()
         super().reconcile()
+        if not self._connected:
+            return
         held = {rt.app_name for e in self._endpoints.values() for rt in e.runtimes() if isinstance(rt, RayRuntime)}
         for app in ray_cluster.applications():
             if app.startswith(self.prefix + "-") and app not in held:
