@@ -129,6 +129,7 @@ def _history(parser):
 
     def run(ctx, args):
         items = ctx.service.registry.history(args.name)
-        return frame(items, ["at", "kind", "action", "alias", "from", "to", "actor", "reason"])
+        return frame(items, ["at", "kind", "action", "alias", "from", "to", "model", "version", "canary", "weight",
+                             "actor", "reason"])
 
     return run
