@@ -27,6 +27,10 @@ async function openLab(page) {
   });
   page.on('pageerror', err => log('page error:', err.message));
   await page.goto(`${config.url}lab?token=${encodeURIComponent(config.token)}`);
+  if (config.scenario === 'reconnect') {
+    // JupyterLab's own "Server Connection Error" dialog may appear while the server is down: not ours.
+    page.on('dialog', dialog => dialog.dismiss().catch(() => undefined));
+  }
   await page.waitForSelector('#jp-main-dock-panel');
   const tab = page.locator('.jp-SideBar.jp-mod-left .lm-TabBar-tab[data-id="maas-models-sidebar"]');
   await tab.waitFor();
@@ -77,6 +81,25 @@ async function deploy(page, modelRow, version, endpoint) {
   return proposed;
 }
 
+/** Wait for one line on stdin (the pytest side says what it did). */
+function nextLine() {
+  return new Promise(resolve => {
+    let buffer = '';
+    const onData = chunk => {
+      buffer += chunk;
+      const at = buffer.indexOf('\n');
+      if (at >= 0) {
+        process.stdin.off('data', onData);
+        process.stdin.pause();
+        resolve(buffer.slice(0, at).trim());
+      }
+    };
+    process.stdin.setEncoding('utf8');
+    process.stdin.on('data', onData);
+    process.stdin.resume();
+  });
+}
+
 const scenarios = {
   async show(page, panel) {
     const model = config.model;
@@ -106,6 +129,13 @@ const scenarios = {
     const question = await acceptDialog(page);
     await endpointServes(panel, endpoint, 1);
     steps.push({ rolledBack: 1, question });
+
+    // Set an alias from the version's row; the model's badges follow.
+    await row.locator('.maas-Version[data-version="2"] button[data-action="alias"]').click();
+    await acceptDialog(page, 'staging');
+    await row.locator('.maas-Model-head .maas-Badge-alias', { hasText: 'staging:v2' }).waitFor();
+    await row.locator('.maas-Version[data-version="2"] .maas-Badge-alias', { hasText: 'staging' }).waitFor();
+    steps.push({ alias: 'staging:v2' });
 
     // A failure shows the server's reason as a notification.
     await row.locator('.maas-Version[data-version="2"] button[data-action="deploy"]').click();
@@ -163,6 +193,21 @@ const scenarios = {
     fs.mkdirSync(path.dirname(config.screenshot), { recursive: true });
     await page.screenshot({ path: config.screenshot, clip });
     return { screenshot: config.screenshot, clip, sparkPoints, canary, versions: await row.locator('.maas-Version').count() };
+  },
+
+  /** The server restarts under an open page: the panel says so, comes back live, and is current again. */
+  async reconnect(page, panel) {
+    await panel.locator('.maas-Live-on').waitFor();
+    console.log(JSON.stringify({ phase: 'live' }));
+    await nextLine(); // the server has been stopped
+    await panel.locator('.maas-Live-off').waitFor();
+    console.log(JSON.stringify({ phase: 'offline' }));
+    await nextLine(); // the server is back, and an alias moved while the page was cut off
+    await panel.locator('.maas-Live-on').waitFor({ timeout: 90000 });
+    const badge = panel.locator(`.maas-Model[data-model="${config.model}"] .maas-Model-head .maas-Badge-alias`,
+      { hasText: config.expectAlias });
+    await badge.waitFor({ timeout: 60000 });
+    return { alias: (await badge.innerText()).trim() };
   },
 
   async 'cancel-job'(page, panel) {

@@ -12,7 +12,9 @@ import os
 import shutil
 import subprocess
 import sys
+import queue
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -65,15 +67,7 @@ def lab(tmp_path_factory):
     _require_browser()
     workdir = tmp_path_factory.mktemp("browser")
     _register_models(workdir / "maas-home")
-    settings = workdir / "lab-settings"
-    # No news or update prompts over the panel; user settings and workspaces kept inside the test.
-    notification = settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
-    notification.parent.mkdir(parents=True)
-    notification.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
-    server = start_jupyter(workdir, app="lab", extra_env={
-        "JUPYTERLAB_SETTINGS_DIR": str(settings),
-        "JUPYTERLAB_WORKSPACES_DIR": str(workdir / "lab-workspaces"),
-    })
+    server = start_jupyter(workdir, app="lab", extra_env=_lab_settings(workdir))
     server.workdir = workdir
     yield server
     server.stop()
@@ -122,10 +116,12 @@ def test_deploy_swap_and_rollback_from_the_sidebar(lab):
     assert steps[0] == {"deployed": 1, "proposed": MODEL}  # a new endpoint is proposed under the model's name
     assert steps[1] == {"swapped": 2, "proposed": ENDPOINT}  # the model's endpoint is proposed for a swap
     assert "from v2 to v1" in steps[2]["question"]  # rollback asked before acting
-    assert "endpoint name" in steps[3]["failureNotification"].lower()  # the server's reason for the bad name
+    assert steps[3] == {"alias": "staging:v2"}
+    assert "endpoint name" in steps[4]["failureNotification"].lower()  # the server's reason for the bad name
     # What the server says, not only what the page shows: v1 serves again, v2 is the previous version.
     endpoint = _api(lab, "GET", f"deployments/{ENDPOINT}").json()
     assert (endpoint["version"], endpoint["previous_version"], endpoint["state"]) == (1, 2, "ready")
+    assert _api(lab, "GET", f"models/{MODEL}/aliases/staging").json()["version"] == 2
 
 
 JOB_MODEL = "churn-mlp"
@@ -225,3 +221,78 @@ def test_cancel_a_job_from_the_sidebar(lab, running_job):
     result = _drive(lab, "cancel-job", job=running_job["id"])
     assert JOB_MODEL in result["question"]  # confirmation asked before cancelling
     assert _api(lab, "GET", f"jobs/{running_job['id']}").json()["state"] == "CANCELLED"
+
+
+def _lab_settings(workdir: Path) -> dict:
+    """Environment for a lab whose user settings (no news or update prompts) and workspaces stay in `workdir`."""
+    settings = workdir / "lab-settings"
+    notification = settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
+    notification.parent.mkdir(parents=True, exist_ok=True)
+    notification.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    return {"JUPYTERLAB_SETTINGS_DIR": str(settings), "JUPYTERLAB_WORKSPACES_DIR": str(workdir / "lab-workspaces")}
+
+
+def _restart(server, workdir: Path, extra_env: dict, timeout: float = 90) -> None:
+    """Start the same lab again (same port, token and MAAS_HOME) after server.stop(), as a restart would."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAAS_")}
+    env.update({"MAAS_HOME": str(server.home), "JUPYTER_CONFIG_DIR": str(workdir / "jupyter-config"),
+                "TF_CPP_MIN_LOG_LEVEL": "2", **extra_env})
+    with open(server.log, "ab") as out:
+        server.process = subprocess.Popen(server.process.args, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                          cwd=workdir)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert server.process.poll() is None, server.log.read_text()[-3000:]
+        try:
+            if _api(server, "GET", "info").status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"the restarted lab did not answer in {timeout} s")
+
+
+def test_sidebar_reconnects_after_a_server_restart(tmp_path):
+    """The panel says when the server is gone, reconnects by itself when it is back, and shows what
+    changed meanwhile, without reloading the page."""
+    _require_browser()
+    _register_models(tmp_path / "maas-home")
+    extra_env = _lab_settings(tmp_path)
+    server = start_jupyter(tmp_path, app="lab", extra_env=extra_env)
+    server.workdir = tmp_path
+    config = {"url": server.url, "token": server.token, "scenario": "reconnect", "model": MODEL,
+              "expectAlias": "staging:v2", "executablePath": str(CHROMIUM),
+              "userDataDir": str(tmp_path / "chromium-reconnect"),
+              "failureScreenshot": str(tmp_path / "failure-reconnect.png"), "timeoutMs": 60000}
+    node_log = tmp_path / "node.log"  # a file, not a pipe: console noise while the server is down must not block
+    node = subprocess.Popen(["node", str(UI_TESTS / "sidebar.js"), json.dumps(config)], cwd=UI_TESTS,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=node_log.open("w"), text=True)
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in node.stdout], daemon=True).start()
+
+    def phase(timeout: float = 180) -> dict:
+        try:
+            message = json.loads(lines.get(timeout=timeout))
+        except queue.Empty:
+            raise AssertionError(f"no word from the browser: {node_log.read_text()[-3000:]}") from None
+        assert message.get("ok", True), message.get("error")
+        return message
+
+    try:
+        assert phase() == {"phase": "live"}
+        server.stop()
+        node.stdin.write("stopped\n")
+        node.stdin.flush()
+        assert phase() == {"phase": "offline"}
+        _restart(server, tmp_path, extra_env)
+        reply = _api(server, "PUT", f"models/{MODEL}/aliases/staging", json={"version": 2})
+        assert reply.status_code == 200, reply.text
+        node.stdin.write("restarted\n")
+        node.stdin.flush()
+        result = phase()
+        assert result == {"ok": True, "alias": "staging:v2"}
+    finally:
+        if node.poll() is None:
+            node.kill()
+        node.wait(30)
+        server.stop()
