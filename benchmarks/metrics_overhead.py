@@ -1,7 +1,7 @@
 """Monitoring overhead: `maas serve` with serving metrics on and off (MAAS_METRICS=0), same load, same machine.
 
-    python benchmarks/metrics_overhead.py                # 3 rounds x (on, off), about 2 minutes
-    python benchmarks/metrics_overhead.py --rounds 5 --seconds 4
+    python benchmarks/metrics_overhead.py                # 10 slices x (on, off) x 2 transports, ~2 minutes
+    python benchmarks/metrics_overhead.py --rounds 20 --seconds 1
     python benchmarks/metrics_overhead.py --in-process-only   # the data-plane CPU comparison alone
 
 The in-process section calls DataPlane.infer in a loop with the monitor on and off, in alternating
@@ -10,8 +10,9 @@ the request path, input sampling and the aggregator thread included). It has no 
 generator in the same measurement, so it is far steadier than requests/s on a busy machine, and it is a
 worst case: the transports add their own cost per request, which makes the relative overhead smaller.
 
-Each round starts a fresh server per mode, in alternating order (on/off, then off/on...) so drift of the
-machine's load hits both sides alike, and drives the batch-1 endpoint (batching off: one model run per
+Two servers run at once, one per mode, and the load alternates between them in short slices (on/off,
+then off/on...) so a change of the machine's load hits both sides alike. The load drives the batch-1
+endpoint (batching off: one model run per
 request, where per-request bookkeeping weighs most) over gRPC and binary REST from a separate process
 (benchmarks/load_driver.py). Reported: median requests/s and median server CPU microseconds per request
 per mode, and the cost of metrics on as a share of each. "on" includes recording, input sampling for
@@ -25,6 +26,7 @@ import os
 import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -35,27 +37,40 @@ from serving import drive, free_port, maas_serve_command, prepare_home, running_
 from mnist_mlp import INPUT_NAME, build_mnist_mlp, sample_images  # noqa: E402
 
 
-def measure(mode: str, home: Path, work: Path, transports: list[str], args) -> list[dict]:
-    """One fresh server with metrics `mode` ("on"/"off"), one cell per transport."""
-    os.environ["MAAS_METRICS"] = "1" if mode == "on" else "0"
-    http_port, grpc_port = free_port(), free_port()
-    results = []
-    with running_server(maas_serve_command(http_port, grpc_port), home, http_port, work / f"serve-{mode}.log") as server:
+def measure_interleaved(home: Path, work: Path, transports: list[str], args) -> list[dict]:
+    """Both servers at once (metrics on and off), driven in short alternating slices: a change of the
+    machine's load lands on both sides instead of on whichever ran during it."""
+    import contextlib
+
+    servers = {}
+    with contextlib.ExitStack() as stack:
+        for mode in ("on", "off"):
+            os.environ["MAAS_METRICS"] = "1" if mode == "on" else "0"
+            http_port, grpc_port = free_port(), free_port()
+            process = stack.enter_context(running_server(maas_serve_command(http_port, grpc_port), home, http_port,
+                                                         work / f"serve-{mode}.log"))
+            servers[mode] = (http_port, grpc_port, process.pid)
+        results = []
         for transport in transports:
-            cell = {"host": "127.0.0.1", "http_port": http_port, "grpc_port": grpc_port, "transport": transport,
-                    "endpoint": "mnist", "batching": "off", "concurrency": args.concurrency, "seconds": args.seconds,
-                    "warmup_seconds": args.warmup, "max_requests": args.max_requests,
-                    "expected_path": str(work / "expected.npy"), "server_pid": server.pid}
-            for result in drive([cell], work, f"{mode}-{transport}", server.pid, None):
-                results.append({**result, "mode": mode})
+            cells = []
+            for slice_number in range(args.rounds):
+                for mode in (("on", "off") if slice_number % 2 == 0 else ("off", "on")):
+                    http_port, grpc_port, pid = servers[mode]
+                    cells.append({"host": "127.0.0.1", "http_port": http_port, "grpc_port": grpc_port,
+                                  "transport": transport, "endpoint": "mnist", "batching": mode,
+                                  "concurrency": args.concurrency, "seconds": args.seconds,
+                                  "warmup_seconds": args.warmup, "max_requests": args.max_requests,
+                                  "expected_path": str(work / "expected.npy"), "server_pid": pid})
+            for result in drive(cells, work, f"interleaved-{transport}", servers["on"][2], None):
+                results.append({**result, "mode": result["batching"]})  # the cell's label carries the mode
     return results
 
 
 def main() -> None:
     """Alternate metrics on/off servers for a few rounds and print the medians and the overhead."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--seconds", type=float, default=3.0, help="measured seconds per cell")
+    parser.add_argument("--rounds", type=int, default=10, help="alternating slices per mode and transport")
+    parser.add_argument("--seconds", type=float, default=1.0, help="measured seconds per slice")
     parser.add_argument("--warmup", type=float, default=0.5)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--max-requests", type=int, default=100_000)
@@ -65,6 +80,7 @@ def main() -> None:
     parser.add_argument("--block-requests", type=int, default=2000, help="in-process: requests per block")
     args = parser.parse_args()
     transports = args.transports.split(",")
+    print(hot_path_cost())
     print(in_process_overhead(args.blocks, args.block_requests))
     if args.in_process_only:
         return
@@ -83,15 +99,57 @@ def main() -> None:
         session = ort.InferenceSession(onnx_bytes, session_options(1), providers=["CPUExecutionProvider"])
         np.save(work / "expected.npy", session.run(None, {INPUT_NAME: sample_images(16, seed=7)})[0])
         try:
-            for round_number in range(args.rounds):
-                for mode in (("on", "off") if round_number % 2 == 0 else ("off", "on")):
-                    results += measure(mode, home, work, transports, args)
+            results = measure_interleaved(home, work, transports, args)
         finally:
             if previous is None:
                 os.environ.pop("MAAS_METRICS", None)
             else:
                 os.environ["MAAS_METRICS"] = previous
     print(format_table(results, transports, args))
+
+
+def hot_path_cost(repeat: int = 7, number: int = 20_000) -> str:
+    """Nanoseconds the monitoring adds to one batch-1 request, as the best of `repeat` timings (the best
+    is what a busy machine disturbs least): the four recorder events (start, finish, model run, queue
+    wait), the input sample's skip check, and the aggregator's share of folding those events."""
+    import timeit
+
+    from maas_jupyter.monitoring.drift import InputSample
+    from maas_jupyter.monitoring.metrics import MetricsStore
+
+    store = MetricsStore(aggregate_every_s=None)
+    recorder = store.recorder("mnist", 1)
+    sample = InputSample()
+    row = sample_images(1)
+    for _ in range(50_000):  # a sample that has seen a little traffic, past its first thousands of rows
+        sample.offer(row)
+
+    def record():
+        recorder.started()
+        recorder.finished(0.001, 200, False)
+        recorder.ran(1, 0.0001)
+        recorder.queued(0.00001)
+
+    def sample_check():
+        if not sample.skips(row.shape[0]):
+            sample.offer(row)
+
+    def best(fn) -> float:
+        return min(timeit.repeat(fn, number=number, repeat=repeat)) / number * 1e9
+
+    recording, sampling = best(record), best(sample_check)
+    folds = []
+    for _ in range(repeat):
+        for _ in range(number):
+            record()
+        started = time.perf_counter()
+        store.aggregate()
+        folds.append((time.perf_counter() - started) / number * 1e9)
+    store.close()
+    clock = best(time.perf_counter)
+    return (f"hot path per batch-1 request (best of {repeat}): recording {recording:,.0f} ns, input sample "
+            f"{sampling:,.0f} ns, aggregation {min(folds):,.0f} ns; total {recording + sampling + min(folds):,.0f} ns "
+            f"(one time.perf_counter() call: {clock:,.0f} ns on this machine now)\n")
 
 
 def in_process_overhead(blocks: int, block_requests: int) -> str:
@@ -146,9 +204,9 @@ def in_process_overhead(blocks: int, block_requests: int) -> str:
 
 def format_table(results: list[dict], transports: list[str], args) -> str:
     """Medians per transport and mode, and what metrics cost."""
-    lines = [f"metrics on vs off: {args.rounds} rounds, {args.seconds:g} s per cell, concurrency {args.concurrency}, "
+    lines = [f"metrics on vs off: {args.rounds} alternating slices, {args.seconds:g} s each, concurrency {args.concurrency}, "
              f"batch-1 endpoint; {os.cpu_count()} cores", "",
-             f"{'transport':<12} {'mode':<4} {'req/s (median)':>14} {'req/s rounds':>24} {'cpu us/req':>10} "
+             f"{'transport':<12} {'mode':<4} {'req/s (median)':>14} {'req/s min..max':>16} {'cpu us/req':>10} "
              f"{'p99 ms':>7} {'fails':>5}"]
     for transport in transports:
         medians = {}
@@ -158,7 +216,7 @@ def format_table(results: list[dict], transports: list[str], args) -> str:
             cpu = [r["server_cpu_us_per_request"] for r in rows if r.get("server_cpu_us_per_request") is not None]
             medians[mode] = (statistics.median(rps), statistics.median(cpu) if cpu else None)
             lines.append(f"{transport:<12} {mode:<4} {medians[mode][0]:>14,.0f} "
-                         f"{' '.join(f'{v:,.0f}' for v in rps):>24} "
+                         f"{f'{min(rps):,.0f}..{max(rps):,.0f}':>16} "
                          f"{'' if medians[mode][1] is None else f'{medians[mode][1]:.0f}':>10} "
                          f"{statistics.median(r['p99_ms'] for r in rows):>7.2f} {sum(r['failures'] for r in rows):>5}")
         throughput_cost = 1 - medians["on"][0] / medians["off"][0]

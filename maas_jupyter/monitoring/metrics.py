@@ -11,6 +11,7 @@ summed histograms, interpolated within a bucket, and memory stays flat however l
 from __future__ import annotations
 
 import collections
+import itertools
 import math
 import threading
 import time
@@ -157,7 +158,7 @@ class VersionRecorder:
         totals.started += len(self._take(self._starts))
         finishes = self._take(self._finishes)
         if finishes:
-            table = np.array(finishes, dtype=np.float64)  # columns: at, latency, code, model_failed
+            table = _table(finishes, 4)  # columns: at, latency, code, model_failed
             at, latency, code, failed = table[:, 0], table[:, 1], table[:, 2].astype(np.int64), table[:, 3] > 0
             buckets = bucket_of(latency)
             totals.finished += len(latency)
@@ -177,7 +178,7 @@ class VersionRecorder:
             self.last_seen = float(at.max())
         runs = self._take(self._runs)
         if runs:
-            table = np.array(runs, dtype=np.float64)  # columns: at, rows, ort seconds
+            table = _table(runs, 3)  # columns: at, rows, ort seconds
             at, rows, ort = table[:, 0], table[:, 1].astype(np.int64), table[:, 2]
             np.add.at(totals.ort, bucket_of(ort), 1)
             totals.ort_sum += float(ort.sum())
@@ -189,7 +190,7 @@ class VersionRecorder:
             np.add.at(ring.rows, slots[keep], rows[keep])
         queues = self._take(self._queues)
         if queues:
-            table = np.array(queues, dtype=np.float64)  # columns: at, queue seconds
+            table = _table(queues, 2)  # columns: at, queue seconds
             at, queue = table[:, 0], table[:, 1]
             np.add.at(totals.queue, bucket_of(queue), 1)
             totals.queue_sum += float(queue.sum())
@@ -208,6 +209,12 @@ def _ms(seconds: float | None) -> float | None:
 
 def _ratio(numerator: float, denominator: float) -> float | None:
     return None if denominator == 0 else float(numerator) / float(denominator)
+
+
+def _table(events: list[tuple], columns: int) -> np.ndarray:
+    """Event tuples as a float array, one row each (fromiter: np.array on tuples is ~100x slower)."""
+    flat = np.fromiter(itertools.chain.from_iterable(events), dtype=np.float64, count=len(events) * columns)
+    return flat.reshape(len(events), columns)
 
 
 class MetricsStore:
