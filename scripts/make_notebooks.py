@@ -407,7 +407,7 @@ def background_jobs():
 
             x_test, y_test = mnist()[2]
 
-            def wait_for(job_id, seconds_at_most=150):
+            def wait_for(job_id, seconds_at_most=300):
                 \"\"\"Poll the job list (bounded in time) until the job has ended; returns its row.\"\"\"
                 deadline = time.monotonic() + seconds_at_most
                 while True:
@@ -602,8 +602,9 @@ def bring_your_own_onnx():
         code("""
             from IPython.core.error import UsageError
 
+            narrow = x_test[:, :10]   # 10 pixels where the model takes 64
             try:
-                %maas predict digits x_test[:, :10]
+                %maas predict digits narrow
             except UsageError as error:
                 print("%maas predict said:", error)
             else:

@@ -22,7 +22,9 @@ sys.path.insert(0, str(Path(__file__).parents[1]))
 from jupyter_process import start_jupyter  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
-NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]-*.ipynb"))
+# The notebooks of scripts/make_notebooks.py; another notebook joins by being added here.
+NOTEBOOKS = [REPO / "notebooks" / name for name in (
+    "01-quickstart.ipynb", "02-optimizers.ipynb", "03-background-jobs.ipynb", "04-bring-your-own-onnx.ipynb")]
 TIMEOUT_PER_CELL_S = 600
 
 pytestmark = pytest.mark.slow
@@ -72,13 +74,13 @@ def test_notebook_runs_in_process(notebook, tmp_path):
 
 
 def test_the_notebooks_are_there():
-    names = [n.name for n in NOTEBOOKS]
-    assert names == ["01-quickstart.ipynb", "02-optimizers.ipynb", "03-background-jobs.ipynb",
-                     "04-bring-your-own-onnx.ipynb"]
+    for notebook in NOTEBOOKS:
+        cells = nbformat.read(notebook, as_version=4).cells
+        assert any("%load_ext maas_jupyter" in cell.source for cell in cells), notebook.name
 
 
 def test_quickstart_through_a_jupyter_server(tmp_path):
-    server = start_jupyter(tmp_path)
+    server = start_jupyter(tmp_path, timeout=300)  # a loaded 2-core machine can take minutes to import it all
     try:
         # What the extension gives the kernels it starts: the API's URL and the server's token. In-kernel training
         # runs go to the server's database, which the kernel finds through MAAS_HOME as a JupyterLab kernel would.
