@@ -37,12 +37,16 @@ def backend_info(platform) -> dict:
     """{"backend": name, ...}: for ray, the cluster's nodes and each endpoint's replicas once this process
     serves (the Deployments object exists and knows the cluster)."""
     info = {"backend": platform.settings.backend}
+    if platform.settings.backend == "local":
+        return info
+    info["ray_address"] = platform.settings.ray_address
     deployments = platform.__dict__.get("deployments")  # never start a backend just to describe it
-    describe = getattr(deployments, "backend_info", None)
+    describe = getattr(deployments, "backend_info", None)  # RayDeployments, or a client of the serving process
     if callable(describe):
-        info.update(describe())
-    elif platform.settings.backend == "ray":
-        info["ray_address"] = platform.settings.ray_address
+        try:
+            info.update(describe())
+        except Exception as exc:  # describing must not fail `info`
+            info["backend_error"] = getattr(exc, "message", None) or str(exc)
     return info
 
 

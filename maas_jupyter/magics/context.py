@@ -91,6 +91,8 @@ class InProcessBody:
         if self._serving is not None:
             info.update({"rest": self._serving.http_url + "/v2", "grpc": self._serving.grpc_address,
                          "token": "set (kernel-private)"})
+            if self.platform.settings.backend != "local":  # the cluster's nodes and replicas live there
+                info.update(self._client.backend_info())
         else:
             info["rest"] = "not started (starts with the first deploy)"
         return info

@@ -79,6 +79,11 @@ class ServingClient:
 
     forwards_scaling = True  # replicas / autoscaling options go to the server, whose backend checks them
 
+    def backend_info(self) -> dict:
+        """The serving process's backend: for ray, the cluster's nodes and each endpoint's replicas."""
+        info = self._call("GET", "/info")
+        return {k: info[k] for k in ("backend", "ray_address", "nodes", "endpoints", "scaling") if k in info}
+
     def deploy(self, name: str, model: str, version=None, *, max_batch_size=None, max_queue_delay_ms=None,
                actor=None, reason: str = "", **scaling) -> dict:
         """Deploy model@version as endpoint `name` (a swap if it exists); scaling: replicas, min_replicas,
