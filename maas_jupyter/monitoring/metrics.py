@@ -11,7 +11,6 @@ summed histograms, interpolated within a bucket, and memory stays flat however l
 from __future__ import annotations
 
 import collections
-import itertools
 import math
 import threading
 import time
@@ -28,7 +27,7 @@ BATCH_BOUNDS = np.array([1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 1638
 RETENTION_S = 600
 AGGREGATE_EVERY_S = 0.5
 
-_MAX_PENDING = 1_000_000  # events per kind waiting for the reader
+_MAX_PENDING = 3_600_000  # numbers per kind waiting for the reader: a multiple of 2, 3 and 4, so a full deque drops whole events
 
 
 def bucket_of(values: np.ndarray, bounds: np.ndarray = LATENCY_BOUNDS) -> np.ndarray:
@@ -130,35 +129,44 @@ class VersionRecorder:
         self.last_seen = clock()
         self.retired = False  # set when the store forgets it: holders must ask the store for a new one
 
+    # Each event is one `extend` of a few numbers: atomic in CPython (a C loop over a tuple), so a deque's
+    # length is always a whole number of events, and the numbers it holds are not objects the garbage
+    # collector tracks (tuples kept for half a second would be, and would make its passes longer).
+
     def started(self) -> None:
         """A request entered the endpoint (counts toward in-flight until `finished`)."""
         self._starts.append(None)
 
     def finished(self, latency_s: float, code: int = 200, model_failed: bool = False) -> None:
         """A request left with this status code after `latency_s` seconds."""
-        self._finishes.append((self._clock(), latency_s, code, model_failed))
+        self._finishes.extend((self._clock(), latency_s, code, model_failed))
 
     def ran(self, rows: int, ort_s: float) -> None:
         """One ONNX Runtime run of `rows` rows took `ort_s` seconds."""
-        self._runs.append((self._clock(), rows, ort_s))
+        self._runs.extend((self._clock(), rows, ort_s))
 
     def queued(self, queue_s: float) -> None:
         """A request waited `queue_s` seconds between reaching the model and its run starting."""
-        self._queues.append((self._clock(), queue_s))
+        self._queues.extend((self._clock(), queue_s))
 
     # ---- reader side (called with the store's lock held) ----------------------------------------
 
     @staticmethod
-    def _take(events: collections.deque) -> list:
-        # popleft is atomic, so appends racing with this loop are kept for the next drain.
-        return [events.popleft() for _ in range(len(events))]
+    def _take(events: collections.deque, width: int = 1) -> np.ndarray:
+        """The pending events as a rows x width float array; popleft is atomic, so events appended while
+        this runs stay for the next drain."""
+        count = len(events) // width * width
+        flat = np.fromiter((events.popleft() for _ in range(count)), dtype=np.float64, count=count)
+        return flat.reshape(-1, width)
 
     def drain(self) -> None:
         totals, ring = self.totals, self.ring
-        totals.started += len(self._take(self._starts))
-        finishes = self._take(self._finishes)
-        if finishes:
-            table = _table(finishes, 4)  # columns: at, latency, code, model_failed
+        starts = len(self._starts)
+        for _ in range(starts):
+            self._starts.popleft()
+        totals.started += starts
+        table = self._take(self._finishes, 4)  # columns: at, latency, code, model_failed
+        if len(table):
             at, latency, code, failed = table[:, 0], table[:, 1], table[:, 2].astype(np.int64), table[:, 3] > 0
             buckets = bucket_of(latency)
             totals.finished += len(latency)
@@ -176,9 +184,8 @@ class VersionRecorder:
             np.add.at(ring.latency, (slots, buckets), 1)
             np.add.at(ring.latency_sum, slots, kept_latency)
             self.last_seen = float(at.max())
-        runs = self._take(self._runs)
-        if runs:
-            table = _table(runs, 3)  # columns: at, rows, ort seconds
+        table = self._take(self._runs, 3)  # columns: at, rows, ort seconds
+        if len(table):
             at, rows, ort = table[:, 0], table[:, 1].astype(np.int64), table[:, 2]
             np.add.at(totals.ort, bucket_of(ort), 1)
             totals.ort_sum += float(ort.sum())
@@ -188,9 +195,8 @@ class VersionRecorder:
             np.add.at(ring.ort_sum, slots[keep], ort[keep])
             np.add.at(ring.runs, slots[keep], 1)
             np.add.at(ring.rows, slots[keep], rows[keep])
-        queues = self._take(self._queues)
-        if queues:
-            table = _table(queues, 2)  # columns: at, queue seconds
+        table = self._take(self._queues, 2)  # columns: at, queue seconds
+        if len(table):
             at, queue = table[:, 0], table[:, 1]
             np.add.at(totals.queue, bucket_of(queue), 1)
             totals.queue_sum += float(queue.sum())
@@ -209,12 +215,6 @@ def _ms(seconds: float | None) -> float | None:
 
 def _ratio(numerator: float, denominator: float) -> float | None:
     return None if denominator == 0 else float(numerator) / float(denominator)
-
-
-def _table(events: list[tuple], columns: int) -> np.ndarray:
-    """Event tuples as a float array, one row each (fromiter: np.array on tuples is ~100x slower)."""
-    flat = np.fromiter(itertools.chain.from_iterable(events), dtype=np.float64, count=len(events) * columns)
-    return flat.reshape(len(events), columns)
 
 
 class MetricsStore:
