@@ -249,7 +249,7 @@ class Registry:
         digest = self.store.put(onnx_bytes)
         keras_digest = self.store.put(keras_bytes) if keras_bytes else None
         try:
-            return self._insert_version(
+            version = self._insert_version(
                 name, digest, len(onnx_bytes), keras_digest, signature, description, tags, metrics, params,
                 run_id, parent_version, alias, actor, source, create_model,
             )
@@ -258,6 +258,12 @@ class Registry:
             for d in {digest, keras_digest} - used - {None}:
                 self.store.discard(d)
             raise
+        # A failed registration of the same bytes in another process may have discarded the file
+        # between our put() and our commit (it saw no committed version using it): write it again.
+        for data, d in ((onnx_bytes, digest), (keras_bytes, keras_digest)):
+            if d is not None and not self.store.path_of(d).exists():
+                self.store.put(data)
+        return version
 
     def _insert_version(self, name, digest, size, keras_digest, signature, description, tags, metrics, params,
                         run_id, parent_version, alias, actor, source, create_model) -> dict:

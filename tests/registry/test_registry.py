@@ -218,3 +218,17 @@ def test_sweep_removes_only_old_unreferenced_files(platform, make_onnx):
     removed = platform.store.sweep({kept})
     assert removed == [orphan]
     assert platform.store.path_of(fresh_orphan).exists() and platform.store.path_of(kept).exists()
+
+
+def test_an_artifact_discarded_by_a_racing_failure_is_written_again(platform, make_onnx, monkeypatch):
+    data = make_onnx(seed=11)
+    real_insert = platform.registry._insert_version
+
+    def insert_after_a_racing_failure(*args, **kwargs):
+        # Another registration of the same bytes failed meanwhile and removed the (uncommitted) file.
+        platform.store.discard(args[1])
+        return real_insert(*args, **kwargs)
+
+    monkeypatch.setattr(platform.registry, "_insert_version", insert_after_a_racing_failure)
+    version = platform.register("m", data)
+    assert platform.registry.load_onnx("m", version["version"])[1] == data
