@@ -43,7 +43,6 @@ def step(name: str, **data) -> None:
 
 def tiny_model(scale: float) -> bytes:
     """y = x @ (scale * W) + b with a free batch dimension: 4 inputs, 3 outputs."""
-    import onnx  # noqa: F401  (helper needs it)
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(7)
@@ -216,24 +215,35 @@ def main() -> None:
             return victim
 
         counts, _ = asyncio.run(under_load(dataplane, rows, kill))
-        recovered_at, states = None, {}
-        for _ in range(120):  # bounded wait for Serve to replace it
-            from maas_jupyter.backends.ray_cluster import replica_states
-
-            states = replica_states(runtime.app_name)
-            if states.get("RUNNING") == 2:
-                recovered_at = time.monotonic() - T0
-                break
-            time.sleep(1)
+        recovered, states = wait_replaced(deployments, {victim})
         after = asyncio.run(load_loop_fixed(dataplane, rows, 40))
         result["kill"] = {**counts, "victim": victim, "victim_was_replica": True, "replica_states": states,
-                          "recovered": recovered_at is not None, "after": after}
+                          "recovered": recovered, "after": after}
         step("kill", **result["kill"])
 
         info = platform.info()
         result["info"] = {"backend": info.get("backend"), "nodes": info.get("nodes"),
                           "endpoints": info.get("endpoints"), "scaling": info.get("scaling")}
         step("info", **result["info"])
+
+        # Remove the worker node (its raylet and every process on it) under load: Serve restarts its
+        # replicas on the remaining node.
+        worker = next(iter(cluster.worker_nodes))
+        runtime = deployments.endpoint("ep").routes.primary
+        lost_pids = {s["pid"] for s in (runtime.handle.where.remote().result() for _ in range(20))
+                     if s["node_id"] == worker.node_id}
+
+        def remove_node():
+            cluster.remove_node(worker, allow_graceful=False)
+            return True
+
+        counts, _ = asyncio.run(under_load(dataplane, rows, remove_node))
+        recovered, states = wait_replaced(deployments, lost_pids)
+        after = asyncio.run(load_loop_fixed(dataplane, rows, 40))
+        alive = sum(1 for node in ray.nodes() if node["Alive"])
+        result["node_loss"] = {**counts, "recovered": recovered, "replica_states": states, "after": after,
+                               "alive_nodes": alive}
+        step("node_loss", **result["node_loss"])
 
         scaled = deployments.scale("ep", replicas=1)
         result["scale"] = {"replicas": scaled["loaded"][0].get("replicas"), "scaling": scaled["scaling"]}
@@ -258,6 +268,26 @@ def main() -> None:
         ray.shutdown()
         cluster.shutdown()
         step("cluster down")
+
+
+def wait_replaced(deployments, gone_pids: set) -> tuple[bool, dict]:
+    """Bounded wait until the primary again has two RUNNING replicas and none of `gone_pids` answers
+    (right after a kill Serve may still count the dead replica as running)."""
+    from maas_jupyter.backends.ray_cluster import replica_states
+
+    runtime = deployments.endpoint("ep").routes.primary
+    states = {}
+    for _ in range(180):
+        states = replica_states(runtime.app_name)
+        if states == {"RUNNING": 2}:
+            try:
+                pids = {runtime.handle.where.remote().result(timeout_s=30)["pid"] for _ in range(20)}
+            except Exception:  # a call can still meet the dead replica: look again
+                pids = set()
+            if len(pids) == 2 and not pids & gone_pids:
+                return True, states
+        time.sleep(1)
+    return False, states
 
 
 async def load_loop_fixed(dataplane, rows, n) -> dict:

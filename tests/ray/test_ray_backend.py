@@ -115,6 +115,15 @@ def test_killing_a_replica_under_load(scenario):
     assert kill["after"]["ok"] == kill["after"]["n"], kill["after"]["failed"]
 
 
+def test_losing_a_worker_node_under_load(scenario):
+    lost = scenario["node_loss"]
+    assert lost["alive_nodes"] == 1
+    assert lost["ok"] > 0
+    assert lost["other"] == 0, lost["errors"]  # every failure, if any, is a clear 503
+    assert lost["recovered"], lost["replica_states"]
+    assert lost["after"]["ok"] == lost["after"]["n"], lost["after"]["failed"]
+
+
 def test_info_shows_backend_nodes_and_replicas(scenario):
     info = scenario["info"]
     assert info["backend"] == "ray"
