@@ -50,7 +50,7 @@ def quickstart():
 
             Inside JupyterLab the `%maas` magics talk to the Jupyter server extension (endpoints outlive the
             kernel); in a kernel without a server (nbclient, plain IPython) the same engine runs in-process.
-            This notebook runs top to bottom in both, in about two minutes.
+            This notebook runs top to bottom in both, in a few minutes on a 2-core machine.
         """),
         code("""
             import os
