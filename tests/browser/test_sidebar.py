@@ -7,6 +7,7 @@ The browser side is labextension/ui-tests/sidebar.js; each test runs one of its 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -21,8 +22,18 @@ import pytest
 import requests
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from conftest import build_linear_onnx  # noqa: E402
 from jupyter_process import start_jupyter  # noqa: E402
+
+
+def _tests_conftest():
+    # By path: several test folders have a conftest.py, and "import conftest" gets whichever loaded last.
+    spec = importlib.util.spec_from_file_location("maas_tests_root_conftest", Path(__file__).parents[1] / "conftest.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+build_linear_onnx = _tests_conftest().build_linear_onnx
 
 REPO = Path(__file__).resolve().parents[2]
 UI_TESTS = REPO / "labextension" / "ui-tests"

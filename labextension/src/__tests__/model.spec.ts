@@ -1,6 +1,7 @@
 import { IMaasApi, MaasApiError } from '../api';
 import { EventStream, ISocket } from '../events';
-import { isJobActive, MaasModel, pushBounded, toEndpointView } from '../model';
+import { MaasModel } from '../model';
+import { isJobActive, pushBounded, toEndpointView } from '../records';
 import { IDeployment, IJob, IModelSummary, IModelVersion } from '../types';
 
 const notThere = () => new MaasApiError(404, 'not_found', 'no such route: /maas/api/x');

@@ -1,6 +1,7 @@
 import * as React from 'react';
 
-import { IEndpointView, MaasModel } from '../model';
+import { MaasModel } from '../model';
+import { IEndpointView } from '../records';
 import { SidebarActions } from './actions';
 import { Section } from './Section';
 import { Sparkline } from './Sparkline';

@@ -1,6 +1,7 @@
 import * as React from 'react';
 
-import { isJobActive, MaasModel } from '../model';
+import { MaasModel } from '../model';
+import { isJobActive } from '../records';
 import { SidebarActions } from './actions';
 import { Section } from './Section';
 import { Sparkline } from './Sparkline';

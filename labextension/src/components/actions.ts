@@ -1,6 +1,7 @@
 import { Dialog, InputDialog, Notification, showDialog, showErrorMessage } from '@jupyterlab/apputils';
 
-import { describe, MaasModel } from '../model';
+import { MaasModel } from '../model';
+import { describe } from '../records';
 
 /**
  * The sidebar's user actions: ask (confirm what cannot be undone silently), call the model,
