@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -42,7 +42,7 @@ class ModelVersion(Base):
     tags: Mapped[dict] = mapped_column(JSON, default=dict, nullable=False)
     source: Mapped[str] = mapped_column(String(16), nullable=False)  # "onnx" or "keras"
     sha256: Mapped[str] = mapped_column(String(64), nullable=False)
-    size_bytes: Mapped[int] = mapped_column(Integer, nullable=False)
+    size_bytes: Mapped[int] = mapped_column(BigInteger, nullable=False)
     keras_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     signature: Mapped[dict] = mapped_column(JSON, nullable=False)
     metrics: Mapped[dict] = mapped_column(JSON, default=dict, nullable=False)

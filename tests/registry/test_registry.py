@@ -232,3 +232,10 @@ def test_an_artifact_discarded_by_a_racing_failure_is_written_again(platform, ma
     monkeypatch.setattr(platform.registry, "_insert_version", insert_after_a_racing_failure)
     version = platform.register("m", data)
     assert platform.registry.load_onnx("m", version["version"])[1] == data
+
+
+def test_artifact_sizes_are_64_bit(platform):
+    from sqlalchemy import BigInteger, inspect
+
+    columns = {c["name"]: c["type"] for c in inspect(platform.db.engine).get_columns("model_versions")}
+    assert isinstance(columns["size_bytes"], BigInteger)
