@@ -8,6 +8,7 @@ process exits, whatever the way it exits.
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
 import os
@@ -25,6 +26,7 @@ from ..events import EventBus
 from ..names import check_name
 from ..registry.database import Database
 from . import inputs
+from .event_file import EventFileTail
 from .job_store import CANCELLED, FAILED, FINAL_STATES, RUNNING, SUCCEEDED, JobStore, owner_alive, this_process_owner
 from .runs import RunStore
 
@@ -33,6 +35,7 @@ log = logging.getLogger(__name__)
 JOB_PARAMS = ("epochs", "batch_size", "optimizer", "lr", "loss", "val_split")
 POLL_S = 0.2
 MAX_LOG_CHUNK = 1024 * 1024
+MAX_CACHED_TAILS = 32
 
 
 def check_job_params(params: dict | None) -> dict:
@@ -86,6 +89,7 @@ class JobRunner:
         self._processes: dict[int, subprocess.Popen] = {}
         self._monitors: dict[int, threading.Thread] = {}
         self._killed: set[int] = set()
+        self._tails: collections.OrderedDict[int, EventFileTail] = collections.OrderedDict()
         self._closed = False
         if recover:
             self.recover()
@@ -150,8 +154,8 @@ class JobRunner:
         job = self.store.get(job_id)
         if not isinstance(after, int) or after < 0:
             raise InvalidInput("after must be a non-negative integer")
-        lines = self._read_event_lines(job["id"])
-        return {"events": lines[after:], "next": len(lines), "state": job["state"]}
+        events = self._tail(job["id"]).refresh()
+        return {"events": events[after:], "next": len(events), "state": job["state"]}
 
     def follow(self, job_id, poll_s: float = POLL_S, stop: threading.Event | None = None) -> Iterator[dict]:
         """Yield a job's training events from its first, then live, until the job is over (or `stop` is set)."""
@@ -273,20 +277,16 @@ class JobRunner:
                 self._monitors.pop(job_id, None)
             self._schedule()
 
-    def _read_event_lines(self, job_id: int) -> list[dict]:
-        path = self.job_dir(job_id) / "events.jsonl"
-        if not path.exists():
-            return []
-        events = []
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                events.append(json.loads(line))
-            except json.JSONDecodeError:  # the worker is halfway through writing this line
-                break
-        return events
+    def _tail(self, job_id: int) -> EventFileTail:
+        with self._lock:
+            tail = self._tails.pop(job_id, None) or EventFileTail(self.job_dir(job_id) / "events.jsonl")
+            self._tails[job_id] = tail  # most recently used last; the oldest are let go
+            while len(self._tails) > MAX_CACHED_TAILS:
+                self._tails.popitem(last=False)
+            return tail
 
     def _forward_events(self, job_id: int, seen: int) -> int:
-        events = self._read_event_lines(job_id)
+        events = self._tail(job_id).refresh()
         for event in events[seen:]:
             if event.get("type") == "train_begin" and event.get("run_id"):
                 self.store.set_run(job_id, event["run_id"])

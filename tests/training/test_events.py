@@ -74,3 +74,18 @@ def test_closing_ends_an_async_iteration():
         return [event async for event in subscription]
 
     assert asyncio.run(asyncio.wait_for(read_until_closed(), 30)) == []
+
+
+def test_an_event_file_is_read_incrementally_and_waits_for_whole_lines(tmp_path):
+    from maas_jupyter.training.event_file import EventFileTail
+
+    path = tmp_path / "events.jsonl"
+    tail = EventFileTail(path)
+    assert tail.refresh() == []  # no file yet
+    with open(path, "w") as handle:
+        handle.write('{"i": 1}\n{"i": 2}\n{"i": ')  # the worker is halfway through the third line
+        handle.flush()
+        assert [e["i"] for e in tail.refresh()] == [1, 2]
+        handle.write('3}\nnot json\n{"i": 4}\n')
+    assert [e["i"] for e in tail.refresh()] == [1, 2, 3, 4]  # a torn line is skipped, not fatal
+    assert [e["i"] for e in tail.refresh()] == [1, 2, 3, 4]
