@@ -52,17 +52,17 @@ def measure_interleaved(home: Path, work: Path, transports: list[str], args) -> 
             servers[mode] = (http_port, grpc_port, process.pid)
         results = []
         for transport in transports:
-            cells = []
             for slice_number in range(args.rounds):
                 for mode in (("on", "off") if slice_number % 2 == 0 else ("off", "on")):
                     http_port, grpc_port, pid = servers[mode]
-                    cells.append({"host": "127.0.0.1", "http_port": http_port, "grpc_port": grpc_port,
-                                  "transport": transport, "endpoint": "mnist", "batching": mode,
-                                  "concurrency": args.concurrency, "seconds": args.seconds,
-                                  "warmup_seconds": args.warmup, "max_requests": args.max_requests,
-                                  "expected_path": str(work / "expected.npy"), "server_pid": pid})
-            for result in drive(cells, work, f"interleaved-{transport}", servers["on"][2], None):
-                results.append({**result, "mode": result["batching"]})  # the cell's label carries the mode
+                    cell = {"host": "127.0.0.1", "http_port": http_port, "grpc_port": grpc_port,
+                            "transport": transport, "endpoint": "mnist", "batching": "off",
+                            "concurrency": args.concurrency, "seconds": args.seconds,
+                            "warmup_seconds": args.warmup, "max_requests": args.max_requests,
+                            "expected_path": str(work / "expected.npy"), "server_pid": pid}
+                    # One driver process per slice: the driver opens its gRPC channel to its first cell's port.
+                    for result in drive([cell], work, f"{mode}-{transport}-{slice_number}", pid, None):
+                        results.append({**result, "mode": mode})
     return results
 
 

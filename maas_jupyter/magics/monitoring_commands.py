@@ -203,8 +203,8 @@ def _drift(parser):
         verdict = "DRIFT" if report["drifted"] else "no drift"
         print(f"{args.endpoint} (v{report['version']}, reference v{report['reference_version']}): overall PSI "
               f"{report['overall_psi']:.3f} over {report['basis']}, threshold {report['threshold']:g}: {verdict}; "
-              f"{report['drifted_features']} of {len(report['features']) if report['basis'] == 'features' else '?'} "
-              f"shown features over the threshold; {report['rows']} sampled rows")
+              f"{report['drifted_features']} feature(s) over the threshold; {report['rows']} sampled rows of "
+              f"{report['seen']} served")
         rows = report.get("projection", []) + report["features"]
         table = frame(rows, ["feature", "psi", "drifted"], index="feature")
         if not args.no_plot and len(table):
