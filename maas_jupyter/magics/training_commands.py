@@ -145,7 +145,7 @@ def _runs(parser):
     return run
 
 
-@command("job", "%%maas job NAME [flags]: run the cell (defining model, x_train, y_train) as a background job.",
+@command("job", "Run the cell (it defines model, x_train, y_train) as a background job that registers NAME.",
          cell=True)
 def _job(parser):
     parser.add_argument("name", help="the model the trained result is registered as")
