@@ -210,6 +210,21 @@ const scenarios = {
     return { alias: (await badge.innerText()).trim() };
   },
 
+  /** Promote the endpoint's canary, then undeploy the endpoint; both confirmed first. */
+  async 'promote-undeploy'(page, panel) {
+    const { endpoint } = config;
+    const ep = panel.locator(`.maas-Endpoint[data-endpoint="${endpoint}"]`);
+    await ep.locator('.maas-Canary').waitFor();
+    await ep.locator('button[data-action="promote"]').click();
+    const promoteQuestion = await acceptDialog(page);
+    await endpointServes(panel, endpoint, config.expectPromoted);
+    await ep.locator('.maas-Canary').waitFor({ state: 'detached' });
+    await ep.locator('button[data-action="undeploy"]').click();
+    const undeployQuestion = await acceptDialog(page);
+    await ep.waitFor({ state: 'detached' });
+    return { promoteQuestion, undeployQuestion };
+  },
+
   async 'cancel-job'(page, panel) {
     const job = panel.locator(`.maas-Job[data-job="${config.job}"]`);
     await job.locator('button[data-action="cancel"]').click();

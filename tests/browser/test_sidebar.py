@@ -226,6 +226,22 @@ def test_sidebar_screenshot(lab, running_job):
         assert result["sparkPoints"] > 1  # the live series drew a line
 
 
+def test_promote_the_canary_then_undeploy_from_the_sidebar(lab):
+    if not _deployments_available(lab):
+        pytest.skip("the deployments API (maas/api/deployments) is not served by this build yet")
+    endpoint = _api(lab, "GET", f"deployments/{ENDPOINT}").json()
+    if not endpoint.get("canary"):  # the screenshot test normally leaves a canary of v2 in place
+        reply = _api(lab, "POST", "deployments", json={"name": ENDPOINT, "model": MODEL,
+                                                       "canary": {"version": "2", "weight": 20}})
+        assert reply.status_code == 200, reply.text
+    result = _drive(lab, "promote-undeploy", expectPromoted=2)
+    assert "canary v2" in result["promoteQuestion"]
+    assert ENDPOINT in result["undeployQuestion"]
+    assert _api(lab, "GET", f"deployments/{ENDPOINT}").status_code == 404
+    history = _api(lab, "GET", f"history/{ENDPOINT}").json()["items"]
+    assert [h["action"] for h in history][-2:] == ["promote", "undeploy"]
+
+
 def test_cancel_a_job_from_the_sidebar(lab, running_job):
     if running_job is None:
         pytest.skip("the jobs API (maas/api/jobs) is not served by this build yet")
