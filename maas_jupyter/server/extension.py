@@ -43,6 +43,8 @@ class MaasExtension(ExtensionApp):
         os.environ[ENV_JUPYTER_URL] = url_path_join(self.serverapp.connection_url, "maas", "api")
         os.environ[ENV_JUPYTER_TOKEN] = self.serverapp.identity_provider.token or ""
         self._relay = None
+        # Opening the job runner settles jobs a previous server left RUNNING (and resumes queued ones).
+        self.platform.jobs
 
     async def _start_jupyter_server_extension(self, serverapp):
         # Runs once the server's event loop is running.
