@@ -229,8 +229,12 @@ def quickstart():
             ## 6. Canary, promote, roll back
 
             The new version takes 20% of the endpoint's traffic; `mnist@V` routes reach either version directly.
+            A canary must keep its bounds (error rate, p99 latency relative to the primary), or it is rolled back
+            automatically. A new session's first requests can be slow on a busy machine, so this demo allows a
+            p99 up to 10 times the primary's (`%maas slo` shows and changes the bounds).
         """),
         code("""
+            %maas slo mnist --max-p99-ratio 10
             %maas deploy mnist@{v2} --canary mnist --weight 20
             served = load(requests_at_most=400, seconds_at_most=20)
             print("requests answered per version:", served)
