@@ -33,7 +33,7 @@ def _help_text(parser) -> str:
 
 def reference() -> str:
     """The Markdown section, markers included."""
-    from maas_jupyter.magics import COMMANDS  # noqa: F401 - importing the package registers every command
+    # Importing the package (which this does first) registers every command in the table.
     from maas_jupyter.magics.commands import COMMANDS as TABLE
 
     names = sorted(TABLE)
