@@ -62,9 +62,18 @@ class ServingSupervisor:
             log.error("maas-jupyter: %s", self.failure)
 
     def info(self) -> dict:
-        return {"serving_ready": self.started.is_set(),
+        info = {"serving_ready": self.started.is_set(),
                 "grpc_address": self.process.grpc_address if self.started.is_set() else None,
                 "serving_error": self.failure}
+        if self.started.is_set() and os.environ.get("MAAS_BACKEND", "local") != "local":
+            # ray backend: the cluster's nodes and each endpoint's replicas are known to the serving process
+            from ..serving.client import ServingClient
+
+            try:
+                info.update(ServingClient(self.process.http_url, self.process.token, timeout=5).backend_info())
+            except Exception as exc:
+                info["backend_error"] = str(exc)
+        return info
 
     def stop(self) -> None:
         if self._thread is not None:
