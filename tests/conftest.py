@@ -74,3 +74,42 @@ def free_port() -> int:
 @pytest.fixture
 def unused_port():
     return free_port()
+
+
+@pytest.fixture(scope="module")
+def jupyter_server(tmp_path_factory):
+    """A real `jupyter server` with the maas extension, shared by the tests of one module."""
+    from jupyter_process import start_jupyter
+
+    server = start_jupyter(tmp_path_factory.mktemp("jupyter"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def shell(maas_home):
+    """An IPython shell with fresh %maas magics (their body is chosen on first use)."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from maas_jupyter.magics import MaasMagics
+
+    ip = InteractiveShell.instance()
+    ip.user_ns.clear()
+    magics = MaasMagics(ip)
+    ip.register_magics(magics)
+    yield ip
+    service = magics.context._service
+    if service is not None and hasattr(service, "close"):
+        service.close()
+
+
+@pytest.fixture(params=["in-process", "server"])
+def body(request, shell, monkeypatch):
+    """Which body the magics talk to: in-process, or a real Jupyter server as a kernel it started sees it."""
+    if request.param == "server":
+        server = request.getfixturevalue("jupyter_server")
+        monkeypatch.setenv("MAAS_JUPYTER_URL", server.api)
+        monkeypatch.setenv("MAAS_JUPYTER_TOKEN", server.token)
+        monkeypatch.setenv("MAAS_HOME", str(server.home))  # a kernel inherits the server's environment
+        return server
+    return None

@@ -86,17 +86,19 @@ def _endpoints(parser):
 @command("predict", "Run data through an endpoint: %maas predict ENDPOINT X (X a numpy array or DataFrame).")
 def _predict(parser):
     parser.add_argument("endpoint", help="ENDPOINT or ENDPOINT@VERSION (a specific version, canary included)")
-    parser.add_argument("data", help="an expression in the notebook: x_test[:5], df, {'input': x}")
+    # nargs="+": an expression such as x_test[:, :10] holds spaces; its words are joined back.
+    parser.add_argument("data", nargs="+", help="an expression in the notebook: x_test[:5], df, {'input': x}")
 
     def run(ctx, args):
         endpoint, version = split_ref(args.endpoint)
         check_name(endpoint, "endpoint name")
-        data = ctx.variable(args.data)
+        expression = " ".join(args.data)
+        data = ctx.variable(expression)
         if not isinstance(data, dict) and not hasattr(data, "to_numpy"):
             try:
                 data = np.asarray(data)
             except Exception as exc:
-                raise InvalidInput(f"{args.data} is not array-like: {exc}") from None
+                raise InvalidInput(f"{expression} is not array-like: {exc}") from None
         outputs = ctx.service.deployments.predict(endpoint, data, version=version)
         return next(iter(outputs.values())) if len(outputs) == 1 else outputs
 

@@ -35,6 +35,7 @@ def test_deploy_predict_swap_rollback_canary_promote_undeploy(shell, body, name,
     deployed = maas(shell, f"deploy {name}@1 --as {name}-ep --max-batch 8 --max-delay-ms 2")
     assert deployed.loc[f"{name}-ep", "state"] == "ready" and deployed.loc[f"{name}-ep", "version"] == 1
     np.testing.assert_allclose(maas(shell, f"predict {name}-ep x"), reference(v1, x), rtol=1e-5)
+    np.testing.assert_allclose(maas(shell, f"predict {name}-ep x[:2, :]"), reference(v1, x[:2]), rtol=1e-5)
 
     maas(shell, f"deploy {name}@2 --as {name}-ep")  # a hot swap
     np.testing.assert_allclose(maas(shell, f"predict {name}-ep x"), reference(v2, x), rtol=1e-5)

@@ -3,8 +3,6 @@ the metrics API at maas/api/deployments/{name}/metrics, and %maas monitor / comp
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,15 +12,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from maas_jupyter.client import MaasClient
 from monitoring_models import identity
 
-sys.path.insert(0, str(Path(__file__).parents[1]))
-from jupyter_process import start_jupyter  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def jupyter(tmp_path_factory):
-    server = start_jupyter(tmp_path_factory.mktemp("jupyter-monitoring"))
-    yield server
-    server.stop()
+@pytest.fixture
+def jupyter(jupyter_server):
+    return jupyter_server
 
 
 def test_prometheus_and_metrics_api_through_jupyter(jupyter, maas_home, monkeypatch):

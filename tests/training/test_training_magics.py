@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from IPython.core.error import UsageError
-
-sys.path.insert(0, str(Path(__file__).parents[1]))
-from jupyter_process import start_jupyter  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -24,40 +19,6 @@ y_train = (x_train[:, 0] > 0).astype("int64")
 model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
 """
 ENDLESS_SCRIPT = "import time\nprint('working', flush=True)\nwhile True:\n    time.sleep(0.05)\n"
-
-
-@pytest.fixture(scope="module")
-def jupyter_server(tmp_path_factory):
-    server = start_jupyter(tmp_path_factory.mktemp("jupyter"))
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def shell(maas_home):
-    from IPython.core.interactiveshell import InteractiveShell
-
-    from maas_jupyter.magics import MaasMagics
-
-    ip = InteractiveShell.instance()
-    ip.user_ns.clear()
-    magics = MaasMagics(ip)
-    ip.register_magics(magics)
-    yield ip
-    service = magics.context._service
-    if service is not None and hasattr(service, "close"):
-        service.close()
-
-
-@pytest.fixture(params=["in-process", "server"])
-def body(request, shell, monkeypatch):
-    if request.param == "server":
-        server = request.getfixturevalue("jupyter_server")
-        monkeypatch.setenv("MAAS_JUPYTER_URL", server.api)
-        monkeypatch.setenv("MAAS_JUPYTER_TOKEN", server.token)
-        monkeypatch.setenv("MAAS_HOME", str(server.home))  # a kernel inherits the server's environment
-        return server
-    return None
 
 
 def maas(shell, line, cell=None):
