@@ -240,7 +240,11 @@ def main() -> None:
         counts, _ = asyncio.run(under_load(dataplane, rows, remove_node))
         recovered, states = wait_replaced(deployments, lost_pids)
         after = asyncio.run(load_loop_fixed(dataplane, rows, 40))
-        alive = sum(1 for node in ray.nodes() if node["Alive"])
+        # The GCS marks a node dead only after its health checks fail for a while: wait for that
+        # (with a deadline) rather than reading the count at one arbitrary moment.
+        deadline = time.monotonic() + 120
+        while (alive := sum(1 for node in ray.nodes() if node["Alive"])) > 1 and time.monotonic() < deadline:
+            time.sleep(1)
         result["node_loss"] = {**counts, "recovered": recovered, "replica_states": states, "after": after,
                                "alive_nodes": alive}
         step("node_loss", **result["node_loss"])
