@@ -108,10 +108,6 @@ def _drive(lab, scenario: str, **extra) -> dict:
     return result
 
 
-def _deployments_available(lab) -> bool:
-    return _api(lab, "GET", "deployments").status_code == 200
-
-
 def test_sidebar_shows_the_registered_model_its_versions_and_aliases(lab):
     result = _drive(lab, "show")
     assert result["versions"] == ["2", "1"]  # newest first
@@ -120,8 +116,6 @@ def test_sidebar_shows_the_registered_model_its_versions_and_aliases(lab):
 
 
 def test_deploy_swap_and_rollback_from_the_sidebar(lab):
-    if not _deployments_available(lab):
-        pytest.skip("the deployments API (maas/api/deployments) is not served by this build yet")
     result = _drive(lab, "deploy-rollback")
     steps = result["steps"]
     assert steps[0] == {"deployed": 1, "proposed": MODEL}  # a new endpoint is proposed under the model's name
@@ -150,9 +144,7 @@ model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="
 
 @pytest.fixture(scope="module")
 def running_job(lab):
-    """A long training job (cancelled by the test that follows it), or None where jobs have not landed."""
-    if _api(lab, "GET", "jobs").status_code != 200:
-        return None
+    """A long training job (cancelled by the test that follows it)."""
     reply = _api(lab, "POST", "jobs", json={"name": JOB_MODEL, "script": JOB_SCRIPT,
                                             "params": {"epochs": 5000, "batch_size": 64, "optimizer": "sgd",
                                                        "lr": 0.02}})
@@ -194,41 +186,33 @@ class Traffic(threading.Thread):
 def test_sidebar_screenshot(lab, running_job):
     """The panel in the light theme with the model expanded, its endpoint serving a canary under live
     traffic and a training job with its loss; saved to $MAAS_SIDEBAR_SCREENSHOT (docs/sidebar.png)."""
-    extra, traffic = {}, None
-    if _deployments_available(lab):
-        if _api(lab, "GET", f"deployments/{ENDPOINT}").status_code == 404:
-            reply = _api(lab, "POST", "deployments", json={"name": ENDPOINT, "model": MODEL, "version": "1"})
-            assert reply.status_code in (200, 201), reply.text
-        # A canary of v2 on a fifth of the traffic, so the picture shows both versions with their weight.
-        # The guard would pull a canary whose cold first requests look slow; this picture is not about it.
-        _api(lab, "PUT", f"deployments/{ENDPOINT}/slo", json={"enabled": False})
-        endpoint = _api(lab, "GET", f"deployments/{ENDPOINT}").json()
-        if endpoint.get("canary") is None and endpoint.get("version") != 2:
-            reply = _api(lab, "POST", "deployments", json={"name": ENDPOINT, "model": MODEL,
-                                                           "canary": {"version": "2", "weight": 20}})
-            assert reply.status_code == 200, reply.text
-        extra = {"endpoint": ENDPOINT, "waitForSpark": True}
-        traffic = Traffic(lab, ENDPOINT)
-        traffic.start()
-    if running_job is not None:
-        extra["job"] = running_job["id"]
+    if _api(lab, "GET", f"deployments/{ENDPOINT}").status_code == 404:
+        reply = _api(lab, "POST", "deployments", json={"name": ENDPOINT, "model": MODEL, "version": "1"})
+        assert reply.status_code in (200, 201), reply.text
+    # A canary of v2 on a fifth of the traffic, so the picture shows both versions with their weight.
+    # The guard would pull a canary whose cold first requests look slow; this picture is not about it.
+    _api(lab, "PUT", f"deployments/{ENDPOINT}/slo", json={"enabled": False})
+    endpoint = _api(lab, "GET", f"deployments/{ENDPOINT}").json()
+    if endpoint.get("canary") is None and endpoint.get("version") != 2:
+        reply = _api(lab, "POST", "deployments", json={"name": ENDPOINT, "model": MODEL,
+                                                       "canary": {"version": "2", "weight": 20}})
+        assert reply.status_code == 200, reply.text
+    extra = {"endpoint": ENDPOINT, "waitForSpark": True, "job": running_job["id"]}
+    traffic = Traffic(lab, ENDPOINT)
+    traffic.start()
     target = Path(os.environ.get("MAAS_SIDEBAR_SCREENSHOT", lab.workdir / "sidebar.png"))
     try:
         result = _drive(lab, "screenshot", screenshot=str(target), width=1100, height=720, **extra)
     finally:
-        if traffic is not None:
-            traffic.stop()
+        traffic.stop()
     assert target.stat().st_size > 5000
     assert result["versions"] == 2
-    if traffic is not None:
-        assert result["canary"] == "2"  # the canary and its weight are on the page
-        assert traffic.answers and set(traffic.answers) == {200}
-        assert result["sparkPoints"] > 1  # the live series drew a line
+    assert result["canary"] == "2"  # the canary and its weight are on the page
+    assert traffic.answers and set(traffic.answers) == {200}
+    assert result["sparkPoints"] > 1  # the live series drew a line
 
 
 def test_promote_the_canary_then_undeploy_from_the_sidebar(lab):
-    if not _deployments_available(lab):
-        pytest.skip("the deployments API (maas/api/deployments) is not served by this build yet")
     endpoint = _api(lab, "GET", f"deployments/{ENDPOINT}").json()
     if not endpoint.get("canary"):  # the screenshot test normally leaves a canary of v2 in place
         reply = _api(lab, "POST", "deployments", json={"name": ENDPOINT, "model": MODEL,
@@ -243,8 +227,6 @@ def test_promote_the_canary_then_undeploy_from_the_sidebar(lab):
 
 
 def test_cancel_a_job_from_the_sidebar(lab, running_job):
-    if running_job is None:
-        pytest.skip("the jobs API (maas/api/jobs) is not served by this build yet")
     result = _drive(lab, "cancel-job", job=running_job["id"])
     assert JOB_MODEL in result["question"]  # confirmation asked before cancelling
     assert _api(lab, "GET", f"jobs/{running_job['id']}").json()["state"] == "CANCELLED"
