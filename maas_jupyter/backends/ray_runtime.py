@@ -10,7 +10,7 @@ import threading
 import time
 
 from ..errors import InvalidInput, Unavailable
-from ..serving.runtime import ModelRuntime
+from ..serving.runtime import Draining, ModelRuntime
 
 log = logging.getLogger("maas.ray")
 
@@ -35,7 +35,7 @@ def _replica_fault_types() -> tuple:
     return found
 
 
-class RayRuntime:
+class RayRuntime(Draining):
     """model@version served by the Serve application `app_name`; retiring it deletes the application
     once the requests in flight are done (a swap drains the old replicas, then frees them)."""
 
@@ -58,39 +58,7 @@ class RayRuntime:
         self.error = None
         self._on_close = on_close
         self._faults = _replica_fault_types()
-        self._lock = threading.Lock()
-        self._inflight = 0
-        self._retired = False
-        self.closed = False
-
-    ready = property(lambda self: not self.closed)
-
-    # ---- lifecycle (as ModelRuntime) --------------------------------------------------------------
-
-    def acquire(self) -> bool:
-        with self._lock:
-            if self.closed:
-                return False
-            self._inflight += 1
-            return True
-
-    def release(self) -> None:
-        with self._lock:
-            self._inflight -= 1
-            close = self._retired and self._inflight == 0 and not self.closed
-            if close:
-                self.closed = True
-        if close:
-            self._close()
-
-    def retire(self) -> None:
-        with self._lock:
-            self._retired = True
-            close = self._inflight == 0 and not self.closed
-            if close:
-                self.closed = True
-        if close:
-            self._close()
+        self._init_draining()
 
     def _close(self) -> None:
         # Deleting a Serve application blocks; release() runs on the serving event loop.

@@ -27,7 +27,50 @@ def session_options(intra_op_threads: int):
     return options
 
 
-class ModelRuntime:
+class Draining:
+    """Requests `acquire` a runtime before running and `release` it after; a retired runtime closes
+    (through `_close`) once the last request in flight has released it. Shared by every backend."""
+
+    def _init_draining(self) -> None:
+        self._lock = threading.Lock()
+        self._inflight = 0
+        self._retired = False
+        self.closed = False
+
+    ready = property(lambda self: not self.closed)
+
+    def acquire(self) -> bool:
+        """Count a request in; False if this runtime has closed (the caller picks again)."""
+        with self._lock:
+            if self.closed:
+                return False
+            self._inflight += 1
+            return True
+
+    def release(self) -> None:
+        with self._lock:
+            self._inflight -= 1
+            close = self._retired and self._inflight == 0 and not self.closed
+            if close:
+                self.closed = True
+        if close:
+            self._close()
+
+    def retire(self) -> None:
+        """Stop taking new work; close when the requests in flight are done."""
+        with self._lock:
+            self._retired = True
+            close = self._inflight == 0 and not self.closed
+            if close:
+                self.closed = True
+        if close:
+            self._close()
+
+    def _close(self) -> None:
+        raise NotImplementedError  # each backend frees its own resources
+
+
+class ModelRuntime(Draining):
     """One model version ready to serve. Requests `acquire` it before running and `release` it after;
     a retired runtime closes its session once the last request in flight has released it."""
 
@@ -47,44 +90,11 @@ class ModelRuntime:
         self.input_names = [spec["name"] for spec in signature["inputs"]]
         self.batcher.on_queue_time = self._queued
         self.executor = executor
-        self._lock = threading.Lock()
-        self._inflight = 0
-        self._retired = False
-        self.closed = False
+        self._init_draining()
 
-    ready = property(lambda self: not self.closed)
     error = None
 
-    # ---- lifecycle ---------------------------------------------------------------------------
-
-    def acquire(self) -> bool:
-        """Count a request in; False if this runtime has closed (the caller picks again)."""
-        with self._lock:
-            if self.closed:
-                return False
-            self._inflight += 1
-            return True
-
-    def release(self) -> None:
-        with self._lock:
-            self._inflight -= 1
-            close = self._retired and self._inflight == 0 and not self.closed
-            if close:
-                self.closed = True
-        if close:
-            self._close_session()
-
-    def retire(self) -> None:
-        """Stop taking new work; the session closes when the requests in flight are done."""
-        with self._lock:
-            self._retired = True
-            close = self._inflight == 0 and not self.closed
-            if close:
-                self.closed = True
-        if close:
-            self._close_session()
-
-    def _close_session(self) -> None:
+    def _close(self) -> None:
         self.session = None  # ONNX Runtime frees the session with its last reference
 
     def configure_batching(self, max_batch_size: int, max_queue_delay_ms: float) -> None:
