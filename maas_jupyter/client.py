@@ -38,8 +38,7 @@ class HttpApi:
             reply = self.session.request(method, self.base_url + path, timeout=self.timeout, **kwargs)
         except requests.ConnectionError as exc:
             raise Unavailable(f"cannot reach the maas server at {self.base_url}: {exc}") from None
-        if reply.status_code >= 400:
-            raise _error_from(reply)
+        raise_for(reply)
         if reply.status_code == 204:
             return None
         if reply.headers.get("Content-Type", "").startswith("application/json"):
@@ -47,17 +46,32 @@ class HttpApi:
         return reply.content
 
 
-def _error_from(reply: requests.Response) -> MaasError:
+class HttpError(MaasError):
+    """A server answer that maps to no typed error (401, 403, 500…), with its status."""
+
+    def __init__(self, message: str, http_status: int):
+        super().__init__(message)
+        self.http_status = http_status
+
+
+def error_from(reply: requests.Response) -> MaasError:
+    """The typed error for an HTTP error reply (management `{"error": {…}}` or V2 `{"error": "…"}`)."""
     try:
-        body = reply.json()
-        error = body.get("error")
+        error = reply.json().get("error")
         message = error.get("message") if isinstance(error, dict) else error
     except (ValueError, AttributeError):
         message = None
-    message = message or f"HTTP {reply.status_code} {reply.reason}"
+    message = message or f"HTTP {reply.status_code} {reply.reason} from {reply.url}"
     if reply.status_code in (401, 403):
-        return MaasError(f"not authorised by the server ({reply.status_code}): {message}")
-    return _BY_STATUS.get(reply.status_code, MaasError)(message)
+        return HttpError(f"not authorised by the server ({reply.status_code}): {message}", reply.status_code)
+    typed = _BY_STATUS.get(reply.status_code)
+    return typed(message) if typed else HttpError(message, reply.status_code)
+
+
+def raise_for(reply: requests.Response) -> None:
+    """Raise the typed error of an HTTP error reply; nothing for a success."""
+    if reply.status_code >= 400:
+        raise error_from(reply)
 
 
 class RegistryClient:

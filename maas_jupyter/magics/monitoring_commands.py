@@ -84,7 +84,7 @@ class RemoteMonitor:
         self.client._call("DELETE", f"/deployments/{quote(endpoint, safe='')}/drift")
 
     def evaluate(self, name, ref, x, y, batch_size, progress):
-        from ..serving.client import _raise_for
+        from ..client import raise_for as _raise_for
 
         def npy(array) -> bytes:
             buffer = io.BytesIO()

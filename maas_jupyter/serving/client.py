@@ -12,30 +12,9 @@ from typing import Any
 import numpy as np
 import orjson
 
-from ..errors import Conflict, InvalidInput, MaasError, NotFound, PayloadTooLarge, Unavailable
+from ..client import raise_for as _raise_for
+from ..errors import InvalidInput
 from .types import numpy_dtype, v2_datatype
-
-_BY_STATUS = {400: InvalidInput, 404: NotFound, 409: Conflict, 413: PayloadTooLarge, 503: Unavailable}
-
-
-class ServingError(MaasError):
-    """A serving-process answer that maps to no typed error (401, 500...)."""
-
-    def __init__(self, message: str, http_status: int = 500):
-        super().__init__(message)
-        self.http_status = http_status
-
-
-def _raise_for(response) -> None:
-    if response.status_code < 400:
-        return
-    try:
-        error = response.json().get("error")
-    except ValueError:
-        error = None
-    message = error.get("message") if isinstance(error, dict) else error
-    message = message or f"HTTP {response.status_code} from {response.url}"
-    raise _BY_STATUS.get(response.status_code, lambda m: ServingError(m, response.status_code))(message)
 
 
 class ServingClient:
