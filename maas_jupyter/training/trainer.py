@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -139,27 +140,82 @@ def _name_of(loss) -> str:
     return getattr(loss, "name", None) or getattr(loss, "__name__", None) or type(loss).__name__
 
 
-def _keras_bridge(fanout, runs, run_id, steps_per_epoch, started, state):
+class _LastGoodWeights:
+    """A copy of the weights at the end of the last epoch whose loss was finite, so a run that diverges
+    hands back a usable model instead of NaN weights (Keras's TerminateOnNaN leaves those). Copied at most
+    once per EPOCH_WRITE_INTERVAL_S: full-batch descent runs thousands of tiny epochs."""
+
+    def __init__(self, model):
+        self.weights, self.epoch, self._at = model.get_weights(), 0, time.perf_counter()
+
+    def keep(self, model, epoch: int) -> None:
+        if time.perf_counter() - self._at >= EPOCH_WRITE_INTERVAL_S:
+            self.weights, self.epoch, self._at = model.get_weights(), epoch, time.perf_counter()
+
+    def restore(self, model) -> str:
+        if not self.weights:
+            return ""
+        model.set_weights(self.weights)
+        return f"; weights restored to the end of epoch {self.epoch}" if self.epoch else "; weights restored to the start"
+
+
+def _keras_bridge(fanout, runs, run_id, steps_per_epoch, batch_size, samples, started, state):
     """A Keras callback that turns batches and epochs into events, stops on NaN and records epochs."""
     import keras
 
     clock = time.perf_counter
 
     class Bridge(keras.callbacks.Callback):
+        # Async-safe: Keras then runs batch-end callbacks on its thread pool, where reading the step's
+        # logs (a wait for the step to finish) happens, and the training loop keeps queueing steps.
+        # Overriding on_train_batch_end without this flag made every step wait for the previous one
+        # and cost over 20% of the wall time of a small model. Handlers may therefore run out of order
+        # and at once: a lock orders them and a late batch is folded into the next (see _on_batch).
+        async_safe = True
+
+        def __init__(self):
+            super().__init__()
+            self._lock = threading.Lock()
+            self._last_batch = -1  # the last batch of this epoch whose event went out
+            self._seen_mean = 0.0  # Keras's epoch-to-date mean loss at that batch
+            self._closed = False
+
         def on_epoch_begin(self, epoch, logs=None):
+            # Keras waits for every batch handler of the previous epoch before calling this.
             state["epoch"] = epoch + 1
+            with self._lock:
+                self._last_batch, self._seen_mean = -1, 0.0
 
         def on_train_batch_end(self, batch, logs=None):
-            state["steps"] += 1
-            loss = (logs or {}).get("loss")
-            if loss is not None and not math.isfinite(loss):
-                state["diverged"] = f"loss became {loss} at epoch {state['epoch']}, step {batch + 1}"
+            with self._lock:
+                if batch > self._last_batch and not self._closed:
+                    self._on_batch(batch, logs or {})
+
+        def close(self):
+            """No batch event after this: a handler still queued when fit stopped (Ctrl-C) must not
+            follow the run's end event."""
+            with self._lock:
+                self._closed = True
+
+        def _on_batch(self, batch, logs):
+            state["steps"] = max(state["steps"], (state["epoch"] - 1) * steps_per_epoch + batch + 1)
+            mean = logs.get("loss")
+            if mean is not None and not math.isfinite(mean):
+                state["diverged"] = f"loss became {mean} at epoch {state['epoch']}, step {batch + 1}"
                 self.model.stop_training = True
+            loss = mean
+            if mean is not None and math.isfinite(mean):
+                # Keras reports the mean loss of the epoch so far, weighted by batch rows; the curve wants
+                # the loss of the batches since the last event: undo the running mean.
+                seen, now_seen = _rows_seen(self._last_batch), _rows_seen(batch)
+                loss = (mean * now_seen - self._seen_mean * seen) / (now_seen - seen)
+                self._seen_mean = mean
+            self._last_batch = batch
             if fanout:
                 fanout({"type": "batch", "run_id": run_id, "epoch": state["epoch"], "step": batch + 1,
                         "steps_per_epoch": steps_per_epoch, "global_step": state["steps"],
                         "loss": json_number(loss),
-                        "metrics": {k: json_number(v) for k, v in (logs or {}).items() if k != "loss"},
+                        "metrics": {k: json_number(v) for k, v in logs.items() if k != "loss"},
                         "time": clock() - started})
 
         def on_epoch_end(self, epoch, logs=None):
@@ -169,12 +225,16 @@ def _keras_bridge(fanout, runs, run_id, steps_per_epoch, started, state):
                 self.model.stop_training = True
             if state["diverged"] is None:
                 state["history"].append(row)
+                state["good_weights"].keep(self.model, epoch + 1)
             if fanout:
                 fanout({"type": "epoch", "run_id": run_id, "epoch": epoch + 1, "logs": clean_logs(logs),
                         "time": clock() - started})
             if runs is not None and clock() - state["written_at"] >= EPOCH_WRITE_INTERVAL_S:
                 runs.record_epochs(run_id, state["history"])
                 state["written_at"] = clock()
+
+    def _rows_seen(batch: int) -> int:
+        return min((batch + 1) * batch_size, samples)
 
     return Bridge()
 
@@ -223,28 +283,32 @@ def train(
         prepare()
     run_id = runs.start(params, model_name=model_name, job_id=job_id) if runs is not None else uuid.uuid4().hex
     started = time.perf_counter()
-    state = {"epoch": 0, "steps": 0, "diverged": None, "history": [], "written_at": started}
+    state = {"epoch": 0, "steps": 0, "diverged": None, "history": [], "written_at": started,
+             "good_weights": _LastGoodWeights(model)}
     if fanout:
         fanout({"type": "train_begin", "run_id": run_id, "epochs": epochs, "steps_per_epoch": steps_per_epoch,
                 "samples": samples, "batch_size": batch, "optimizer": optimizer_name, "lr": lr,
                 "has_validation": data.x_val is not None, "model_name": model_name, "job_id": job_id})
     status, error = FINISHED, ""
+    bridge = _keras_bridge(fanout, runs, run_id, steps_per_epoch, batch, samples, started, state)
     try:
         model.fit(
             data.x, data.y, batch_size=batch, epochs=epochs, verbose=0, shuffle=shuffle and not full_batch,
             validation_data=(data.x_val, data.y_val) if data.x_val is not None else None,
-            callbacks=[_keras_bridge(fanout, runs, run_id, steps_per_epoch, started, state), *(callbacks or [])],
+            callbacks=[bridge, *(callbacks or [])],
         )
         if state["diverged"]:
-            status, error = DIVERGED, state["diverged"]
+            status, error = DIVERGED, state["diverged"] + state["good_weights"].restore(model)
     except KeyboardInterrupt:
         # The interrupt lands between steps (TensorFlow runs a step to its end before Python sees the
         # signal), so the weights are those of the last finished step: keep them, record the stop.
         status, error = INTERRUPTED, f"interrupted at epoch {state['epoch']} after {state['steps']} steps"
     except BaseException as exc:
         status, error = FAILED, f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+        bridge.close()
         _close(runs, run_id, status, state, started, error, fanout)
         raise
+    bridge.close()
     duration = _close(runs, run_id, status, state, started, error, fanout)
     return TrainingResult(run_id=run_id, status=status, history=list(state["history"]),
                           epochs_completed=len(state["history"]), steps_completed=state["steps"],

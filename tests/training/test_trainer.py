@@ -134,6 +134,15 @@ def test_nan_loss_stops_the_run_and_marks_it_diverged(platform, tiny_data, make_
     assert platform.runs.get(result.run_id)["status"] == "diverged"
 
 
+def test_a_diverged_run_hands_back_the_last_finite_weights(platform, tiny_data, make_classifier):
+    x, y = tiny_data
+    model = make_classifier()
+    result = platform.train(model, x, y, epochs=50, optimizer="sgd", lr=1e12, batch_size=8)
+    assert result.status == "diverged" and "weights restored" in result.error
+    assert all(np.isfinite(w).all() for w in _weights(model)), "Keras left NaN weights; the trainer must not"
+    assert np.isfinite(model.predict(x[:4], verbose=0)).all()
+
+
 def _bad_inputs(x, y):
     return {
         "X and Y lengths differ": (dict(x=x, y=y[:10]), "rows"),
@@ -195,3 +204,28 @@ def test_events_describe_the_run(platform, tiny_data, make_classifier):
     epochs = [e for e in events if e["type"] == "epoch"]
     assert [e["epoch"] for e in epochs] == [1, 2] and "val_loss" in epochs[0]["logs"]
     assert all(e["run_id"] == result.run_id for e in events)
+
+
+def test_batch_events_carry_the_loss_of_their_own_batches_in_order(platform, tiny_data, make_classifier):
+    # Keras reports the epoch-to-date mean; the events must carry the loss of the rows since the previous
+    # event, so that, weighted by those rows, they add up to the epoch's loss. Batch handlers run on
+    # Keras's thread pool: the events must still come in step order, and none after the end.
+    x, y = tiny_data
+    events = []
+    result = platform.train(make_classifier(), x, y, epochs=3, batch_size=24, optimizer="sgd", lr=0.5,
+                            listener=events.append)
+    assert events[-1]["type"] == "train_end"
+    steps = [e["global_step"] for e in events if e["type"] == "batch"]
+    assert steps == sorted(steps) and len(set(steps)) == len(steps) and steps[-1] == 3 * 11
+    for epoch in (1, 2, 3):
+        batches = [e for e in events if e["type"] == "batch" and e["epoch"] == epoch]
+        previous, total = 0, 0.0
+        for event in batches:
+            seen = min(event["step"] * 24, 256)
+            total += event["loss"] * (seen - previous)
+            previous = seen
+        assert previous == 256
+        epoch_loss = result.history[epoch - 1]["loss"]
+        assert total / 256 == pytest.approx(epoch_loss, rel=1e-4)
+        losses = [e["loss"] for e in batches]
+        assert max(losses) - min(losses) > 1e-6, "each event has its own batch's loss, not one running mean"
