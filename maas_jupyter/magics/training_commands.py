@@ -213,10 +213,14 @@ def _cancel(parser):
 @command("watch", "Show the live curve of a job (its whole history, then live) while the notebook stays usable.")
 def _watch(parser):
     parser.add_argument("job", help="the job's id")
+    parser.add_argument("--wait", action="store_true",
+                        help="keep the cell running until the job ends (its final image then stays in the "
+                             "cell, also in a notebook executed headless)")
 
     def run(ctx, args):
-        from ..widgets import LossCurveWidget, in_widget_kernel
+        from ..training.job_store import FINAL_STATES
         from ..training.listeners import TextProgress
+        from ..widgets import LossCurveWidget, in_widget_kernel
 
         jobs = _jobs(ctx)
         job = jobs.get(args.job)
@@ -227,7 +231,10 @@ def _watch(parser):
             print(f"job {job['id']}: {jobs.get(job['id'])['state']}")
             return None
         widget = LossCurveWidget(title=f"job {job['id']} ({job['name']})").show()
-        widget.follow(_with_final_state(jobs, job["id"]))
+        # An ended job's history is replayed at once, in the cell, so its final image is part of the
+        # cell's output; a running one is followed in the background unless --wait.
+        foreground = args.wait or job["state"] in FINAL_STATES
+        widget.follow(_with_final_state(jobs, job["id"]), background=not foreground)
         return None
 
     return run

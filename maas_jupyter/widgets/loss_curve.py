@@ -41,6 +41,13 @@ def _figure(title: str, x_label: str, lines_kwargs: dict):
     return figure, lines
 
 
+def _epoch_ticks(figure, epochs: np.ndarray) -> None:
+    """Whole-number ticks on an epoch axis: with "d" formatting bqplot's own ticks (1, 1.5, 2...) would
+    read 1, 1, 2; at most ten, spread over the epochs so far."""
+    last = int(epochs[-1]) if len(epochs) else 1
+    figure.axes[0].tick_values = np.unique(np.linspace(1, last, min(last, 10)).round().astype(int))
+
+
 class LossCurveWidget:
     """Live curves of one run: smoothed batch loss, train/validation loss and metrics per epoch."""
 
@@ -121,6 +128,7 @@ class LossCurveWidget:
             with self.epoch_lines.hold_sync():
                 self.epoch_lines.x = epochs
                 self.epoch_lines.y = np.vstack([train_loss, val_loss])
+            _epoch_ticks(self.epoch_figure, epochs)
             metrics = state.metric_names()
             if metrics:
                 self._show_metric(metrics[0])
@@ -144,6 +152,7 @@ class LossCurveWidget:
         with self.metric_lines.hold_sync():
             self.metric_lines.x = epochs
             self.metric_lines.y = np.vstack([train, val])
+        _epoch_ticks(self.metric_figure, epochs)
 
     def _header_html(self) -> str:
         import html

@@ -32,7 +32,8 @@ def render_png(state: CurveState, width_in: float = 11.0, height_in: float = 3.2
         axes[0].plot(steps, losses[1], color="#1f77b4", linewidth=1.6)
     axes[0].set_xlabel("step")
     for ax in axes:
-        ax.locator_params(nbins=4)
+        ax.locator_params(axis="y", nbins=4)
+    axes[0].locator_params(axis="x", nbins=4)
 
     _epoch_panel(axes[1], state, "loss")
     if metrics:
@@ -45,8 +46,11 @@ def render_png(state: CurveState, width_in: float = 11.0, height_in: float = 3.2
 
 
 def _epoch_panel(ax, state: CurveState, key: str) -> None:
+    from matplotlib.ticker import MaxNLocator
+
     ax.set_title(f"{key} per epoch")
     ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=4, integer=True))
     for name, label, color in ((key, "train", "#1f77b4"), (f"val_{key}", "validation", "#ff7f0e")):
         x, y = state.epoch_series(name)
         if len(x) and np.isfinite(y).any():

@@ -73,6 +73,8 @@ def test_lines_carry_smoothed_batch_loss_and_epoch_curves():
     raw, smoothed = widget.batch_lines.y
     assert smoothed[-1] > raw[-1], "the smoothed line lags a falling raw loss"
     assert list(widget.epoch_lines.x) == [1, 2]
+    for figure in (widget.epoch_figure, widget.metric_figure):  # whole epochs only, never 1, 1, 2
+        assert list(figure.axes[0].tick_values) == [1, 2]
     assert list(widget.epoch_lines.y[1]) == pytest.approx([1.2, 0.6])  # validation loss
     assert widget.metric_lines is not None and list(widget.metric_lines.y[0]) == pytest.approx([0.6, 0.7])
     assert widget.progress.value == widget.progress.max == 100

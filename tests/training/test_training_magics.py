@@ -129,3 +129,36 @@ def test_a_job_trains_in_the_background_and_watch_shows_its_curve(shell, body, c
     assert job["registered_version"] == 1
     assert maas(shell, f"versions {name}").loc[1, "run_id"] == job["run_id"]
     assert maas(shell, f"runs {name}").loc[job["run_id"], "job_id"] == job_id
+
+
+def test_watch_replays_an_ended_job_in_the_cell_and_follows_a_running_one_in_the_background(
+        shell, body, monkeypatch):
+    # With a widget front end, the history of an ended job is replayed before the cell ends (so the final
+    # image is in the cell's output, also when executed headless); a running job is followed in the
+    # background unless --wait.
+    import maas_jupyter.widgets as widgets
+    from maas_jupyter.widgets import LossCurveWidget
+
+    followed = []
+    monkeypatch.setattr(widgets, "in_widget_kernel", lambda: True)
+    monkeypatch.setattr(LossCurveWidget, "show", lambda self: self)
+    monkeypatch.setattr(LossCurveWidget, "follow",
+                        lambda self, events, background=True: followed.append((background, list(events))))
+    name = f"w-{int(time.time() * 1000) % 10**8}"
+    done = int(maas(shell, f"job {name} --epochs 1", TRAINING_SCRIPT).index[0])
+    _wait_state(shell, done, ("SUCCEEDED",))
+    maas(shell, f"watch {done}")
+    background, events = followed[-1]
+    assert background is False and events[-1]["type"] == "train_end"
+    running = int(maas(shell, f"job {name}", ENDLESS_SCRIPT).index[0])
+    try:
+        _wait_state(shell, running, ("RUNNING",))
+        monkeypatch.setattr(LossCurveWidget, "follow",
+                            lambda self, events, background=True: followed.append((background, None)))
+        maas(shell, f"watch {running}")
+        assert followed[-1] == (True, None)
+        maas(shell, f"watch {running} --wait")
+        assert followed[-1] == (False, None)
+    finally:
+        maas(shell, f"cancel {running}")
+        _wait_state(shell, running, ("CANCELLED",))
