@@ -167,3 +167,16 @@ class MaasClient:
             files["keras"] = ("model.keras", intake.keras_bytes, "application/octet-stream")
         return self.http.request("POST", f"models/{_seg(name)}/versions", files=files,
                                  data={"metadata": json.dumps(metadata)})
+
+    def set_reference_data(self, name: str, version, x) -> dict:
+        """Summarise the training inputs here (quantile bins: kilobytes however large x is) and store the
+        summary as name@version's drift reference."""
+        from .monitoring.drift import summarize
+
+        names = None
+        if isinstance(x, dict):  # several inputs: concatenated in the order of the model's signature
+            names = [spec["name"] for spec in self.registry.get_version(name, version)["signature"]["inputs"]]
+        return self.set_reference_summary(name, version, summarize(x, names))
+
+    def set_reference_summary(self, name: str, version, summary: dict) -> dict:
+        return self.http.request("PUT", f"models/{_seg(name)}/versions/{_seg(version)}/reference", json=summary)

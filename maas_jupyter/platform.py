@@ -68,6 +68,10 @@ class Platform:
         """Keep a summary of a version's training inputs for drift detection."""
         return self.monitor.set_reference_data(name, version, x)
 
+    def set_reference_summary(self, name: str, version, summary: dict) -> dict:
+        """Keep a reference summary made elsewhere (monitoring.drift.summarize) for drift detection."""
+        return self.monitor.set_reference_summary(name, version, summary)
+
     def evaluate(self, name: str, version, x, y, batch_size: int = 1024, progress=None) -> dict:
         """Evaluate name@version on labelled data and store the metrics on the version."""
         return self.monitor.evaluate(name, version, x, y, batch_size, progress)

@@ -9,6 +9,7 @@ Jupyter extension proxies deployments/… to it. Shapes:
   GET  deployments/{name}/slo -> {"bounds", "rollbacks"}; PUT {bound: value, ...} (null body: defaults)
   POST models/{name}/versions/{v}/evaluate  multipart files x, y (.npy) [, field batch_size]
   GET  models/{name}/compare -> {"items": [row per version]}
+  GET  models/{name}/versions/{v}/reference -> what the drift reference covers; PUT a drift.summarize summary
 PrometheusHandler (the text format) is mounted at /metrics by `maas serve`, not under the API root.
 """
 
@@ -96,6 +97,19 @@ class EvaluateHandler(ApiHandler):
         self.write_json(result)
 
 
+class ReferenceHandler(ApiHandler):
+    def get(self, name, version):
+        """What the version's drift reference covers: {"name", "version", "rows", "features", "bins",
+        "projection"}; 404 when it has none."""
+        self.write_json(self.platform.monitor.reference_info(name, version))
+
+    def put(self, name, version):
+        """Store the version's drift reference: a summary of its training inputs as made by
+        maas_jupyter.monitoring.drift.summarize (quantile cut points and shares per feature, and over a
+        projection for wide inputs), so the data itself never travels. Replaces an earlier one."""
+        self.write_json(self.platform.monitor.set_reference_summary(name, version, self.read_json()))
+
+
 class CompareHandler(ApiHandler):
     def get(self, name):
         """Every version of the model with its metrics, params and lineage."""
@@ -116,5 +130,6 @@ ROUTES = [
     (rf"deployments/{NAME}/drift", DriftHandler),
     (rf"deployments/{NAME}/slo", SloHandler),
     (rf"models/{NAME}/versions/(?P<version>[^/]+)/evaluate", EvaluateHandler),
+    (rf"models/{NAME}/versions/(?P<version>[^/]+)/reference", ReferenceHandler),
     (rf"models/{NAME}/compare", CompareHandler),
 ]

@@ -1,4 +1,4 @@
-"""%maas commands of monitoring: monitor, drift, evaluate, compare, slo.
+"""%maas commands of monitoring: monitor, reference, drift, evaluate, compare, slo.
 
 They work against the in-process Platform (its Monitor) or, when the service's deployments are a client
 of a serving process (Jupyter's proxy or `maas serve`), against the monitoring REST routes.
@@ -183,6 +183,35 @@ def _summary_frame(series: dict) -> pd.DataFrame:
     columns = {f"v{v} {d.get('role', '')}".strip(): {label: d["summary"].get(key) for key, label, _p in ROWS}
                for v, d in ordered_versions(series)}
     return pd.DataFrame(columns, index=[label for _k, label, _p in ROWS])
+
+
+@command("reference", "Keep the training inputs of NAME@V (as quantile bins) to measure input drift against.")
+def _reference(parser):
+    parser.add_argument("ref", help="NAME@VERSION (or NAME@ALIAS, or NAME for the latest)")
+    parser.add_argument("--data", metavar="X", help="the training inputs, a name in the notebook (omit to show "
+                                                      "what the stored reference covers)")
+
+    def run(ctx, args):
+        from .registry_commands import reference_summary
+
+        name, ref = split_ref(args.ref)
+        version = ctx.service.registry.get_version(name, ref)["version"]
+        if args.data is None:
+            info = _reference_info(ctx.service, name, version)
+        else:
+            info = ctx.service.set_reference_summary(name, version, reference_summary(ctx.variable(args.data)))
+        print(f"{name}@{version}: drift reference of {info['rows']} rows x {info['features']} features, "
+              f"{info['bins']} bins{' and a projection' if info['projection'] else ''}")
+        return None
+
+    return run
+
+
+def _reference_info(service, name, version) -> dict:
+    monitor = getattr(service, "monitor", None)
+    if monitor is not None:  # in-process
+        return monitor.reference_info(name, version)
+    return service.http.request("GET", f"models/{quote(name, safe='')}/versions/{version}/reference")
 
 
 @command("drift", "Input drift of an endpoint against its version's training data: PSI per feature and overall.")

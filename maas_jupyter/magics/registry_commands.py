@@ -4,9 +4,28 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+
 from ..errors import InvalidInput
 from .commands import COMMANDS, command
 from .render import frame, split_ref, versions_frame
+
+
+def reference_summary(x, model=None) -> dict:
+    """The drift summary of training inputs, made before anything is stored so that bad data (NaN, text,
+    a width the Keras model does not take) changes nothing."""
+    from ..monitoring.drift import summarize
+
+    summary = summarize(x)
+    inputs = getattr(model, "inputs", None)
+    if inputs and hasattr(model, "fit"):
+        shapes = [tuple(t.shape[1:]) for t in inputs]
+        if all(d is not None for shape in shapes for d in shape):
+            width = sum(int(np.prod(shape)) for shape in shapes)
+            if width != summary["features"]:
+                raise InvalidInput(f"the reference data has {summary['features']} features per row; "
+                                   f"the model takes {width}")
+    return summary
 
 
 def _json_object(text: str | None, what: str) -> dict | None:
@@ -54,6 +73,8 @@ def _register(parser):
     parser.add_argument("--tolerance", type=float, help="largest allowed |Keras - ONNX| (default 1e-4)")
     parser.add_argument("--tags", help='JSON object of tags, e.g. \'{"team": "vision"}\'')
     parser.add_argument("--parent", type=int, help="the version this one was derived from")
+    parser.add_argument("--reference", metavar="X",
+                        help="training inputs in the notebook: kept (as quantile bins) to measure input drift")
 
     def run(ctx, args):
         if args.model in ctx.shell.user_ns or not args.model.endswith(".onnx"):
@@ -62,6 +83,7 @@ def _register(parser):
         else:
             model, default_name = args.model, args.model.rsplit("/", 1)[-1].removesuffix(".onnx")
         sample = ctx.variable(args.sample) if args.sample else None
+        reference = reference_summary(ctx.variable(args.reference), model) if args.reference else None
         version = ctx.service.register(
             args.name or default_name, model, sample=sample, tolerance=args.tolerance, alias=args.alias,
             description=args.description, tags=_json_object(args.tags, "--tags"), parent_version=args.parent,
@@ -69,6 +91,9 @@ def _register(parser):
         diff = version.get("params", {}).get("parity_max_abs_diff")
         parity = f", parity max |diff| {diff:.2g}" if diff is not None else ""
         print(f"registered {version['name']}@{version['version']} (sha256 {version['sha256'][:12]}{parity})")
+        if reference is not None:
+            ctx.service.set_reference_summary(version["name"], version["version"], reference)
+            print(f"drift reference: {reference['rows']} rows x {reference['features']} features")
         return versions_frame([version])
 
     return run

@@ -111,13 +111,27 @@ def _train(parser):
                        model_name=args.register or (args.model if args.model.isidentifier() else None), **options)
         print(result.summary())
         if args.register and result.status == "finished":
+            reference = _training_reference(x)
             version = register_trained(ctx.service, args.register, result, runs=runs)
             print(f"registered {args.register}@{version['version']} from run {result.run_id[:8]}")
+            if reference is not None:  # what the endpoint's inputs are compared with (%maas drift)
+                ctx.service.set_reference_summary(args.register, version["version"], reference)
         elif args.register:
             print(f"not registered: the run {result.status}")
         return None
 
     return run
+
+
+def _training_reference(x):
+    """The drift summary of the training inputs, or None (with the reason) when they cannot have one."""
+    from ..monitoring.drift import summarize
+
+    try:
+        return summarize(x)
+    except InvalidInput as exc:
+        print(f"no drift reference kept: {exc}")
+        return None
 
 
 class _LazyCurve:

@@ -23,7 +23,7 @@ DEFAULT_THRESHOLD = 0.2  # PSI above 0.2 is commonly read as a significant shift
 WIDE_FEATURES = 64  # inputs with more features than this also get a projected summary
 PROJECTED_DIMENSIONS = 4
 PROJECTION_SEED = 20261129
-MAX_REFERENCE_ROWS = 100_000
+MAX_REFERENCE_ROWS = 20_000  # bins from a random 20 000 rows: shares within about 0.005 of the full data's
 SAMPLE_SIZE = 2000
 _EPSILON = 1e-4  # floor of a bin's share, so an empty bin gives a large but finite PSI term
 
@@ -86,10 +86,11 @@ def summarize(x, input_names: list[str] | None = None, bins: int = DEFAULT_BINS,
         raise InvalidInput("reference data needs at least two rows")
     if not np.isfinite(matrix).all():
         raise InvalidInput("reference data holds NaN or infinite values")
-    if matrix.shape[0] > MAX_REFERENCE_ROWS:  # quantiles of a large random subset are as good and far cheaper
-        matrix = matrix[np.random.default_rng(seed).choice(matrix.shape[0], MAX_REFERENCE_ROWS, replace=False)]
+    rows = int(matrix.shape[0])
+    if rows > MAX_REFERENCE_ROWS:  # quantiles of a large random subset are as good and far cheaper
+        matrix = matrix[np.random.default_rng(seed).choice(rows, MAX_REFERENCE_ROWS, replace=False)]
     cuts, shares = _bins(matrix, bins)
-    summary = {"kind": "quantile_bins", "rows": int(matrix.shape[0]), "features": int(matrix.shape[1]),
+    summary = {"kind": "quantile_bins", "rows": rows, "features": int(matrix.shape[1]),
                "inputs": input_names, "bins": bins, "cuts": cuts, "shares": shares, "projection": None}
     if matrix.shape[1] > WIDE_FEATURES:
         dims = PROJECTED_DIMENSIONS
@@ -97,6 +98,56 @@ def summarize(x, input_names: list[str] | None = None, bins: int = DEFAULT_BINS,
         p_cuts, p_shares = _bins(projected, bins)
         summary["projection"] = {"seed": seed, "dims": dims, "cuts": p_cuts, "shares": p_shares}
     return summary
+
+
+MAX_SUMMARY_FEATURES = 1 << 16  # a summary is JSON kept in one row: bound what a client may send
+
+
+def check_summary(summary) -> dict:
+    """A reference summary that came from outside (a kernel summarised its own data and sent the result):
+    the shape `summarize` makes, finite increasing cut points, shares that are a distribution. Returns the
+    summary with only its known keys."""
+    if not isinstance(summary, dict) or summary.get("kind") != "quantile_bins":
+        raise InvalidInput('a reference summary is an object with "kind": "quantile_bins" (see drift.summarize)')
+    rows, features, bins = (summary.get(key) for key in ("rows", "features", "bins"))
+    for key, value, low, high in (("rows", rows, 2, None), ("features", features, 1, MAX_SUMMARY_FEATURES),
+                                  ("bins", bins, 2, 100)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low or (high and value > high):
+            raise InvalidInput(f"reference summary: {key} must be an integer from {low}" + (f" to {high}" if high else ""))
+    inputs = summary.get("inputs")
+    if inputs is not None and (not isinstance(inputs, list) or not all(isinstance(n, str) for n in inputs)):
+        raise InvalidInput("reference summary: inputs must be a list of input names or null")
+    _check_bins(summary.get("cuts"), summary.get("shares"), features, bins, "features")
+    projection = summary.get("projection")
+    if projection is not None:
+        if not isinstance(projection, dict):
+            raise InvalidInput("reference summary: projection must be an object or null")
+        seed, dims = projection.get("seed"), projection.get("dims")
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise InvalidInput("reference summary: projection.seed must be a non-negative integer")
+        if isinstance(dims, bool) or not isinstance(dims, int) or not 1 <= dims <= 64:
+            raise InvalidInput("reference summary: projection.dims must be an integer from 1 to 64")
+        _check_bins(projection.get("cuts"), projection.get("shares"), dims, bins, "projection")
+        projection = {"seed": seed, "dims": dims, "cuts": projection["cuts"], "shares": projection["shares"]}
+    return {"kind": "quantile_bins", "rows": rows, "features": features, "inputs": inputs, "bins": bins,
+            "cuts": summary["cuts"], "shares": summary["shares"], "projection": projection}
+
+
+def _check_bins(cuts, shares, columns: int, bins: int, what: str) -> None:
+    if not isinstance(cuts, list) or not isinstance(shares, list) or len(cuts) != columns or len(shares) != columns:
+        raise InvalidInput(f"reference summary: cuts and shares need one list per {what[:-1]} ({columns})")
+    for j, (points, parts) in enumerate(zip(cuts, shares)):
+        try:
+            points, parts = np.asarray(points, dtype=float), np.asarray(parts, dtype=float)
+        except (TypeError, ValueError):
+            raise InvalidInput(f"reference summary: {what} {j} holds something other than numbers") from None
+        if points.ndim != 1 or parts.ndim != 1 or len(points) > bins - 1 or len(parts) != len(points) + 1:
+            raise InvalidInput(f"reference summary: {what} {j} needs at most {bins - 1} cut points and one share "
+                               f"more than cut points")
+        if not np.isfinite(points).all() or np.any(np.diff(points) <= 0):
+            raise InvalidInput(f"reference summary: the cut points of {what} {j} must be finite and increasing")
+        if not np.isfinite(parts).all() or parts.min() < 0 or abs(parts.sum() - 1.0) > 1e-6:
+            raise InvalidInput(f"reference summary: the shares of {what} {j} must be non-negative and sum to 1")
 
 
 def compare(summary: dict, x, threshold: float = DEFAULT_THRESHOLD, top: int | None = None) -> dict:

@@ -22,6 +22,13 @@ from .tables import CanaryBounds as CanaryBoundsRow
 from .tables import ReferenceSummary, utcnow
 
 DRIFT_CACHE_S = 10.0
+REFERENCE_HINT = ("give the training inputs with `%maas reference NAME@VERSION --data X_TRAIN` (or "
+                  "`%maas register … --reference X_TRAIN`, platform.set_reference_data)")
+
+
+def _reference_info(name: str, version: int, summary: dict) -> dict:
+    return {"name": name, "version": version, "rows": summary["rows"], "features": summary["features"],
+            "bins": summary["bins"], "projection": summary.get("projection") is not None}
 MAX_WINDOW_S = 600
 
 
@@ -121,8 +128,14 @@ class Monitor:
         names = [s["name"] for s in specs] if isinstance(x, dict) else None
         if not isinstance(bins, int) or not 2 <= bins <= 100:
             raise InvalidInput("bins must be an integer from 2 to 100")
-        summary = drift_math.summarize(x, names, bins)
+        return self.set_reference_summary(name, meta["version"], drift_math.summarize(x, names, bins))
+
+    def set_reference_summary(self, name: str, version, summary: dict) -> dict:
+        """Keep a reference summary made elsewhere (drift.summarize in a kernel: the data never travels)."""
+        meta = self.platform.registry.get_version(name, version)
+        summary = drift_math.check_summary(summary)
         summary["sha256"] = meta["sha256"]  # ties it to these bytes: a model deleted and re-created by name
+        specs = meta["signature"].get("inputs", [])
         dims = [d for s in specs for d in s["shape"][1:]]
         if specs and all(d > 0 for d in dims):  # fixed row width: the data must match it
             width = sum(int(np.prod(s["shape"][1:])) for s in specs)
@@ -137,8 +150,15 @@ class Monitor:
             else:
                 row.summary, row.created_at = summary, utcnow()
         self._drift_cache.clear()
-        return {"name": name, "version": meta["version"], "rows": summary["rows"], "features": summary["features"],
-                "projection": summary["projection"] is not None}
+        return _reference_info(name, meta["version"], summary)
+
+    def reference_info(self, name: str, version) -> dict:
+        """What the stored reference of name@version covers (rows, features, bins), without its bins."""
+        meta = self.platform.registry.get_version(name, version)
+        summary = self.reference(name, meta["version"])
+        if summary is None:
+            raise NotFound(f"no reference data for {name}@{meta['version']}: {REFERENCE_HINT}")
+        return _reference_info(name, meta["version"], summary)
 
     def reference(self, name: str, version: int) -> dict | None:
         """The stored reference summary of name@version, or None."""
@@ -160,8 +180,7 @@ class Monitor:
                 continue
             if summary.get("sha256") in (None, current):  # else: left by a deleted model of the same name
                 return number, summary
-        raise NotFound(f"no reference data for {model}@{version}: give it with "
-                       f"platform.set_reference_data({model!r}, {version}, x_train)")
+        raise NotFound(f"no reference data for {model}@{version}: {REFERENCE_HINT}")
 
     def drift(self, endpoint: str, threshold: float = drift_math.DEFAULT_THRESHOLD, top: int | None = None) -> dict:
         """PSI of the endpoint's sampled inputs against the reference of the version it serves."""
