@@ -108,10 +108,11 @@ def quickstart():
 
             Registration converts the Keras model to ONNX and runs both on `--sample` before the version exists:
             if they differ by more than the tolerance (1e-4) nothing is registered. The version is immutable and
-            carries its sha256, its input/output signature and the run that produced it.
+            carries its sha256, its input/output signature and the run that produced it. `--reference` keeps a
+            summary of the training inputs, which the served inputs are compared with later (section 4).
         """),
         code("""
-            registered = %maas register model --name mnist --sample x_test[:256] --description "784-128-10, Adam"
+            registered = %maas register model --name mnist --sample x_test[:256] --reference x_train --description "784-128-10, Adam"
             v1 = int(registered.index[0])
             registered
         """),
@@ -212,6 +213,20 @@ def quickstart():
         """),
         md("The same figures as a table (what a notebook without widgets shows):"),
         code("%maas monitor mnist --static"),
+        md("""
+            Input drift: `--reference` kept a summary of the training inputs (quantile bins per pixel, and over a
+            random projection, since 784 pixels are many), and the endpoint keeps a bounded sample of what it
+            serves. Test images look like the training images:
+        """),
+        code("%maas drift mnist --top 5"),
+        md("Inverted images (a camera upgrade gone wrong, say) do not:"),
+        code("""
+            %maas drift mnist --reset
+            inverted = 1.0 - x_test[:300]
+            _ = %maas predict mnist inverted
+            shifted = %maas drift mnist --top 5 --no-plot
+            assert shifted["drifted"].any()
+        """),
         md("""
             ## 5. A second version, trained with SGD
 
