@@ -188,9 +188,11 @@ def quickstart():
 
             `%maas monitor mnist` is a live dashboard (throughput, latency p50/p95/p99, error rate, batch size, per
             version) refreshed every second. Here it watches a short load loop: at most 1 000 requests or 10 seconds.
+            When it stops (`--seconds`, the Stop button, or the endpoint going away) it leaves a snapshot of the
+            table and charts in the output, which is what a saved notebook shows where widgets cannot render.
         """),
         code("""
-            %maas monitor mnist --seconds 20
+            %maas monitor mnist --seconds 12
 
             def load(requests_at_most=1000, seconds_at_most=10.0, rows=1):
                 \"\"\"Send single-row requests for a bounded count and time; returns the versions that answered.\"\"\"

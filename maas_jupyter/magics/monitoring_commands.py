@@ -169,7 +169,7 @@ def _monitor(parser):
         if previous is not None:
             previous.stop("replaced by a newer view")
         _LIVE_VIEWS[args.endpoint or "*"] = view
-        _display(view.widget)
+        view.show()
         view.start()
         return None
 

@@ -8,7 +8,9 @@ a daemon thread; ipykernel sends widget updates from any thread.
 
 from __future__ import annotations
 
+import base64
 import html
+import io
 import threading
 import time
 from typing import Callable
@@ -87,9 +89,31 @@ class LiveView:
         self.status = ipywidgets.HTML("")
         self.stop_button = ipywidgets.Button(description="Stop", layout=ipywidgets.Layout(width="80px"))
         self.stop_button.on_click(lambda _button: self.stop("stopped"))
+        self.last = None  # the data shown last: what the snapshot left behind at the end is drawn from
+        self._display = None
 
     def render(self, data) -> None:
         raise NotImplementedError
+
+    def snapshot_html(self) -> str:
+        """What the view showed last, as HTML (a table, and a chart where there is one)."""
+        raise NotImplementedError
+
+    def show(self) -> "LiveView":
+        """Display the view, keeping a handle so that, once it stops, the same output also carries a
+        snapshot: saved notebooks, nbconvert and repository pages cannot render a widget."""
+        from IPython.display import display
+
+        self._display = display(self.mimebundle(), raw=True, display_id=True)
+        return self
+
+    def mimebundle(self) -> dict:
+        bundle = {"application/vnd.jupyter.widget-view+json": {
+            "version_major": 2, "version_minor": 0, "model_id": self.widget.model_id},
+            "text/plain": f"{type(self).__name__} ({self.stopped_because or 'live'})"}
+        if self.stopped_because is not None and self.last is not None:
+            bundle["text/html"] = self.snapshot_html() + f"<p><i>{html.escape(self.stopped_because)}</i></p>"
+        return bundle
 
     def refresh(self) -> bool:
         """Fetch and show once; False when the view has stopped (endpoint gone, too many failures)."""
@@ -135,6 +159,11 @@ class LiveView:
         self._stop.set()
         self.status.value = f"<b>{html.escape(self.stopped_because)}</b>"
         self.stop_button.disabled = True
+        if self._display is not None:
+            try:
+                self._display.update(self.mimebundle(), raw=True)
+            except Exception:  # the kernel is shutting down: nothing to leave behind
+                pass
 
     def join(self, timeout: float | None = None) -> None:
         if self._thread is not None:
@@ -170,6 +199,7 @@ class MonitorDashboard(LiveView):
             ipywidgets.HBox([self.title, self.stop_button]), self.table, ipywidgets.HBox(figures), self.status])
 
     def render(self, series: dict) -> None:
+        self.last = series
         serving = series.get("serving") or {}
         canary = serving.get("canary")
         self.title.value = (f"<b>{html.escape(self.endpoint)}</b> serving v{serving.get('version')}"
@@ -196,6 +226,37 @@ class MonitorDashboard(LiveView):
             note = f" — <span style='color:#b00'>automatic rollback at {when}: {html.escape(last['reason'])}</span>"
         self.status.value = f"updated {time.strftime('%H:%M:%S')}{note}"
 
+    def snapshot_html(self) -> str:
+        series = self.last
+        chart = _charts_png(series)
+        image = (f"<img alt='throughput and p99 latency' src='data:image/png;base64,{base64.b64encode(chart).decode()}'>"
+                 if chart else "")
+        return f"<div>{self.title.value}</div>{summary_table_html(series)}{image}"
+
+
+def _charts_png(series: dict) -> bytes | None:
+    """Throughput and p99 over the window, per version, as one PNG (the snapshot of a stopped dashboard)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    versions = ordered_versions(series)
+    if not versions:
+        return None
+    n = int(series.get("window_s", 60))
+    figure = Figure(figsize=(9, 2.6), dpi=80)
+    figure.subplots_adjust(left=0.07, right=0.99, bottom=0.18, top=0.86, wspace=0.22)
+    FigureCanvasAgg(figure)
+    for ax, (key, label) in zip(figure.subplots(1, 2), (("throughput", "requests/s"), ("p99_ms", "p99 latency (ms)"))):
+        for (version, data), color in zip(versions, COLORS):
+            values = [np.nan if v is None else v for v in data["points"].get(key, [])[-n:]]
+            ax.plot(np.arange(-len(values) + 1, 1), values, color=color, label=f"v{version} {data.get('role', '')}")
+        ax.set_title(label, fontsize="small")
+        ax.set_xlabel("seconds ago")
+        ax.legend(loc="upper left", fontsize="x-small")
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
 
 class OverviewTable(LiveView):
     """Every endpoint and version in one compact table (%maas monitor without an endpoint)."""
@@ -212,6 +273,7 @@ class OverviewTable(LiveView):
                                        self.table, self.status])
 
     def render(self, rows: list[dict]) -> None:
+        self.last = rows
         if not rows:
             self.table.value = "<i>no endpoints</i>"
         else:
@@ -221,3 +283,6 @@ class OverviewTable(LiveView):
                                             for key, _label, pattern in self.COLUMNS) + "</tr>" for row in rows)
             self.table.value = f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
         self.status.value = f"updated {time.strftime('%H:%M:%S')}"
+
+    def snapshot_html(self) -> str:
+        return f"<b>maas endpoints</b>{self.table.value}"

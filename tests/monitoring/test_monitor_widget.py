@@ -115,3 +115,39 @@ def test_dashboard_says_when_the_guard_rolled_the_canary_back():
     dashboard.refresh()
     assert "automatic rollback" in dashboard.status.value and "failure rate 40.0%" in dashboard.status.value
     assert "canary" not in dashboard.title.value
+
+
+class _Handle:
+    """Stands in for IPython's DisplayHandle: records the bundles the view leaves in its output."""
+
+    def __init__(self):
+        self.bundles = []
+
+    def update(self, bundle, raw=False):
+        self.bundles.append(bundle)
+
+
+def test_a_stopped_view_leaves_a_snapshot_for_renderers_without_widgets():
+    dashboard = MonitorDashboard("mnist", lambda: _series(), interval_s=0.01, max_seconds=0.05)
+    assert "text/html" not in dashboard.mimebundle(), "while live, the widget is the whole output"
+    dashboard._display = _Handle()
+    dashboard.start()
+    dashboard.join(timeout=30)
+    snapshot = dashboard._display.bundles[-1]
+    assert "application/vnd.jupyter.widget-view+json" in snapshot
+    assert "v2 (canary)" in snapshot["text/html"] and "data:image/png;base64," in snapshot["text/html"]
+    assert "stopped after" in snapshot["text/html"]
+
+    overview = OverviewTable(lambda: [{"endpoint": "a", "version": 1, "role": "primary", "state": "ready"}])
+    overview._display = _Handle()
+    overview.refresh()
+    overview.stop("replaced by a newer view")
+    html = overview._display.bundles[-1]["text/html"]
+    assert "<td style='text-align:right;padding:0 10px'>a</td>" in html and "replaced by a newer view" in html
+
+
+def test_a_view_stopped_before_its_first_refresh_leaves_no_empty_snapshot():
+    view = MonitorDashboard("mnist", lambda: _series())
+    view._display = _Handle()
+    view.stop("stopped")
+    assert "text/html" not in view._display.bundles[-1]
