@@ -56,7 +56,7 @@ class RemoteMonitor:
         self.client = client
 
     def _get(self, path: str):
-        return self.client._call("GET", path)
+        return self.client.api_call("GET", path)
 
     def series(self, endpoint, window_s):
         return self._get(f"/deployments/{quote(endpoint, safe='')}/metrics?window={window_s}")
@@ -81,7 +81,7 @@ class RemoteMonitor:
         return self._get(f"/deployments/{quote(endpoint, safe='')}/drift?threshold={threshold}&top={top or 0}")
 
     def reset_drift(self, endpoint):
-        self.client._call("DELETE", f"/deployments/{quote(endpoint, safe='')}/drift")
+        self.client.api_call("DELETE", f"/deployments/{quote(endpoint, safe='')}/drift")
 
     def evaluate(self, name, ref, x, y, batch_size, progress):
         from ..client import raise_for as _raise_for
@@ -102,7 +102,7 @@ class RemoteMonitor:
     def slo(self, endpoint, bounds):
         path = f"/deployments/{quote(endpoint, safe='')}/slo"
         if bounds:
-            self.client._call("PUT", path, bounds)
+            self.client.api_call("PUT", path, bounds)
         return self._get(path)
 
 
@@ -112,7 +112,7 @@ _LIVE_VIEWS: dict[str, object] = {}  # endpoint (or "*" for the overview) -> its
 def monitor_of(service):
     """The monitoring face of a service: remote when its deployments are a client of a serving process."""
     deployments = service.deployments
-    if hasattr(deployments, "_call") and hasattr(deployments, "session"):
+    if hasattr(deployments, "api_call") and hasattr(deployments, "session"):
         return RemoteMonitor(deployments)
     return LocalMonitor(service)
 

@@ -33,7 +33,8 @@ class ServingClient:
     def close(self) -> None:
         self.session.close()
 
-    def _call(self, method: str, path: str, body: Any = None) -> Any:
+    def api_call(self, method: str, path: str, body: Any = None) -> Any:
+        """One management API call (JSON in and out) under this server's /api, errors typed."""
         data = None if body is None else orjson.dumps(body)
         response = self.session.request(method, self.api + path, data=data, timeout=self.timeout,
                                         headers={"Content-Type": "application/json"} if data else None)
@@ -43,24 +44,24 @@ class ServingClient:
     # ---- registry (read) ---------------------------------------------------------------------
 
     def models(self) -> list[dict]:
-        return self._call("GET", "/models?limit=1000")["items"]
+        return self.api_call("GET", "/models?limit=1000")["items"]
 
     def versions(self, name: str) -> list[dict]:
-        return self._call("GET", f"/models/{name}/versions?limit=1000")["items"]
+        return self.api_call("GET", f"/models/{name}/versions?limit=1000")["items"]
 
     # ---- deployments (same names as Deployments) ---------------------------------------------
 
     def list(self) -> list[dict]:
-        return self._call("GET", "/deployments")["items"]
+        return self.api_call("GET", "/deployments")["items"]
 
     def get(self, name: str) -> dict:
-        return self._call("GET", f"/deployments/{name}")
+        return self.api_call("GET", f"/deployments/{name}")
 
     forwards_scaling = True  # replicas / autoscaling options go to the server, whose backend checks them
 
     def backend_info(self) -> dict:
         """The serving process's backend: for ray, the cluster's nodes and each endpoint's replicas."""
-        info = self._call("GET", "/info")
+        info = self.api_call("GET", "/info")
         return {k: info[k] for k in ("backend", "ray_address", "nodes", "endpoints", "scaling") if k in info}
 
     def deploy(self, name: str, model: str, version=None, *, max_batch_size=None, max_queue_delay_ms=None,
@@ -73,14 +74,14 @@ class ServingClient:
             body["max_batch_size"] = max_batch_size
         if max_queue_delay_ms is not None:
             body["max_queue_delay_ms"] = max_queue_delay_ms
-        return self._call("POST", "/deployments", body)
+        return self.api_call("POST", "/deployments", body)
 
     def canary(self, name: str, version, weight: float, *, model: str | None = None, actor=None,
                reason: str = "") -> dict:
         canary = {"version": str(version), "weight": weight}
         if model is not None:
             canary["model"] = model
-        return self._call("PATCH", f"/deployments/{name}", {"canary": canary, "reason": reason})
+        return self.api_call("PATCH", f"/deployments/{name}", {"canary": canary, "reason": reason})
 
     def update(self, name: str, *, max_batch_size=None, max_queue_delay_ms=None, canary_weight=None, actor=None,
                reason: str = "") -> dict:
@@ -91,19 +92,19 @@ class ServingClient:
             body["max_queue_delay_ms"] = max_queue_delay_ms
         if canary_weight is not None:
             body["canary"] = {"weight": canary_weight}
-        return self._call("PATCH", f"/deployments/{name}", body)
+        return self.api_call("PATCH", f"/deployments/{name}", body)
 
     def cancel_canary(self, name: str, *, actor=None, reason: str = "") -> dict:
-        return self._call("PATCH", f"/deployments/{name}", {"canary": None, "reason": reason})
+        return self.api_call("PATCH", f"/deployments/{name}", {"canary": None, "reason": reason})
 
     def promote(self, name: str, *, actor=None, reason: str = "") -> dict:
-        return self._call("POST", f"/deployments/{name}/promote", {"reason": reason})
+        return self.api_call("POST", f"/deployments/{name}/promote", {"reason": reason})
 
     def rollback(self, name: str, *, actor=None, reason: str = "") -> dict:
-        return self._call("POST", f"/deployments/{name}/rollback", {"reason": reason})
+        return self.api_call("POST", f"/deployments/{name}/rollback", {"reason": reason})
 
     def undeploy(self, name: str, *, actor=None, reason: str = "") -> None:
-        self._call("DELETE", f"/deployments/{name}", {"reason": reason} if reason else None)
+        self.api_call("DELETE", f"/deployments/{name}", {"reason": reason} if reason else None)
 
     # ---- inference ---------------------------------------------------------------------------
 
