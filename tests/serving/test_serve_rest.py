@@ -5,7 +5,7 @@ import onnx_models
 import orjson
 import pytest
 import requests
-from conftest import TOKEN, populate_home, serve_env
+from serve_home import TOKEN, populate_home, serve_env
 
 from maas_jupyter.serving.client import ServingClient
 from maas_jupyter.serving.supervisor import ServingProcess
