@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import weakref
 from typing import Any
 
 from ..config import ENV_JUPYTER_TOKEN, ENV_JUPYTER_URL
@@ -16,6 +17,9 @@ class MagicContext:
     def __init__(self, shell):
         self.shell = shell
         self._service = None
+        # model object -> its last finished `%maas train` run (TrainingResult), for lineage at registration;
+        # weak, so a model the user drops is not kept alive by the magics.
+        self.trained = weakref.WeakKeyDictionary()
 
     @property
     def service(self):

@@ -40,6 +40,13 @@ def _json_object(text: str | None, what: str) -> dict | None:
     return value
 
 
+def _trained_run(ctx, model):
+    try:
+        return ctx.trained.get(model)
+    except TypeError:  # bytes, a path: not weakly referenceable, never trained here
+        return None
+
+
 @command("help", "List the %maas commands.")
 def _help(parser):
     def run(ctx, args):
@@ -84,10 +91,18 @@ def _register(parser):
             model, default_name = args.model, args.model.rsplit("/", 1)[-1].removesuffix(".onnx")
         sample = ctx.variable(args.sample) if args.sample else None
         reference = reference_summary(ctx.variable(args.reference), model) if args.reference else None
-        version = ctx.service.register(
-            args.name or default_name, model, sample=sample, tolerance=args.tolerance, alias=args.alias,
-            description=args.description, tags=_json_object(args.tags, "--tags"), parent_version=args.parent,
-        )
+        options = dict(sample=sample, tolerance=args.tolerance, alias=args.alias, description=args.description,
+                       tags=_json_object(args.tags, "--tags"))
+        run = _trained_run(ctx, model)
+        if run is not None and args.parent is None:
+            # Trained here by %maas train: the version points at that run, and the run at the version.
+            from ..training.register import register_trained
+            from .training_commands import runs_writer
+
+            version = register_trained(ctx.service, args.name or default_name, run, runs=runs_writer(ctx), **options)
+            print(f"lineage: run {run.run_id[:8]} (this model's last %maas train)")
+        else:
+            version = ctx.service.register(args.name or default_name, model, parent_version=args.parent, **options)
         diff = version.get("params", {}).get("parity_max_abs_diff")
         parity = f", parity max |diff| {diff:.2g}" if diff is not None else ""
         print(f"registered {version['name']}@{version['version']} (sha256 {version['sha256'][:12]}{parity})")

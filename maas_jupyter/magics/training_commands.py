@@ -38,7 +38,7 @@ def _shared_run_store(database_url: str):
     return RunStore(Database(database_url))
 
 
-def _runs_writer(ctx):
+def runs_writer(ctx):
     """Where a run trained in this kernel is recorded: the Platform's store, or (with a server) the same
     database the server uses, which this kernel reaches through the environment it inherited."""
     if not _remote(ctx):
@@ -104,12 +104,13 @@ def _train(parser):
         val = _pair(ctx, args.val, "--val") if args.val else None
         options = _training_options(args)
         options.setdefault("epochs", 1)
-        runs = _runs_writer(ctx)
+        runs = runs_writer(ctx)
         # The widget is made only once the input checks passed, so a typo leaves no empty chart behind.
         curve = _LazyCurve(lambda: live_curve(f"%maas train {args.model}"))
         result = train(model, x, y, val=val, val_split=args.val_split, runs=runs, listener=curve,
                        model_name=args.register or (args.model if args.model.isidentifier() else None), **options)
         print(result.summary())
+        remember_run(ctx, model, result)
         if args.register and result.status == "finished":
             reference = _training_reference(x)
             version = register_trained(ctx.service, args.register, result, runs=runs)
@@ -121,6 +122,18 @@ def _train(parser):
         return None
 
     return run
+
+
+def remember_run(ctx, model, result) -> None:
+    """Keep the model's last finished run, so that a later `%maas register` of the same model object links
+    the version to it; any other outcome means the weights are no longer that run's."""
+    try:
+        if result.status == "finished":
+            ctx.trained[model] = result
+        else:
+            ctx.trained.pop(model, None)
+    except TypeError:  # an object that cannot be weakly referenced: no lineage by object
+        pass
 
 
 def _training_reference(x):

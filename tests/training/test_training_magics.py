@@ -62,6 +62,24 @@ def test_train_records_a_run_and_registers_with_lineage(shell, body, capsys):
     assert versions.loc[1, "run_id"] == runs.index[0]
 
 
+def test_registering_a_model_trained_here_links_its_last_finished_run(shell, body, capsys):
+    _data(shell)
+    name = f"linked-{int(time.time() * 1000) % 10**8}"
+    maas(shell, "train model --data x,y --epochs 1 --optimizer adam")
+    run_id = maas(shell, "runs").index[0]
+    maas(shell, f"register model --name {name}")
+    assert f"lineage: run {run_id[:8]}" in capsys.readouterr().out
+    assert maas(shell, f"versions {name}").loc[1, "run_id"] == run_id
+    assert maas(shell, "runs").loc[run_id, "registered_version"] == 1
+
+    # A run that does not finish leaves weights that are no longer the finished run's: no lineage then.
+    shell.user_ns["x_nan"] = np.full_like(shell.user_ns["x"], np.nan)
+    maas(shell, "train model --data x_nan,y --epochs 1 --optimizer sgd --lr 0.1")
+    maas(shell, f"register model --name {name}")
+    assert "lineage" not in capsys.readouterr().out
+    assert pd.isna(maas(shell, f"versions {name}").loc[2, "run_id"])
+
+
 @pytest.mark.parametrize("optimizer", ["gd", "sgd"])
 def test_train_with_gd_and_sgd(shell, optimizer, capsys):
     _data(shell)  # 128 rows, a quarter held out: 96 training rows, 3 batches of 32 per epoch
