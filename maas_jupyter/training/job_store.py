@@ -62,6 +62,7 @@ class JobStore:
     def _job_dict(job: TrainingJob) -> dict:
         return {
             "id": job.id, "name": job.name, "state": job.state, "params": dict(job.params),
+            "resources": dict(job.resources or {}),
             "created_at": _iso(job.created_at), "started_at": _iso(job.started_at), "ended_at": _iso(job.ended_at),
             "pid": job.pid, "owner": job.owner, "cancel_requested": job.cancel_requested, "run_id": job.run_id,
             "registered_version": job.registered_version, "reason": job.reason, "created_by": job.created_by,
@@ -78,15 +79,16 @@ class JobStore:
             raise NotFound(f"job {job_id} does not exist")
         return job
 
-    def create(self, name: str, script: str, params: dict, owner: str) -> dict:
-        """A new QUEUED job."""
+    def create(self, name: str, script: str, params: dict, owner: str, resources: dict | None = None) -> dict:
+        """A new QUEUED job (`resources`: what its worker reserves, already checked by the launcher)."""
         check_name(name, "model name")
         try:
             user = getpass.getuser()
         except Exception:
             user = ""
         with self.db.write() as session:
-            job = TrainingJob(name=name, state=QUEUED, script=script, params=dict(params), owner=owner,
+            job = TrainingJob(name=name, state=QUEUED, script=script, params=dict(params),
+                              resources=dict(resources or {}), owner=owner,
                               cancel_requested=False, reason="", created_by=user)
             session.add(job)
             session.flush()

@@ -3,7 +3,8 @@
 Each job gets MAAS_HOME/jobs/<id>/ with script.py, spec.json, log.txt (the worker's stdout and
 stderr), events.jsonl (training events the worker appends) and result.json. One monitor thread
 per running job tails events.jsonl onto the EventBus and settles the job's final state when the
-process exits, whatever the way it exits.
+worker exits, whatever the way it exits. Where the worker runs (this machine, a Ray node) is the
+launcher's business (launchers.py); its handle keeps those files current here.
 """
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ import json
 import logging
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -25,45 +24,18 @@ from ..errors import InvalidInput
 from ..events import EventBus
 from ..names import check_name
 from ..registry.database import Database
-from . import inputs
 from .event_file import EventFileTail
-from .job_store import CANCELLED, FAILED, FINAL_STATES, RUNNING, SUCCEEDED, JobStore, owner_alive, this_process_owner
+from .job_store import CANCELLED, FAILED, FINAL_STATES, RUNNING, JobStore, owner_alive, this_process_owner
+from .job_outcome import check_job_params, final_state
+from .launchers import Launcher, WorkerExit, WorkerHandle, create_launcher
 from .runs import RunStore
+from .streamed_runs import StreamedRun, register_returned
 
 log = logging.getLogger(__name__)
 
-JOB_PARAMS = ("epochs", "batch_size", "optimizer", "lr", "loss", "val_split")
 POLL_S = 0.2
 MAX_LOG_CHUNK = 1024 * 1024
 MAX_CACHED_TAILS = 32
-
-
-def check_job_params(params: dict | None) -> dict:
-    """Training flags of a job, checked now so a bad flag fails the request, not the job later."""
-    params = dict(params or {})
-    unknown = sorted(set(params) - set(JOB_PARAMS))
-    if unknown:
-        raise InvalidInput(f"unknown training option(s) {', '.join(unknown)}: use {', '.join(JOB_PARAMS)}")
-    params = {k: v for k, v in params.items() if v is not None}
-    optimizer, lr = inputs.check_hyperparameters(params.get("optimizer"), params.get("lr"),
-                                                 params.get("epochs", 1), params.get("batch_size"))
-    if optimizer is not None:
-        params["optimizer"] = optimizer
-    if lr is not None:
-        params["lr"] = lr
-    split = params.get("val_split")
-    if split is not None and (isinstance(split, bool) or not isinstance(split, (int, float)) or not 0 < split < 1):
-        raise InvalidInput(f"the validation split must be a fraction between 0 and 1, not {split!r}")
-    if "loss" in params and not isinstance(params["loss"], str):
-        raise InvalidInput("loss must be the name of a Keras loss")
-    return params
-
-
-def _signal_name(returncode: int) -> str:
-    try:
-        return signal.Signals(-returncode).name
-    except ValueError:
-        return f"signal {-returncode}"
 
 
 class JobRunner:
@@ -71,7 +43,7 @@ class JobRunner:
 
     def __init__(self, settings: Settings, db: Database, bus: EventBus | None = None,
                  max_concurrent: int | None = None, cancel_grace_s: float | None = None,
-                 python: str | None = None, recover: bool = True):
+                 python: str | None = None, recover: bool = True, launcher: Launcher | None = None):
         self.settings = settings
         self.store = JobStore(db)
         self.runs = RunStore(db)
@@ -81,13 +53,14 @@ class JobRunner:
                                     else os.environ.get("MAAS_JOB_CANCEL_GRACE_S", "10"))
         if self.max_concurrent < 1:
             raise InvalidInput("max_concurrent must be at least 1")
-        self.python = python or sys.executable
+        self.launcher = launcher or create_launcher(settings, python)
         self.owner = this_process_owner()
         self.jobs_dir = settings.home / "jobs"
         self.jobs_dir.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
-        self._processes: dict[int, subprocess.Popen] = {}
+        self._workers: dict[int, WorkerHandle] = {}
         self._monitors: dict[int, threading.Thread] = {}
+        self._streamed: dict[int, StreamedRun] = {}  # runs this server records (workers without the database)
         self._killed: set[int] = set()
         self._tails: collections.OrderedDict[int, EventFileTail] = collections.OrderedDict()
         self._closed = False
@@ -96,8 +69,9 @@ class JobRunner:
 
     # ---- public interface ---------------------------------------------------------------------
 
-    def submit(self, name: str, script: str, params: dict | None = None) -> dict:
-        """Queue a training script; it starts when a slot is free. Returns the job."""
+    def submit(self, name: str, script: str, params: dict | None = None, resources: dict | None = None) -> dict:
+        """Queue a training script; it starts when a slot is free. `resources` ({"cpus", "gpus"}) are
+        what its worker reserves on the ray backend. Returns the job."""
         check_name(name, "model name")
         if not isinstance(script, str) or not script.strip():
             raise InvalidInput("the job script is empty: it must define model, x_train and y_train")
@@ -106,7 +80,8 @@ class JobRunner:
         except SyntaxError as exc:
             raise InvalidInput(f"the job script does not parse: line {exc.lineno}: {exc.msg}") from None
         params = check_job_params(params)
-        job = self.store.create(name, script, params, self.owner)
+        resources = self.launcher.resources(resources or {})  # a request no node can meet fails here
+        job = self.store.create(name, script, params, self.owner, resources)
         self._publish_state(job)
         self._schedule()
         return self.store.get(job["id"])
@@ -127,9 +102,9 @@ class JobRunner:
             self._publish_state(job)
             return job
         with self._lock:
-            process = self._processes.get(job["id"])
-        if process is not None:
-            self._terminate(job["id"], process)
+            worker = self._workers.get(job["id"])
+        if worker is not None:
+            self._terminate(job["id"], worker)
         # A job running under another runner (another server process) is stopped by that runner,
         # which watches the cancel flag.
         return self.store.get(job["id"])
@@ -177,12 +152,13 @@ class JobRunner:
         """Stop scheduling; with stop_jobs, end this runner's workers and mark their jobs FAILED."""
         with self._lock:
             self._closed = True
-            processes = dict(self._processes)
+            workers = dict(self._workers)
         if stop_jobs:
-            for job_id, process in processes.items():
-                self._send(process, signal.SIGKILL)
+            for worker in workers.values():
+                worker.signal(signal.SIGKILL)
         for thread in list(self._monitors.values()):
             thread.join(timeout=30)
+        self.launcher.close()
 
     # ---- recovery and scheduling --------------------------------------------------------------
 
@@ -193,7 +169,7 @@ class JobRunner:
                 continue
             if job["state"] == RUNNING:
                 reason = "the server running this job stopped while it ran"
-                self._kill_orphan(job)
+                self.launcher.kill_orphan(job["pid"], self.job_dir(job["id"]))
                 job = self.store.finish(job["id"], FAILED, reason)
                 self.runs.mark_stale(job["id"], reason)
                 self._publish_state(job)
@@ -201,26 +177,12 @@ class JobRunner:
                 self.store.adopt(job["id"], self.owner)
         self._schedule()
 
-    def _kill_orphan(self, job: dict) -> None:
-        pid = job.get("pid")
-        if not pid:
-            return
-        try:  # only a process that is this job's worker: a recycled pid may be anything
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            return
-        if b"maas_jupyter.training.job_worker" in cmdline and str(self.job_dir(job["id"])).encode() in cmdline:
-            try:
-                os.killpg(pid, signal.SIGKILL)
-            except OSError:
-                pass
-
     def _schedule(self) -> None:
         with self._lock:
             if self._closed:
                 return
             for job_id in self.store.queued_ids(self.owner):
-                if len(self._processes) >= self.max_concurrent:
+                if len(self._workers) >= self.max_concurrent:
                     return
                 if self.store.claim_for_start(job_id):
                     self._start(job_id)
@@ -230,51 +192,69 @@ class JobRunner:
         job_dir = self.job_dir(job_id)
         job_dir.mkdir(parents=True, exist_ok=True)
         (job_dir / "script.py").write_text(self.store.script(job_id))
-        (job_dir / "spec.json").write_text(json.dumps({
-            "job_id": job_id, "name": job["name"], "params": job["params"],
-            "home": str(self.settings.home), "database_url": self.settings.database_url}))
-        for stale in ("events.jsonl", "result.json"):
+        with_database = self.launcher.worker_has_database
+        spec = {"job_id": job_id, "name": job["name"], "params": job["params"],
+                "record": "worker" if with_database else "server"}
+        env = {"PYTHONUNBUFFERED": "1"}
+        if with_database:
+            spec.update(home=str(self.settings.home), database_url=self.settings.database_url)
+            env.update(MAAS_HOME=str(self.settings.home), MAAS_DATABASE_URL=self.settings.database_url)
+        else:  # converted and checked on the worker's node, with this server's tolerance
+            spec.update(parity_tolerance=self.settings.parity_tolerance, exit_with_parent=True)
+            self._streamed[job_id] = StreamedRun(self.runs, job_id, job["name"])
+        (job_dir / "spec.json").write_text(json.dumps(spec))
+        for stale in ("events.jsonl", "result.json", "model.onnx", "model.keras"):
             (job_dir / stale).unlink(missing_ok=True)
-        env = {**os.environ, "MAAS_HOME": str(self.settings.home), "MAAS_DATABASE_URL": self.settings.database_url,
-               "PYTHONUNBUFFERED": "1"}
-        with open(job_dir / "log.txt", "ab") as log_file:
-            # Its own session: a Ctrl-C in the terminal that started the server does not reach the job,
-            # and cancel can signal the worker's whole process group.
-            process = subprocess.Popen(
-                [self.python, "-m", "maas_jupyter.training.job_worker", str(job_dir)],
-                stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=job_dir, env=env,
-                start_new_session=True)
-        if not self.store.mark_running(job_id, process.pid):  # cancelled in the instant before
-            self._send(process, signal.SIGKILL)
-            process.wait()
+        try:
+            worker = self.launcher.start(job_dir, env, job["resources"])
+        except Exception as exc:  # e.g. the Ray cluster is out of reach: the job fails, the queue goes on
+            log.exception("starting job %s failed", job_id)
+            self._streamed.pop(job_id, None)
+            self._publish_state(self.store.finish(job_id, FAILED, f"the worker could not start: {exc}"))
             return
-        self._processes[job_id] = process
+        if not self.store.mark_running(job_id, worker.pid):  # cancelled in the instant before
+            worker.signal(signal.SIGKILL)
+            worker.release()
+            self._streamed.pop(job_id, None)
+            return
+        self._workers[job_id] = worker
         self._publish_state(self.store.get(job_id))
-        monitor = threading.Thread(target=self._monitor, args=(job_id, process), name=f"maas-job-{job_id}",
+        monitor = threading.Thread(target=self._monitor, args=(job_id, worker), name=f"maas-job-{job_id}",
                                    daemon=True)
         self._monitors[job_id] = monitor
         monitor.start()
 
     # ---- monitoring ---------------------------------------------------------------------------
 
-    def _monitor(self, job_id: int, process: subprocess.Popen) -> None:
+    def _monitor(self, job_id: int, worker: WorkerHandle) -> None:
         seen, last_flag_check = 0, 0.0
         try:
-            while process.poll() is None:
+            while (ended := worker.poll()) is None:
                 seen = self._forward_events(job_id, seen)
                 if time.monotonic() - last_flag_check > 1.0:  # a cancel asked through another runner
                     last_flag_check = time.monotonic()
                     if job_id not in self._killed and self.store.cancel_requested(job_id):
-                        self._terminate(job_id, process)
+                        self._terminate(job_id, worker)
                 time.sleep(POLL_S)
             self._forward_events(job_id, seen)
-            self._settle(job_id, process.returncode)
-        except Exception:
+            self._settle(job_id, ended)
+        except Exception as exc:
             log.exception("monitoring job %s failed", job_id)
+            try:  # never leave the job RUNNING with nobody watching it
+                if self.store.get(job_id)["state"] not in FINAL_STATES:
+                    worker.signal(signal.SIGKILL)
+                    self._publish_state(self.store.finish(job_id, FAILED, f"the server lost track of the job: {exc}"))
+            except Exception:
+                log.exception("settling job %s failed", job_id)
         finally:
             with self._lock:
-                self._processes.pop(job_id, None)
+                self._workers.pop(job_id, None)
                 self._monitors.pop(job_id, None)
+                self._streamed.pop(job_id, None)
+            try:
+                worker.release()
+            except Exception:
+                log.exception("releasing the worker of job %s failed", job_id)
             self._schedule()
 
     def _tail(self, job_id: int) -> EventFileTail:
@@ -287,63 +267,44 @@ class JobRunner:
 
     def _forward_events(self, job_id: int, seen: int) -> int:
         events = self._tail(job_id).refresh()
+        streamed = self._streamed.get(job_id)
         for event in events[seen:]:
+            if streamed is not None:  # recorded before it is published: a reader of job.training finds the run
+                streamed.on_event(event)
             if event.get("type") == "train_begin" and event.get("run_id"):
                 self.store.set_run(job_id, event["run_id"])
             self.bus.publish({"type": "job.training", "job_id": job_id, "event": event})
         return max(seen, len(events))
 
-    def _settle(self, job_id: int, returncode: int) -> None:
-        result_path = self.job_dir(job_id) / "result.json"
+    def _settle(self, job_id: int, ended: WorkerExit) -> None:
+        job_dir = self.job_dir(job_id)
         try:
-            result = json.loads(result_path.read_text())
+            result = json.loads((job_dir / "result.json").read_text())
         except (OSError, json.JSONDecodeError):
             result = {}
         job = self.store.get(job_id)
+        streamed = self._streamed.get(job_id)
+        if streamed is not None:
+            streamed.close_from_result(result.get("run"))
+            if result.get("status") == "trained" and not job["cancel_requested"]:
+                result = register_returned(self.settings, self.store.db, self.runs, job, job_dir, result)
+        state, reason = final_state(job["cancel_requested"], ended, result, self._closed)
         run_id = result.get("run_id") or job["run_id"]
-        if job["cancel_requested"]:
-            state = CANCELLED
-            reason = "cancelled" + (" (killed after the grace period)" if returncode == -signal.SIGKILL else "")
-        elif returncode == 0 and result.get("status") == "succeeded":
-            state, reason = SUCCEEDED, ""
-        else:
-            state = FAILED
-            if result.get("error"):
-                reason = result["error"]
-            elif returncode < 0:
-                reason = f"the worker was killed by {_signal_name(returncode)}"
-                if returncode == -signal.SIGKILL:
-                    reason += " (out of memory, or killed from outside)"
-            else:
-                reason = f"the worker exited with code {returncode}"
-            if self._closed and returncode < 0:
-                reason = "the server stopped while the job ran"
         job = self.store.finish(job_id, state, reason, run_id=run_id, version=result.get("version"))
         self.runs.mark_stale(job_id, reason or state.lower())
         self._publish_state(job)
 
-    def _terminate(self, job_id: int, process: subprocess.Popen) -> None:
+    def _terminate(self, job_id: int, worker: WorkerHandle) -> None:
         with self._lock:
             if job_id in self._killed:
                 return
             self._killed.add(job_id)
-        self._send(process, signal.SIGTERM)
+        worker.signal(signal.SIGTERM)
 
         def escalate():
-            try:
-                process.wait(timeout=self.cancel_grace_s)
-            except subprocess.TimeoutExpired:
-                self._send(process, signal.SIGKILL)
+            if not worker.wait(self.cancel_grace_s):
+                worker.signal(signal.SIGKILL)
         threading.Thread(target=escalate, name=f"maas-job-{job_id}-cancel", daemon=True).start()
-
-    @staticmethod
-    def _send(process: subprocess.Popen, sig: int) -> None:
-        if process.poll() is not None:
-            return
-        try:
-            os.killpg(process.pid, sig)  # the worker leads its own group (start_new_session)
-        except ProcessLookupError:
-            pass
 
     def _publish_state(self, job: dict) -> None:
         self.bus.publish({"type": "job.state", "job_id": job["id"], "name": job["name"], "state": job["state"],

@@ -66,11 +66,15 @@ class RunStore:
             "registered_version": run.registered_version,
         }
 
-    def start(self, params: dict, model_name: str | None = None, job_id: int | None = None) -> str:
-        """Record a new run as running; returns its id."""
+    def start(self, params: dict, model_name: str | None = None, job_id: int | None = None,
+              run_id: str | None = None) -> str:
+        """Record a new run as running; returns its id (`run_id`: the id a worker without the database
+        already gave the run it streams)."""
         if model_name is not None:
             check_name(model_name, "model name")
-        run_id = uuid.uuid4().hex
+        if run_id is not None and (not isinstance(run_id, str) or not run_id.isalnum() or len(run_id) > 32):
+            raise InvalidInput("a run id is up to 32 letters and digits")
+        run_id = run_id or uuid.uuid4().hex
         with self.db.write() as session:
             session.add(TrainingRun(id=run_id, model_name=model_name, status=RUNNING, params=dict(params),
                                     history=[], epochs_completed=0, error="", job_id=job_id))
@@ -83,13 +87,17 @@ class RunStore:
             run.history = [dict(row) for row in history]
             run.epochs_completed = len(history)
 
-    def finish(self, run_id: str, status: str, history: list[dict], duration_s: float, error: str = "") -> dict:
-        """Close the run with its final status, metrics and duration."""
+    def finish(self, run_id: str, status: str, history: list[dict], duration_s: float, error: str = "",
+               params: dict | None = None) -> dict:
+        """Close the run with its final status, metrics and duration (and its full parameters, when the
+        run was opened from a streamed event that carried only some)."""
         if status not in RUN_STATUSES or status == RUNNING:
             raise InvalidInput(f"a run cannot finish as {status!r}")
         with self.db.write() as session:
             run = self._find(session, run_id)
             run.status = status
+            if params is not None:
+                run.params = dict(params)
             run.history = [dict(row) for row in history]
             run.epochs_completed = len(history)
             run.duration_s = float(duration_s)

@@ -1,4 +1,5 @@
-"""Tables of the training area: recorded runs and background jobs (schema in migration 0003_training)."""
+"""Tables of the training area: recorded runs and background jobs (schema in migrations 0003_training,
+0007_job_resources)."""
 
 from __future__ import annotations
 
@@ -41,6 +42,9 @@ class TrainingJob(Base):
     state: Mapped[str] = mapped_column(String(16), nullable=False, index=True)
     script: Mapped[str] = mapped_column(Text, nullable=False)
     params: Mapped[dict] = mapped_column(JSON, default=dict, nullable=False)
+    # What the worker reserves on the ray backend ({"cpus": 1.0, "gpus": 1.0}); NULL for rows older than
+    # migration 0007, read as {}.
+    resources: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
