@@ -1,7 +1,8 @@
 """Management REST for training: background jobs (submit, list, logs, events, cancel) and recorded runs.
 
 Shapes:
-  job = {"id", "name", "state": "QUEUED"|"RUNNING"|"SUCCEEDED"|"FAILED"|"CANCELLED", "params", "reason",
+  job = {"id", "name", "state": "QUEUED"|"RUNNING"|"SUCCEEDED"|"FAILED"|"CANCELLED", "params",
+         "resources": {"cpus"?, "gpus"?} (ray backend), "reason",
          "run_id", "registered_version", "pid", "created_at", "started_at", "ended_at", "created_by", ...}
   run = {"run_id", "model_name", "status", "params", "history": [{"epoch", "loss", ...}], "metrics",
          "duration_s", "error", "job_id", "registered_name", "registered_version", "started_at", "ended_at"}
@@ -10,12 +11,13 @@ Live job progress also goes out on the event stream (maas/api/events) as "job.st
 
 from __future__ import annotations
 
+import asyncio
+
 from ..errors import InvalidInput
+from ..training.launchers import RESOURCE_FIELDS
 from .base import ApiHandler, only_fields
 
 JOB = r"(?P<job_id>[^/]+)"
-
-
 
 class JobsHandler(ApiHandler):
     def get(self):
@@ -23,16 +25,22 @@ class JobsHandler(ApiHandler):
         self.write_json(self.platform.jobs.list(self.get_query_argument("state", None) or None,
                                                 self.int_argument("offset", 0), self.int_argument("limit", 100)))
 
-    def post(self):
+    async def post(self):
         """Submit a training job: {"name": MODEL, "script": PYTHON, "params"?: {"epochs", "batch_size",
-        "optimizer", "lr", "loss", "val_split"}}. The script defines model, x_train, y_train (x_val, y_val);
-        on success the trained model becomes a new version of MODEL. Answers 201 with the job (QUEUED or RUNNING)."""
+        "optimizer", "lr", "loss", "val_split"}, "cpus"?: N, "gpus"?: N}. The script defines model, x_train,
+        y_train (x_val, y_val); on success the trained model becomes a new version of MODEL. "cpus" and
+        "gpus" (numbers above 0) are what the job's worker reserves on a node of the Ray cluster (ray
+        backend only; default 1 CPU there; a request no node can meet is refused with 400). The job shows
+        them as "resources". Answers 201 with the job (QUEUED or RUNNING)."""
         body = self.read_json()
-        only_fields(body, {"name", "script", "params"})
+        only_fields(body, {"name", "script", "params", *RESOURCE_FIELDS})
         params = body.get("params") or {}
         if not isinstance(params, dict):
             raise InvalidInput("params must be an object")
-        job = self.platform.jobs.submit(body.get("name"), body.get("script"), params)
+        resources = {key: body[key] for key in RESOURCE_FIELDS if body.get(key) is not None}
+        # In a thread: on the ray backend the first submit joins the cluster to check the request.
+        job = await asyncio.to_thread(self.platform.jobs.submit, body.get("name"), body.get("script"), params,
+                                      resources)
         self.set_header("Location", self.request.path.rstrip("/") + f"/{job['id']}")
         self.write_json(job, 201)
 
@@ -58,10 +66,11 @@ class JobEventsHandler(ApiHandler):
 
 
 class JobCancelActionHandler(ApiHandler):
-    def post(self, job_id):
+    async def post(self, job_id):
         """Cancel a job: a queued one at once, a running one by SIGTERM then SIGKILL after the grace
         period (the answer may still say RUNNING; the final CANCELLED follows). 409 if it already ended."""
-        self.write_json(self.platform.jobs.cancel(job_id))
+        # In a thread: on the ray backend the signal goes to the job's node and waits for its answer.
+        self.write_json(await asyncio.to_thread(self.platform.jobs.cancel, job_id))
 
 
 class RunsHandler(ApiHandler):

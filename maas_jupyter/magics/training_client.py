@@ -24,8 +24,9 @@ class JobsClient:
     def __init__(self, http):
         self.http = http
 
-    def submit(self, name: str, script: str, params: dict | None = None) -> dict:
-        return self.http.request("POST", "jobs", json={"name": name, "script": script, "params": params or {}})
+    def submit(self, name: str, script: str, params: dict | None = None, resources: dict | None = None) -> dict:
+        body = {"name": name, "script": script, "params": params or {}, **(resources or {})}
+        return self.http.request("POST", "jobs", json=body)
 
     def get(self, job_id) -> dict:
         return self.http.request("GET", f"jobs/{_seg(job_id)}")

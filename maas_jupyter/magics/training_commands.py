@@ -14,8 +14,8 @@ from .training_client import JobsClient, RunsClient
 RUN_COLUMNS = ["run_id", "model_name", "status", "optimizer", "lr", "epochs", "batch_size", "epochs_completed",
                "loss", "val_loss", "accuracy", "val_accuracy", "duration_s", "registered_version", "job_id",
                "error", "started_at"]
-JOB_COLUMNS = ["id", "name", "state", "reason", "registered_version", "run_id", "params", "created_at", "started_at",
-               "ended_at"]
+JOB_COLUMNS = ["id", "name", "state", "reason", "registered_version", "run_id", "params", "resources", "created_at",
+               "started_at", "ended_at"]
 
 
 def _remote(ctx) -> bool:
@@ -178,12 +178,15 @@ def _job(parser):
     parser.add_argument("name", help="the model the trained result is registered as")
     parser.add_argument("--val-split", type=float, help="validation fraction (when the script has no x_val)")
     _add_training_flags(parser)
+    parser.add_argument("--cpus", type=float, help="CPUs the job reserves on a Ray node (ray backend; default 1)")
+    parser.add_argument("--gpus", type=float, help="GPUs the job reserves on a Ray node (ray backend)")
 
     def run(ctx, args, cell):
         params = _training_options(args)
         if args.val_split is not None:
             params["val_split"] = args.val_split
-        job = _jobs(ctx).submit(args.name, cell, params)
+        resources = {key: value for key, value in (("cpus", args.cpus), ("gpus", args.gpus)) if value is not None}
+        job = _jobs(ctx).submit(args.name, cell, params, resources)
         print(f"job {job['id']} {job['state']}: `%maas watch {job['id']}` follows it, "
               f"`%maas logs {job['id']}` shows its output, `%maas cancel {job['id']}` stops it")
         return jobs_frame([job])
