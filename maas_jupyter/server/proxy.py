@@ -9,6 +9,7 @@ from __future__ import annotations
 import orjson
 from tornado import httpclient
 
+from ..serving.rest import ACTOR_HEADER
 from .base import JupyterFace
 
 # Headers that carry meaning for the V2 protocol or content negotiation; hop-by-hop ones stay behind.
@@ -38,6 +39,9 @@ class ServingProxyHandler(JupyterFace):
         headers = {k: self.request.headers[k] for k in _FORWARD_REQUEST if k in self.request.headers}
         if serving.process.token:
             headers["Authorization"] = f"Bearer {serving.process.token}"
+            user = getattr(self.current_user, "username", None)
+            if user:  # who did it, for the history the child records (see serving.rest.ACTOR_HEADER)
+                headers[ACTOR_HEADER] = user
         body = self.request.body if self.request.method in ("POST", "PUT", "PATCH", "DELETE") else None
         request = httpclient.HTTPRequest(url, method=self.request.method, headers=headers, body=body,
                                          allow_nonstandard_methods=True, request_timeout=600,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import uuid
 
 import numpy as np
@@ -52,6 +53,17 @@ def test_deploy_predict_swap_rollback_canary_promote_undeploy(shell, body, name,
 
     history = maas(shell, f"history {name}-ep")
     assert list(history["action"]) == ["deploy", "swap", "rollback", "canary", "promote"]
+    # Endpoint changes (made in the serving process, through Jupyter's proxy with a server body) name the
+    # user Jupyter authenticated, as registry changes (made in the Jupyter server itself) do, not the OS user
+    # of the serving process. Behind a shared token Jupyter names each cookie-less request a fresh anonymous
+    # user (a uuid): the names are alike in kind, not equal.
+    maas(shell, f"alias {name}@1 staging")
+    registry_actor = maas(shell, f"history {name}")["actor"].iloc[-1]
+    if body is None:
+        assert set(history["actor"]) == {registry_actor} == {getpass.getuser()}
+    else:
+        assert getpass.getuser() not in set(history["actor"])
+        assert all(len(actor) == len(registry_actor) == 32 for actor in history["actor"])
     maas(shell, f"undeploy {name}-ep")
     assert name + "-ep" not in maas(shell, "endpoints").index
     with pytest.raises(UsageError, match="no endpoint|not found|does not exist"):

@@ -63,6 +63,21 @@ def test_every_route_needs_the_token(served):
     assert response.status_code == 401 and "token" in response.json()["error"]
 
 
+def test_the_actor_header_names_who_changed_an_endpoint_only_with_the_token(served):
+    # What the Jupyter proxy sends on behalf of its user, believed only with the token and cut to 200 characters.
+    forged = requests.post(served.http_url + "/api/deployments", headers={"X-Maas-Actor": "mallory"}, timeout=10,
+                           data=orjson.dumps({"name": "actor-ep", "model": "linear", "version": 1}))
+    assert forged.status_code == 401
+    deployed = call(served, "POST", "/api/deployments", {"name": "actor-ep", "model": "linear", "version": 1},
+                    headers={"X-Maas-Actor": "alice"})
+    assert deployed.status_code in (200, 201), deployed.text
+    removed = call(served, "DELETE", "/api/deployments/actor-ep", {"reason": "done"}, headers={"X-Maas-Actor": "b" * 300})
+    assert removed.status_code in (200, 204), removed.text
+    deploy, undeploy = call(served, "GET", "/api/history/actor-ep").json()["items"][-2:]
+    assert deploy["action"] == "deploy" and deploy["actor"] == "alice"
+    assert undeploy["action"] == "undeploy" and undeploy["actor"] == "b" * 200
+
+
 def test_json_infer_flat_nested_with_and_without_version(served):
     want = onnx_models.linear_reference(1.0, X)
     nested = {"inputs": [{"name": "X", "datatype": "FP32", "shape": [2, 4], "data": X.tolist()}], "id": "abc"}
