@@ -100,12 +100,12 @@ def _register(parser):
             from .training_commands import runs_writer
 
             version = register_trained(ctx.service, args.name or default_name, run, runs=runs_writer(ctx), **options)
-            print(f"lineage: run {run.run_id[:8]} (this model's last %maas train)")
         else:
             version = ctx.service.register(args.name or default_name, model, parent_version=args.parent, **options)
         diff = version.get("params", {}).get("parity_max_abs_diff")
         parity = f", parity max |diff| {diff:.2g}" if diff is not None else ""
-        print(f"registered {version['name']}@{version['version']} (sha256 {version['sha256'][:12]}{parity})")
+        lineage = f", from run {run.run_id[:8]}: this model's last %maas train" if version.get("run_id") and run else ""
+        print(f"registered {version['name']}@{version['version']} (sha256 {version['sha256'][:12]}{parity}{lineage})")
         if reference is not None:
             ctx.service.set_reference_summary(version["name"], version["version"], reference)
             print(f"drift reference: {reference['rows']} rows x {reference['features']} features")

@@ -68,7 +68,7 @@ def test_registering_a_model_trained_here_links_its_last_finished_run(shell, bod
     maas(shell, "train model --data x,y --epochs 1 --optimizer adam")
     run_id = maas(shell, "runs").index[0]
     maas(shell, f"register model --name {name}")
-    assert f"lineage: run {run_id[:8]}" in capsys.readouterr().out
+    assert f"from run {run_id[:8]}: this model's last %maas train" in capsys.readouterr().out
     assert maas(shell, f"versions {name}").loc[1, "run_id"] == run_id
     assert maas(shell, "runs").loc[run_id, "registered_version"] == 1
 
@@ -76,7 +76,7 @@ def test_registering_a_model_trained_here_links_its_last_finished_run(shell, bod
     shell.user_ns["x_nan"] = np.full_like(shell.user_ns["x"], np.nan)
     maas(shell, "train model --data x_nan,y --epochs 1 --optimizer sgd --lr 0.1")
     maas(shell, f"register model --name {name}")
-    assert "lineage" not in capsys.readouterr().out
+    assert "from run" not in capsys.readouterr().out
     assert pd.isna(maas(shell, f"versions {name}").loc[2, "run_id"])
 
 
