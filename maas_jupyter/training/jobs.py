@@ -34,6 +34,7 @@ from .streamed_runs import StreamedRun, register_returned
 log = logging.getLogger(__name__)
 
 POLL_S = 0.2
+WORKER_ENV_FROM_SERVER = ("TF_CPP_MIN_LOG_LEVEL",)
 MAX_LOG_CHUNK = 1024 * 1024
 MAX_CACHED_TAILS = 32
 
@@ -196,6 +197,9 @@ class JobRunner:
         spec = {"job_id": job_id, "name": job["name"], "params": job["params"],
                 "record": "worker" if with_database else "server"}
         env = {"PYTHONUNBUFFERED": "1"}
+        # A worker on a Ray node inherits its raylet's environment, not ours: TensorFlow's log level is
+        # the one setting of ours it follows, so its log reads as a local worker's does.
+        env.update({k: os.environ[k] for k in WORKER_ENV_FROM_SERVER if k in os.environ})
         if with_database:
             spec.update(home=str(self.settings.home), database_url=self.settings.database_url)
             env.update(MAAS_HOME=str(self.settings.home), MAAS_DATABASE_URL=self.settings.database_url)
