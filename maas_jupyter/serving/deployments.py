@@ -36,6 +36,26 @@ def _batching(max_batch_size, max_queue_delay_ms) -> tuple[int | None, float | N
     return max_batch_size, None if max_queue_delay_ms is None else float(max_queue_delay_ms)
 
 
+def _interface(signature: dict) -> dict:
+    return {kind: [(spec["name"], spec["datatype"], [d if d > 0 else -1 for d in spec["shape"]])
+                   for spec in signature.get(kind, [])] for kind in ("inputs", "outputs")}
+
+
+def _describe(specs) -> str:
+    return ", ".join(f"{name}:{datatype}{shape}" for name, datatype, shape in specs)
+
+
+def _check_same_interface(primary, candidate: dict) -> None:
+    """A canary shares the primary's clients, who cannot know which version answers them: it must take and
+    give the same tensors (a swap may change them; that is the user's explicit choice)."""
+    ours, theirs = _interface(primary.signature), _interface(candidate["signature"])
+    for kind, verb in (("inputs", "takes"), ("outputs", "gives")):
+        if ours[kind] != theirs[kind]:
+            raise Conflict(f"version {candidate['version']} {verb} {_describe(theirs[kind])}; the primary "
+                           f"(version {primary.version}) {verb} {_describe(ours[kind])}: a canary must have the same "
+                           f"{kind} (deploy it as a swap, or to an endpoint of its own)")
+
+
 def _weight(weight) -> int:
     if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 <= weight <= 100:
         raise InvalidInput("a canary weight is a percentage from 0 to 100")
@@ -303,6 +323,7 @@ class Deployments(ReconcileAndRepository):
             r = endpoint.routes
             if number == r.primary.version:
                 raise Conflict(f"version {number} is already the primary version of {name!r}")
+            _check_same_interface(r.primary, self.platform.registry.get_version(endpoint.model, number))
             new = self._obtain(endpoint, endpoint.model, number, endpoint.max_batch_size, endpoint.max_queue_delay_ms)
             self._save(name, actor, reason, "canary",
                        {"model": endpoint.model, "version": r.primary.version, "canary": number, "weight": weight},

@@ -78,11 +78,14 @@ def two_inputs() -> bytes:
 
 
 def unloadable() -> bytes:
-    """Passes onnx.checker but ONNX Runtime cannot load it: an operator from a domain nobody implements."""
+    """Passes onnx.checker but ONNX Runtime cannot load it: an operator from a domain nobody implements.
+    Its inputs and outputs are `linear`'s, so it can also be offered as a canary of a `linear` endpoint."""
     graph = helper.make_graph(
-        [helper.make_node("NoSuchOperator", ["X"], ["Y"], domain="com.example.missing")], "unloadable",
+        [helper.make_node("NoSuchOperator", ["X"], ["Y"], domain="com.example.missing"),
+         helper.make_node("ArgMax", ["X"], ["label"], axis=1, keepdims=0)], "unloadable",
         [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["N", 4])],
-        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, ["N", 3])],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, ["N", 3]),
+         helper.make_tensor_value_info("label", TensorProto.INT64, ["N"])],
     )
     model = helper.make_model(graph, opset_imports=OPSET + [helper.make_opsetid("com.example.missing", 1)],
                               ir_version=8)
@@ -91,11 +94,14 @@ def unloadable() -> bytes:
 
 
 def fails_at_run() -> bytes:
-    """Loads, but every run fails: it reshapes [N, 4] into a fixed [5] (the warm-up catches it)."""
+    """Loads, but every run fails: it reshapes [N, 4] into a fixed [5] (the warm-up catches it). Declared
+    with `linear`'s inputs and outputs, so it can also be offered as a canary of a `linear` endpoint."""
     graph = helper.make_graph(
-        [helper.make_node("Reshape", ["X", "S"], ["Y"])], "fails_at_run",
+        [helper.make_node("Reshape", ["X", "S"], ["Y"]),
+         helper.make_node("ArgMax", ["X"], ["label"], axis=1, keepdims=0)], "fails_at_run",
         [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["N", 4])],
-        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [5])],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, ["N", 3]),
+         helper.make_tensor_value_info("label", TensorProto.INT64, ["N"])],
         [numpy_helper.from_array(np.array([5], dtype=np.int64), "S")],
     )
     return _model(graph)

@@ -1,6 +1,7 @@
 """Endpoints in-process: deploy, swap, rollback, canary, promote, failed deploys, restart, validation."""
 
 import asyncio
+import re
 
 import numpy as np
 import onnx_models
@@ -91,6 +92,23 @@ def test_rollback_with_a_canary_removes_the_canary(serving_platform, plane):
     assert state["canary"] is None and state["version"] == 1
     assert served_scale(plane, "ep") == 1.0
     assert serving_platform.registry.history("ep")[-1]["canary_removed"] == 3
+
+
+@pytest.mark.parametrize("other, what", [
+    (lambda: onnx_models.linear(2.0, features=5), "takes X:FP32[-1, 5]"),  # another input width
+    (lambda: onnx_models.linear(2.0, classes=4), "gives Y:FP32[-1, 4]"),  # another output width
+    (onnx_models.two_inputs, "takes A:FP32"),  # other input names
+])
+def test_a_canary_with_other_inputs_or_outputs_is_refused_and_nothing_changes(serving_platform, plane, other, what):
+    # The canary shares the primary's clients: a request valid for one must be valid for the other.
+    d = serving_platform.deployments
+    d.deploy("ep", "linear", 1)
+    version = serving_platform.registry.register_onnx("linear", other())["version"]
+    with pytest.raises(Conflict, match=re.escape(f"version {version} {what}")):
+        d.canary("ep", version, 10)
+    assert d.get("ep")["canary"] is None and served_scale(plane, "ep") == 1.0
+    assert [e["action"] for e in serving_platform.registry.history("ep")] == ["deploy"]
+    assert d.deploy("ep", "linear", version)["version"] == version, "a swap may change the interface"
 
 
 @pytest.mark.parametrize("bad_model,reason", [
