@@ -1,10 +1,13 @@
-"""Where endpoints run: a backend is a Deployments object (serving/deployments.py) whose runtimes live
-somewhere; the faces never know which one they talk to.
+"""Where endpoints and training jobs run: a backend is a Deployments object (serving/deployments.py) whose
+runtimes live somewhere, and a job Launcher (training/launchers.py) whose workers run somewhere; the faces
+never know which one they talk to.
 
-  local  serving.deployments.Deployments: ONNX Runtime sessions in this process (the default)
+  local  serving.deployments.Deployments: ONNX Runtime sessions in this process (the default);
+         training.launchers.LocalLauncher: job workers as processes of this machine
   ray    backends.ray_deployments.RayDeployments: each loaded version is a Ray Serve deployment with
          N replicas (or autoscaling bounds); the V2 front (codec, validation, DataPlane) stays here
-         and forwards validated feeds to the deployment's handle
+         and forwards validated feeds to the deployment's handle;
+         backends.ray_jobs.RayLauncher: each job worker runs in a Ray actor with its CPU/GPU request
 
 The backend interface is the runtime a Deployments object loads (`_load` returns it): acquire / release
 / retire, validate, `async infer(feed)`, configure_batching, and the attributes model, version,
@@ -31,6 +34,19 @@ def create_deployments(platform):
 
         return RayDeployments(platform)
     raise InvalidInput(f"unknown backend {backend!r} (MAAS_BACKEND): choose one of {', '.join(BACKENDS)}")
+
+
+def create_launcher(settings, python: str | None = None):
+    """The job launcher of the configured backend (Settings.backend, MAAS_BACKEND)."""
+    if settings.backend == "local":
+        from ..training.launchers import LocalLauncher
+
+        return LocalLauncher(python)
+    if settings.backend == "ray":
+        from .ray_jobs import RayLauncher
+
+        return RayLauncher(settings.ray_address)
+    raise InvalidInput(f"unknown backend {settings.backend!r} (MAAS_BACKEND): choose one of {', '.join(BACKENDS)}")
 
 
 def backend_info(platform) -> dict:

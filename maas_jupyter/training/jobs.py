@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Iterator
 
+from ..backends import create_launcher
 from ..config import Settings
 from ..errors import InvalidInput
 from ..events import EventBus
@@ -27,7 +28,7 @@ from ..registry.database import Database
 from .event_file import EventFileTail
 from .job_store import CANCELLED, FAILED, FINAL_STATES, RUNNING, JobStore, owner_alive, this_process_owner
 from .job_outcome import check_job_params, final_state
-from .launchers import Launcher, WorkerExit, WorkerHandle, create_launcher
+from .launchers import Launcher, WorkerExit, WorkerHandle
 from .runs import RunStore
 from .streamed_runs import StreamedRun, register_returned
 

@@ -177,17 +177,3 @@ class LocalLauncher:
 
     def close(self) -> None:
         pass
-
-
-def create_launcher(settings, python: str | None = None) -> Launcher:
-    """The launcher of the configured backend (Settings.backend, MAAS_BACKEND)."""
-    if settings.backend == "local":
-        return LocalLauncher(python)
-    if settings.backend == "ray":
-        from ..backends.ray_jobs import RayLauncher
-
-        return RayLauncher(settings.ray_address)
-    from ..backends import BACKENDS
-
-    raise InvalidInput(f"unknown backend {settings.backend!r} (MAAS_BACKEND): choose one of {', '.join(BACKENDS)}")
-

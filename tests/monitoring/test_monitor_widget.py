@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from maas_jupyter.errors import NotFound, Unavailable
 from maas_jupyter.widgets.monitor import MAX_FAILURES, MonitorDashboard, OverviewTable, summary_text

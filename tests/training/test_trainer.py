@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from maas_jupyter.errors import InvalidInput
-from maas_jupyter.training import train
 
 pytestmark = pytest.mark.slow
 
