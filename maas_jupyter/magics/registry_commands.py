@@ -41,10 +41,18 @@ def _json_object(text: str | None, what: str) -> dict | None:
 
 
 def _trained_run(ctx, model):
+    """The run `%maas train` last finished on this model object, if its weights are still that run's (a
+    plain `model.fit` since then makes a model no run describes)."""
+    from .training_commands import weights_digest
+
     try:
-        return ctx.trained.get(model)
+        remembered = ctx.trained.get(model)
     except TypeError:  # bytes, a path: not weakly referenceable, never trained here
         return None
+    if remembered is None:
+        return None
+    run, digest = remembered
+    return run if digest is not None and digest == weights_digest(model) else None
 
 
 @command("help", "List the %maas commands.")

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import functools
+import hashlib
+
+import numpy as np
 
 from ..errors import InvalidInput
 from ..names import check_name
@@ -124,12 +127,23 @@ def _train(parser):
     return run
 
 
+def weights_digest(model) -> str | None:
+    """A fingerprint of a Keras model's weights (None for anything else)."""
+    get_weights = getattr(model, "get_weights", None)
+    if not callable(get_weights):
+        return None
+    digest = hashlib.blake2b(digest_size=16)
+    for array in get_weights():
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
+
+
 def remember_run(ctx, model, result) -> None:
-    """Keep the model's last finished run, so that a later `%maas register` of the same model object links
-    the version to it; any other outcome means the weights are no longer that run's."""
+    """Keep the model's last finished run with a fingerprint of the weights it left, so that a later
+    `%maas register` of the same model, unchanged since, links the version to it."""
     try:
         if result.status == "finished":
-            ctx.trained[model] = result
+            ctx.trained[model] = (result, weights_digest(model))
         else:
             ctx.trained.pop(model, None)
     except TypeError:  # an object that cannot be weakly referenced: no lineage by object

@@ -72,12 +72,18 @@ def test_registering_a_model_trained_here_links_its_last_finished_run(shell, bod
     assert maas(shell, f"versions {name}").loc[1, "run_id"] == run_id
     assert maas(shell, "runs").loc[run_id, "registered_version"] == 1
 
+    # Weights changed since the run (a plain fit): no run describes them, so no lineage.
+    shell.user_ns["model"].fit(shell.user_ns["x"], shell.user_ns["y"], epochs=1, verbose=0)
+    maas(shell, f"register model --name {name}")
+    assert "from run" not in capsys.readouterr().out
+    assert pd.isna(maas(shell, f"versions {name}").loc[2, "run_id"])
+
     # A run that does not finish leaves weights that are no longer the finished run's: no lineage then.
     shell.user_ns["x_nan"] = np.full_like(shell.user_ns["x"], np.nan)
     maas(shell, "train model --data x_nan,y --epochs 1 --optimizer sgd --lr 0.1")
     maas(shell, f"register model --name {name}")
     assert "from run" not in capsys.readouterr().out
-    assert pd.isna(maas(shell, f"versions {name}").loc[2, "run_id"])
+    assert pd.isna(maas(shell, f"versions {name}").loc[3, "run_id"])
 
 
 @pytest.mark.parametrize("optimizer", ["gd", "sgd"])
