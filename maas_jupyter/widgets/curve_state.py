@@ -102,6 +102,11 @@ class CurveState:
             self.error = event.get("error") or ""
             if isinstance(event.get("duration_s"), (int, float)):
                 self.elapsed = float(event["duration_s"])
+            steps = event.get("steps")
+            if isinstance(steps, int) and steps > self.global_step:  # batch events may have been thinned
+                self.global_step = steps
+                if self.steps_per_epoch:
+                    self.step = (steps - 1) % self.steps_per_epoch + 1
 
     # ---- derived views -------------------------------------------------------------------
 

@@ -159,3 +159,13 @@ print(result.status)
     assert base64.b64decode(final["image/png"]).startswith(b"\x89PNG")
     assert "finished" in final["text/plain"]
     assert any(o.output_type == "stream" and "finished" in o.text for o in outputs)
+
+
+def test_the_end_event_completes_the_step_count_of_thinned_batch_events():
+    # A job's event file keeps at most ten batch events a second; the end event says how many steps ran.
+    state = CurveState()
+    state.apply(_begin(epochs=2, steps=100))
+    state.apply({"type": "batch", "epoch": 2, "step": 93, "global_step": 193, "loss": 0.5})
+    state.apply({"type": "train_end", "status": "finished", "epochs_completed": 2, "steps": 200, "duration_s": 3})
+    assert (state.global_step, state.step) == (200, 100)
+    assert "step 100/100" in state.status_line()
