@@ -19,7 +19,7 @@ cells = [
 
         | setting | what it does |
         | --- | --- |
-        | `MAAS_BACKEND=ray` (with `MAAS_RAY_ADDRESS=HOST:PORT` of the cluster's head) | every endpoint version becomes a Ray Serve deployment with `--replicas N` (or `--min-replicas`/`--max-replicas`); each replica runs the same ONNX Runtime session code, batching included; our V2 REST/gRPC front validates requests and forwards them to the deployment |
+        | `MAAS_BACKEND=ray` (with `MAAS_RAY_ADDRESS=HOST:PORT` of the cluster's head) | every endpoint version becomes a Ray Serve deployment with `--replicas N` (or `--min-replicas`/`--max-replicas`); each replica runs the same ONNX Runtime session code, batching included; our V2 REST/gRPC front validates requests and forwards them to the deployment; `%%maas job` runs on a cluster node with the CPUs/GPUs it asks for |
         | `MAAS_DATABASE_URL=postgresql+psycopg://USER:PASSWORD@HOST:5432/DB` | the registry, endpoint desired state and history in PostgreSQL, shared by every server of a team (same Alembic migrations) |
 
         Set them where the server starts (`maas serve`, `jupyter lab`) or, as here, in the kernel before
@@ -123,6 +123,35 @@ cells = [
         %maas endpoints
     """),
     code("%maas undeploy mnist"),
+    md("""
+        ## 5. A training job on the cluster
+
+        `%%maas job` runs the cell as a training script on a Ray node that has the CPUs it asks for
+        (`--cpus`, and `--gpus` on a cluster with GPUs). The node needs neither the registry database nor
+        shared files: the worker trains and converts to ONNX there, its log and training events stream back,
+        and the server records the run and registers the version with its lineage. `%maas watch --wait`
+        shows the live curve until the job ends (without `--wait` the notebook stays free meanwhile).
+    """),
+    code("""
+        %%maas job mnist --cpus 1 --epochs 2 --optimizer adam --batch-size 64
+        import keras
+        from maas_jupyter.datasets import mnist
+
+        (x_train, y_train), (x_val, y_val), _ = mnist()
+        x_train, y_train, x_val, y_val = x_train[:10000], y_train[:10000], x_val[:2000], y_val[:2000]
+        model = keras.Sequential([keras.Input((784,), name="pixels"),
+                                  keras.layers.Dense(64, activation="relu"),
+                                  keras.layers.Dense(10, activation="softmax", name="digits")])
+    """),
+    code("""
+        job_id = int(_.index[0])
+        %maas watch {job_id} --wait
+        jobs = %maas jobs
+        job = jobs.loc[job_id]
+        print(job["state"], "| resources:", job["resources"], "| version:", job["registered_version"])
+        assert job["state"] == "SUCCEEDED"
+        %maas versions mnist
+    """),
 ]
 nb = new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
 nbformat.write(nb, Path(__file__).resolve().parents[2] / "notebooks" / "05-scale-out.ipynb")
