@@ -9,12 +9,14 @@ end (they all carry the test's own temporary folder on their command line).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -27,6 +29,18 @@ SCENARIO_TIMEOUT_S = 1500  # a limit for a stuck cluster on a loaded machine, no
 # The module's one scenario (about 8 minutes on a busy 2-core machine) is set up by its first test: the
 # suite's 600 s per-test limit would cut it off.
 pytestmark = pytest.mark.timeout(SCENARIO_TIMEOUT_S + 300)
+
+
+@contextlib.contextmanager
+def short_tmp(prefix: str):
+    """A temporary folder with a short path, removed afterwards. Ray puts its AF_UNIX sockets a long way
+    under it (…/ray/session_<date>_<pid>/sockets/plasma_store.1), and such a path may not exceed 107
+    bytes: under pytest's /tmp/pytest-of-root/pytest-NNN/… it did once that counter reached three digits."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _can_unshare() -> bool:
@@ -62,23 +76,22 @@ def _stop(pids: list[int]) -> None:
 
 
 @pytest.fixture(scope="module")
-def scenario(tmp_path_factory):
+def scenario():
     if not _can_unshare():
         pytest.skip("needs unshare --net (a network namespace holding only loopback) for Ray's listeners")
-    tmp = tmp_path_factory.mktemp("ray")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MAAS_", "RAY_"))}
-    script = f"ip link set lo up && exec {sys.executable} {HERE / 'scenario.py'} {tmp}"
-    try:
-        done = subprocess.run(["unshare", "--net", "sh", "-c", script], capture_output=True, text=True,
-                              env=env, timeout=SCENARIO_TIMEOUT_S)
-    finally:
-        _stop(_processes_under(str(tmp)))
-    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-    assert lines, f"no result from the scenario (exit {done.returncode}):\n{done.stderr[-6000:]}"
-    result = json.loads(lines[-1])
-    assert result["ok"], result.get("error", "") + "\n" + done.stderr[-4000:]
-    (tmp / "result.json").write_text(json.dumps(result, indent=1))
-    return result
+    with short_tmp("maas-ray-") as tmp:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("MAAS_", "RAY_"))}
+        script = f"ip link set lo up && exec {sys.executable} {HERE / 'scenario.py'} {tmp}"
+        try:
+            done = subprocess.run(["unshare", "--net", "sh", "-c", script], capture_output=True, text=True,
+                                  env=env, timeout=SCENARIO_TIMEOUT_S)
+        finally:
+            _stop(_processes_under(str(tmp)))
+        lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+        assert lines, f"no result from the scenario (exit {done.returncode}):\n{done.stderr[-6000:]}"
+        result = json.loads(lines[-1])
+        assert result["ok"], result.get("error", "") + "\n" + done.stderr[-4000:]
+        yield result
 
 
 def test_deploy_with_two_replicas_on_two_nodes(scenario):
