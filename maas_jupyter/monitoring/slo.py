@@ -20,6 +20,7 @@ from .metrics import MetricsStore
 log = logging.getLogger("maas.slo")
 
 ACTOR = "maas-slo-guard"
+MIN_P99_REQUESTS = 100
 EVENT_TYPE = "deployment.canary_rollback"
 
 
@@ -69,7 +70,10 @@ def judge(bounds: CanaryBounds, canary: dict, primary: dict) -> str | None:
     if failure_rate > bounds.max_failure_rate:
         return (f"failure rate {failure_rate:.1%} over {canary['requests']} requests is above the bound "
                 f"{bounds.max_failure_rate:.1%}")
-    if (primary["requests"] >= max(1, bounds.min_requests) and canary["p99_ms"] is not None
+    # A p99 of fewer than 100 requests is their slowest one or two: one scheduling hiccup on a busy machine
+    # would pull a healthy canary. Latency is judged once both sides have that many in the window.
+    enough = max(bounds.min_requests, MIN_P99_REQUESTS)
+    if (canary["requests"] >= enough and primary["requests"] >= enough and canary["p99_ms"] is not None
             and primary["p99_ms"] is not None and primary["p99_ms"] > 0):
         ratio = canary["p99_ms"] / primary["p99_ms"]
         if ratio > bounds.max_p99_ratio and canary["p99_ms"] - primary["p99_ms"] > bounds.min_p99_excess_ms:
@@ -91,7 +95,7 @@ class SloGuard:
         self.clock = clock or metrics.clock
         self.interval_s = interval_s
         self.rollbacks: collections.deque[dict] = collections.deque(maxlen=100)
-        self._canary_since: dict[tuple[str, int], float] = {}
+        self._canary_since: dict[tuple, float] = {}  # (endpoint, canary version, state's updated_at) -> first seen
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -103,22 +107,25 @@ class SloGuard:
             canary = state.get("canary")
             if not canary or not canary.get("weight"):
                 continue
-            key = (state["name"], int(canary["version"]))
+            # The stored state's updated_at changes with every change of the endpoint: a canary set again
+            # (the same version, moments after a rollback) starts a fresh window instead of inheriting the
+            # requests its previous stint failed.
+            key = (state["name"], int(canary["version"]), state.get("updated_at"))
             seen.add(key)
-            verdict = self.check(state["name"], int(state["version"]), key[1])
+            verdict = self.check(state["name"], int(state["version"]), key[1], since_key=key)
             if verdict is not None:
                 done.append(verdict)
         for key in [k for k in self._canary_since if k not in seen]:
             del self._canary_since[key]  # that canary is gone: a new one starts a fresh window
         return done
 
-    def check(self, endpoint: str, primary_version: int, canary_version: int) -> dict | None:
+    def check(self, endpoint: str, primary_version: int, canary_version: int, since_key=None) -> dict | None:
         """Judge one canary; roll it back and return the event if it breaks its bounds."""
         bounds = self.bounds_for(endpoint)
         if not bounds.enabled:
             return None
         now = self.clock()
-        since = self._canary_since.setdefault((endpoint, canary_version), now)
+        since = self._canary_since.setdefault(since_key or (endpoint, canary_version), now)
         # Whole seconds after the one the canary was first seen in: older data belongs to someone else.
         window = min(bounds.window_s, int(now) - int(since))
         if window < 1:
@@ -139,7 +146,8 @@ class SloGuard:
             self.deployments.cancel_canary(endpoint, actor=ACTOR, reason=text)
         except (NotFound, Conflict):
             return None
-        self._canary_since.pop((endpoint, canary_version), None)
+        for key in [k for k in self._canary_since if k[:2] == (endpoint, canary_version)]:
+            del self._canary_since[key]
         event = {"type": EVENT_TYPE, "endpoint": endpoint, "canary_version": canary_version,
                  "primary_version": primary_version, "reason": text, "bounds": bounds.to_dict(),
                  "canary": _observed(canary), "primary": _observed(primary), "at": self.clock()}

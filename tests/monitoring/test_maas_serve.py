@@ -168,5 +168,6 @@ def test_healthy_canary_is_left_alone(server):
     for _ in range(150):
         server.predict("ep", _rows(rng, 1, first=0.5))
     time.sleep(0.5)  # a few guard passes (not a timing assertion: the canary must merely still be there)
-    assert server.get("ep")["canary"] == {"version": 2, "weight": 50}
+    rollbacks = _api(server, "GET", "/deployments/ep/slo")["rollbacks"]
+    assert server.get("ep")["canary"] == {"version": 2, "weight": 50}, rollbacks
     server.rollback("ep", reason="test done")

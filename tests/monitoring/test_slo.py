@@ -64,7 +64,10 @@ def test_failing_canary_is_rolled_back_recorded_and_published(setup):
 def test_slow_canary_is_rolled_back(setup):
     store, deployments, events, guard, _bounds, clock = setup
     _traffic(store, 1, 100, 0.001)
-    _traffic(store, 2, 30, 0.020)  # 20 ms against 1 ms: 20x and 19 ms more
+    _traffic(store, 2, 99, 0.020)  # 20 ms against 1 ms: 20x and 19 ms more...
+    clock.advance(1)
+    assert guard.check_all() == [], "...but a p99 of fewer than 100 requests is not judged"
+    _traffic(store, 2, 1, 0.020)
     clock.advance(1)
     guard.check_all()
     assert deployments.cancelled and "p99 latency" in deployments.cancelled[0][2]
@@ -95,6 +98,26 @@ def test_data_from_before_the_canary_started_does_not_count(clock):
     guard = SloGuard(store, deployments, lambda name: CanaryBounds(min_requests=5), None, clock)
     guard.check_all()
     clock.advance(3)
+    assert guard.check_all() == [] and deployments.cancelled == []
+
+
+def test_the_same_canary_set_again_before_a_guard_pass_starts_a_fresh_window(setup):
+    # A canary of version 2 fails, is removed and set again within one guard interval (the guard never saw
+    # it gone): the new stint is judged on its own requests, not on the old ones still in the window.
+    store, deployments, _events, guard, _bounds, clock = setup
+    deployments.state["updated_at"] = "first stint"
+    clock.advance(1)
+    guard.check_all()  # the first stint is seen
+    clock.advance(1)
+    _traffic(store, 1, 100, 0.001)
+    _traffic(store, 2, 50, 0.001, failures=50)
+    deployments.state["updated_at"] = "second stint"  # rolled back and set again between two passes
+    clock.advance(1)
+    assert guard.check_all() == [] and deployments.cancelled == []
+    clock.advance(1)
+    _traffic(store, 1, 100, 0.001)
+    _traffic(store, 2, 30, 0.001)
+    clock.advance(1)
     assert guard.check_all() == [] and deployments.cancelled == []
 
 
@@ -136,6 +159,8 @@ def test_bounds_are_stored_per_endpoint(platform):
 
 def test_a_ratio_of_tiny_latencies_is_not_a_slow_canary():
     bounds = CanaryBounds(min_requests=1, max_p99_ratio=3.0, min_p99_excess_ms=5.0)
-    primary = {"requests": 50, "failure_rate": 0.0, "p99_ms": 0.1}
-    assert judge(bounds, {"requests": 50, "failure_rate": 0.0, "p99_ms": 0.9}, primary) is None  # 9x, but 0.8 ms
-    assert "p99 latency" in judge(bounds, {"requests": 50, "failure_rate": 0.0, "p99_ms": 9.0}, primary)
+    primary = {"requests": 150, "failure_rate": 0.0, "p99_ms": 0.1}
+    assert judge(bounds, {"requests": 150, "failure_rate": 0.0, "p99_ms": 0.9}, primary) is None  # 9x, but 0.8 ms
+    assert "p99 latency" in judge(bounds, {"requests": 150, "failure_rate": 0.0, "p99_ms": 9.0}, primary)
+    few = {"requests": 50, "failure_rate": 0.0, "p99_ms": 9.0}  # the slowest of 50 is no p99
+    assert judge(bounds, few, primary) is None and judge(bounds, {**few, "failure_rate": 0.5}, primary)
