@@ -26,6 +26,28 @@ REFERENCE_HINT = ("give the training inputs with `%maas reference NAME@VERSION -
                   "`%maas register … --reference X_TRAIN`, platform.set_reference_data)")
 
 
+def store_reference(db, registry, name: str, version, summary: dict) -> dict:
+    """Check a reference summary against name@version and store it (replacing an earlier one)."""
+    meta = registry.get_version(name, version)
+    summary = drift_math.check_summary(summary)
+    summary["sha256"] = meta["sha256"]  # ties it to these bytes: a model deleted and re-created by name
+    specs = meta["signature"].get("inputs", [])
+    dims = [d for s in specs for d in s["shape"][1:]]
+    if specs and all(d > 0 for d in dims):  # fixed row width: the data must match it
+        width = sum(int(np.prod(s["shape"][1:])) for s in specs)
+        if width != summary["features"]:
+            raise InvalidInput(f"the data has {summary['features']} features per row; "
+                               f"{name}@{meta['version']} takes {width}")
+    with db.write() as session:
+        row = session.scalar(select(ReferenceSummary).where(ReferenceSummary.model == name,
+                                                            ReferenceSummary.version == meta["version"]))
+        if row is None:
+            session.add(ReferenceSummary(model=name, version=meta["version"], summary=summary))
+        else:
+            row.summary, row.created_at = summary, utcnow()
+    return _reference_info(name, meta["version"], summary)
+
+
 def _reference_info(name: str, version: int, summary: dict) -> dict:
     return {"name": name, "version": version, "rows": summary["rows"], "features": summary["features"],
             "bins": summary["bins"], "projection": summary.get("projection") is not None}
@@ -132,25 +154,9 @@ class Monitor:
 
     def set_reference_summary(self, name: str, version, summary: dict) -> dict:
         """Keep a reference summary made elsewhere (drift.summarize in a kernel: the data never travels)."""
-        meta = self.platform.registry.get_version(name, version)
-        summary = drift_math.check_summary(summary)
-        summary["sha256"] = meta["sha256"]  # ties it to these bytes: a model deleted and re-created by name
-        specs = meta["signature"].get("inputs", [])
-        dims = [d for s in specs for d in s["shape"][1:]]
-        if specs and all(d > 0 for d in dims):  # fixed row width: the data must match it
-            width = sum(int(np.prod(s["shape"][1:])) for s in specs)
-            if width != summary["features"]:
-                raise InvalidInput(f"the data has {summary['features']} features per row; "
-                                   f"{name}@{meta['version']} takes {width}")
-        with self.platform.db.write() as session:
-            row = session.scalar(select(ReferenceSummary).where(ReferenceSummary.model == name,
-                                                                ReferenceSummary.version == meta["version"]))
-            if row is None:
-                session.add(ReferenceSummary(model=name, version=meta["version"], summary=summary))
-            else:
-                row.summary, row.created_at = summary, utcnow()
+        info = store_reference(self.platform.db, self.platform.registry, name, version, summary)
         self._drift_cache.clear()
-        return _reference_info(name, meta["version"], summary)
+        return info
 
     def reference_info(self, name: str, version) -> dict:
         """What the stored reference of name@version covers (rows, features, bins), without its bins."""

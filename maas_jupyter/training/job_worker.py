@@ -56,6 +56,21 @@ def _train(spec: dict, namespace: dict, job_dir: Path, runs):
         writer.close()
 
 
+def _reference(namespace: dict) -> dict | None:
+    """The drift summary of x_train (what the version's served inputs are compared with), or None with
+    the reason in the log."""
+    from ..errors import InvalidInput
+    from ..monitoring.drift import summarize
+
+    try:
+        summary = summarize(namespace["x_train"])
+    except InvalidInput as exc:
+        print(f"no drift reference kept: {exc}", flush=True)
+        return None
+    print(f"drift reference: {summary['rows']} rows x {summary['features']} features", flush=True)
+    return summary
+
+
 def _unfinished(result) -> dict | None:
     if result.status == "interrupted":
         return {"status": "cancelled", "run_id": result.run_id, "error": result.error}
@@ -77,6 +92,9 @@ def _train_and_register(spec: dict, namespace: dict, job_dir: Path) -> dict:
     print(f"registering {spec['name']} from run {result.run_id}", flush=True)
     version = register_trained(platform, spec["name"], result, description=f"trained by job {spec['job_id']}")
     print(f"registered {spec['name']} version {version['version']}", flush=True)
+    reference = _reference(namespace)
+    if reference is not None:
+        platform.set_reference_summary(spec["name"], version["version"], reference)
     platform.close()
     return {"status": "succeeded", "run_id": result.run_id, "version": version["version"]}
 
@@ -98,7 +116,7 @@ def _train_and_return(spec: dict, namespace: dict, job_dir: Path) -> dict:
     (job_dir / "model.onnx").write_bytes(intake.onnx_bytes)
     if intake.keras_bytes is not None:
         (job_dir / "model.keras").write_bytes(intake.keras_bytes)
-    return {"status": "trained", "run_id": result.run_id, "run": run,
+    return {"status": "trained", "run_id": result.run_id, "run": run, "reference": _reference(namespace),
             "intake": {"source": intake.source, "params": intake.params}}
 
 

@@ -14,14 +14,12 @@ from ..errors import MaasError
 from ..registry.intake import Intake
 from .register import register_trained
 from .runs import RunStore
-from .trainer import TrainingResult
+from .trainer import EPOCH_WRITE_INTERVAL_S, TrainingResult  # epoch rows: as often as the trainer writes them
 
 log = logging.getLogger(__name__)
 
 # train_begin carries only part of the run's parameters; the rest comes with the result at the end.
 BEGIN_PARAMS = ("epochs", "batch_size", "optimizer", "lr", "steps_per_epoch", "samples", "has_validation")
-# As the trainer: epoch rows reach the database at most this often, full-batch runs have thousands.
-EPOCH_WRITE_INTERVAL_S = 1.0
 
 
 class StreamedRun:
@@ -110,9 +108,22 @@ def register_returned(settings, db, runs: RunStore, job: dict, job_dir: Path, re
         outcome = {"status": "failed", "run_id": run.get("run_id"), "error": f"registering failed: {exc}"}
     else:
         outcome = {"status": "succeeded", "run_id": run["run_id"], "version": version["version"]}
+        _keep_reference(db, registry, job, version["version"], result.get("reference"), job_dir)
     _log_line(job_dir, f"registered {job['name']} version {outcome['version']}" if outcome["status"] == "succeeded"
               else f"job failed: {outcome['error']}")
     return outcome
+
+
+def _keep_reference(db, registry, job: dict, version: int, summary, job_dir: Path) -> None:
+    """Store the drift summary of the job's x_train the worker sent; a bad one costs the reference, not the job."""
+    if not summary:
+        return
+    from ..monitoring.monitor import store_reference
+
+    try:
+        store_reference(db, registry, job["name"], version, summary)
+    except MaasError as exc:
+        _log_line(job_dir, f"no drift reference kept: {exc.message}")
 
 
 def _log_line(job_dir: Path, line: str) -> None:

@@ -35,6 +35,8 @@ def test_a_database_less_worker_trains_and_the_server_registers_with_lineage(pla
         log = runner.logs(job["id"])["text"]
         assert done["state"] == "SUCCEEDED", log
         assert "MAAS_HOME: None database: None" in log and "registered tiny version 2" in log
+        reference = platform.monitor.reference_info("tiny", 2)  # x_train's drift summary came back too
+        assert (reference["rows"], reference["features"]) == (200, 4)
         version = platform.registry.get_version("tiny", 2)
         assert version["run_id"] == done["run_id"] and version["parent_version"] == 1
         assert version["source"] == "keras" and version["params"]["parity_max_abs_diff"] <= 1e-4

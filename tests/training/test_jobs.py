@@ -66,6 +66,8 @@ def test_a_job_trains_streams_and_registers_a_version_with_lineage(platform, run
     run = platform.runs.get(done["run_id"])
     assert run["status"] == "finished" and run["job_id"] == job["id"] and run["registered_version"] == 1
     assert run["params"]["optimizer"] == "adam" and len(run["history"]) == 3 and "val_loss" in run["history"][0]
+    reference = platform.monitor.reference_info("tiny", 1)  # x_train kept for drift, as %maas train does
+    assert (reference["rows"], reference["features"]) == (128, 4)
 
     events = subscription.drain()
     states = [e["state"] for e in events if e["type"] == "job.state" and e["job_id"] == job["id"]]
