@@ -75,22 +75,30 @@ def _stop(pids: list[int]) -> None:
         time.sleep(1.0)
 
 
-@pytest.fixture(scope="module")
-def scenario():
+@contextlib.contextmanager
+def scenario_in_namespace(script: str, prefix: str, timeout_s: float):
+    """Run tests/ray/SCRIPT TMP inside `unshare --net` (only loopback up), stop by PID whatever it left,
+    and yield the last JSON object it printed, which must say "ok". Skips where unshare is not allowed."""
     if not _can_unshare():
         pytest.skip("needs unshare --net (a network namespace holding only loopback) for Ray's listeners")
-    with short_tmp("maas-ray-") as tmp:
+    with short_tmp(prefix) as tmp:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("MAAS_", "RAY_"))}
-        script = f"ip link set lo up && exec {sys.executable} {HERE / 'scenario.py'} {tmp}"
+        command = f"ip link set lo up && exec {sys.executable} {HERE / script} {tmp}"
         try:
-            done = subprocess.run(["unshare", "--net", "sh", "-c", script], capture_output=True, text=True,
-                                  env=env, timeout=SCENARIO_TIMEOUT_S)
+            done = subprocess.run(["unshare", "--net", "sh", "-c", command], capture_output=True, text=True,
+                                  env=env, timeout=timeout_s)
         finally:
             _stop(_processes_under(str(tmp)))
         lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
         assert lines, f"no result from the scenario (exit {done.returncode}):\n{done.stderr[-6000:]}"
         result = json.loads(lines[-1])
         assert result["ok"], result.get("error", "") + "\n" + done.stderr[-4000:]
+        yield result
+
+
+@pytest.fixture(scope="module")
+def scenario():
+    with scenario_in_namespace("scenario.py", "maas-ray-", SCENARIO_TIMEOUT_S) as result:
         yield result
 
 

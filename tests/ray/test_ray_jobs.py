@@ -8,37 +8,18 @@ started is stopped by PID at the end (they all carry the test's own temporary fo
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-from test_ray_backend import _can_unshare, _processes_under, _stop, short_tmp  # one way to run Ray in a namespace
+from test_ray_backend import scenario_in_namespace  # one way to run Ray in a namespace
 
-HERE = Path(__file__).parent
 SCENARIO_TIMEOUT_S = 1200  # a limit for a stuck cluster on a loaded machine, not an expected duration
 pytestmark = pytest.mark.timeout(SCENARIO_TIMEOUT_S + 300)
 
 
 @pytest.fixture(scope="module")
 def scenario():
-    if not _can_unshare():
-        pytest.skip("needs unshare --net (a network namespace holding only loopback) for Ray's listeners")
-    with short_tmp("maas-rayjobs-") as tmp:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("MAAS_", "RAY_"))}
-        script = f"ip link set lo up && exec {sys.executable} {HERE / 'jobs_scenario.py'} {tmp}"
-        try:
-            done = subprocess.run(["unshare", "--net", "sh", "-c", script], capture_output=True, text=True,
-                                  env=env, timeout=SCENARIO_TIMEOUT_S)
-        finally:
-            _stop(_processes_under(str(tmp)))
-        lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-        assert lines, f"no result from the scenario (exit {done.returncode}):\n{done.stderr[-6000:]}"
-        result = json.loads(lines[-1])
-        assert result["ok"], result.get("error", "") + "\n" + done.stderr[-4000:]
+    with scenario_in_namespace("jobs_scenario.py", "maas-rayjobs-", SCENARIO_TIMEOUT_S) as result:
         yield result
 
 
