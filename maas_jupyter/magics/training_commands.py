@@ -140,12 +140,15 @@ def weights_digest(model) -> str | None:
 
 def remember_run(ctx, model, result) -> None:
     """Keep the model's last finished run with a fingerprint of the weights it left, so that a later
-    `%maas register` of the same model, unchanged since, links the version to it."""
+    `%maas register` of the same model, unchanged since, links the version to it.
+
+    Only a finished run is a version's lineage. A run that did not finish is not remembered, and the
+    fingerprint decides what its weights are: restored to where they were before it, they are still
+    the earlier run's (if nothing else changed them); anything else matches no run."""
+    if result.status != "finished":
+        return
     try:
-        if result.status == "finished":
-            ctx.trained[model] = (result, weights_digest(model))
-        else:
-            ctx.trained.pop(model, None)
+        ctx.trained[model] = (result, weights_digest(model))
     except TypeError:  # an object that cannot be weakly referenced: no lineage by object
         pass
 

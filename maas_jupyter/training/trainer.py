@@ -150,13 +150,19 @@ class _LastGoodWeights:
 
     def keep(self, model, epoch: int) -> None:
         if time.perf_counter() - self._at >= EPOCH_WRITE_INTERVAL_S:
-            self.weights, self.epoch, self._at = model.get_weights(), epoch, time.perf_counter()
+            weights = model.get_weights()
+            if _all_finite(weights):  # a finite loss does not prove finite weights (see train)
+                self.weights, self.epoch, self._at = weights, epoch, time.perf_counter()
 
     def restore(self, model) -> str:
         if not self.weights:
             return ""
         model.set_weights(self.weights)
         return f"; weights restored to the end of epoch {self.epoch}" if self.epoch else "; weights restored to the start"
+
+
+def _all_finite(weights) -> bool:
+    return all(np.isfinite(w).all() for w in weights if np.issubdtype(np.asarray(w).dtype, np.floating))
 
 
 def _keras_bridge(fanout, runs, run_id, steps_per_epoch, batch_size, samples, started, state):
@@ -297,6 +303,11 @@ def train(
             validation_data=(data.x_val, data.y_val) if data.x_val is not None else None,
             callbacks=[bridge, *(callbacks or [])],
         )
+        if not state["diverged"] and not _all_finite(model.get_weights()):
+            # The loss can stay finite while weights turn NaN: how NaN passes through an activation
+            # depends on the CPU's kernels (a Relu computed as max(x, 0) may map NaN to 0), so NaN
+            # inputs give a NaN loss on one machine and a finite loss over NaN weights on another.
+            state["diverged"] = "weights became NaN or infinite while the loss stayed finite"
         if state["diverged"]:
             status, error = DIVERGED, state["diverged"] + state["good_weights"].restore(model)
     except KeyboardInterrupt:

@@ -142,6 +142,26 @@ def test_a_diverged_run_hands_back_the_last_finite_weights(platform, tiny_data, 
     assert np.isfinite(model.predict(x[:4], verbose=0)).all()
 
 
+def test_a_finite_loss_over_nan_weights_is_diverged_on_every_machine(platform, tiny_data):
+    """Whether NaN survives an activation depends on the CPU's kernels: where a Relu maps NaN to 0,
+    NaN inputs give a finite loss while the first layer's weights turn NaN. A layer that maps NaN to 0
+    makes that happen here too, whatever the CPU: the run must not count as finished."""
+    import keras
+
+    x, y = tiny_data
+    keras.utils.set_random_seed(3)
+    model = keras.Sequential([keras.Input((x.shape[1],)), keras.layers.Dense(8),
+                              keras.layers.Lambda(lambda h: keras.ops.nan_to_num(h, nan=0.0)),
+                              keras.layers.Dense(2, activation="softmax")])
+    before = _weights(model)
+    result = platform.train(model, np.full_like(x, np.nan), y, epochs=1, optimizer="sgd", lr=0.1)
+    assert len(result.history) == 1 and np.isfinite(result.history[0]["loss"]), "the loss stayed finite"
+    assert result.status == "diverged" and "weights became NaN" in result.error
+    assert "weights restored to the start" in result.error
+    assert all(np.array_equal(a, b) for a, b in zip(before, _weights(model)))
+    assert platform.runs.get(result.run_id)["status"] == "diverged"
+
+
 def _bad_inputs(x, y):
     return {
         "X and Y lengths differ": (dict(x=x, y=y[:10]), "rows"),

@@ -78,12 +78,23 @@ def test_registering_a_model_trained_here_links_its_last_finished_run(shell, bod
     assert "from run" not in capsys.readouterr().out
     assert pd.isna(maas(shell, f"versions {name}").loc[2, "run_id"])
 
-    # A run that does not finish leaves weights that are no longer the finished run's: no lineage then.
+    # A run that does not finish is never a version's lineage. Diverged on NaN inputs, it restores the
+    # weights it started from: those of the plain fit, which no run describes.
     shell.user_ns["x_nan"] = np.full_like(shell.user_ns["x"], np.nan)
     maas(shell, "train model --data x_nan,y --epochs 1 --optimizer sgd --lr 0.1")
+    assert "diverged" in capsys.readouterr().out
     maas(shell, f"register model --name {name}")
     assert "from run" not in capsys.readouterr().out
     assert pd.isna(maas(shell, f"versions {name}").loc[3, "run_id"])
+
+    # Restored weights that a finished run left are still that run's: the diverged run does not hide it.
+    maas(shell, "train model --data x,y --epochs 1 --optimizer adam")
+    finished_id = maas(shell, "runs").index[0]
+    maas(shell, "train model --data x_nan,y --epochs 1 --optimizer sgd --lr 0.1")
+    assert "weights restored to the start" in capsys.readouterr().out
+    maas(shell, f"register model --name {name}")
+    assert f"from run {finished_id[:8]}" in capsys.readouterr().out
+    assert maas(shell, f"versions {name}").loc[4, "run_id"] == finished_id
 
 
 @pytest.mark.parametrize("optimizer", ["gd", "sgd"])
