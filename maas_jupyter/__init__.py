@@ -5,9 +5,30 @@ from ._version import __version__
 
 def load_ipython_extension(ipython):
     """`%load_ext maas_jupyter`: register the %maas / %%maas magics."""
+    import os
+    import sys
+
+    if "tensorflow" not in sys.modules:
+        # TensorFlow reads this once, when imported: loaded first, the extension spares the notebook its
+        # native INFO and WARNING lines (an explicit setting of the user's stands).
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from .magics import register_magics
 
     register_magics(ipython)
+
+
+def connection():
+    """The server this notebook's %maas commands use: V2 REST/gRPC addresses and the credential header."""
+    from .access import connection
+
+    return connection()
+
+
+def endpoint(name: str):
+    """Where endpoint `name` answers (`.infer_url`, `.grpc`, `.model`) and the header to send (`.headers`)."""
+    from .access import endpoint
+
+    return endpoint(name)
 
 
 def _jupyter_server_extension_points():
@@ -20,4 +41,4 @@ def _jupyter_labextension_paths():
     return [{"src": "labextension", "dest": "maas-jupyter"}]
 
 
-__all__ = ["__version__"]
+__all__ = ["__version__", "connection", "endpoint"]

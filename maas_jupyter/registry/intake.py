@@ -9,6 +9,7 @@ from typing import Any
 
 from ..errors import InvalidInput, NotFound
 from .keras_to_onnx import convert_keras, is_keras_model
+from .native_logs import quiet_native_logs
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,8 @@ def prepare(model: Any, sample: Any = None, tolerance: float = 1e-4) -> Intake:
         tolerance = float(tolerance)
         if not tolerance > 0:
             raise InvalidInput("the parity tolerance must be a positive number")
-        conversion = convert_keras(model, sample=sample, tolerance=tolerance)
+        with quiet_native_logs():
+            conversion = convert_keras(model, sample=sample, tolerance=tolerance)
         params = {"parity_max_abs_diff": conversion.max_abs_diff, "parity_tolerance": tolerance,
                   "parity_rows": conversion.sample_rows}
         return Intake(conversion.onnx_bytes, "keras", conversion.keras_bytes, params)
