@@ -14,6 +14,7 @@ import requests
 
 from .errors import Conflict, InvalidInput, MaasError, NotFound, PayloadTooLarge, Unavailable
 from .registry.intake import prepare
+from .registry.origins import ModelOrigins
 
 _BY_STATUS = {400: InvalidInput, 404: NotFound, 409: Conflict, 413: PayloadTooLarge, 503: Unavailable}
 
@@ -110,6 +111,11 @@ class RegistryClient:
         meta = self.get_version(name, ref)
         return meta, self.http.request("GET", f"models/{_seg(name)}/versions/{meta['version']}/artifact")
 
+    def load_keras_bytes(self, name: str, ref=None) -> bytes:
+        meta = self.get_version(name, ref)
+        return self.http.request("GET", f"models/{_seg(name)}/versions/{meta['version']}/artifact",
+                                 params={"format": "keras"})
+
     def set_alias(self, name: str, alias: str, ref, actor: str | None = None, reason: str = "") -> dict:
         return self.http.request("PUT", f"models/{_seg(name)}/aliases/{_seg(alias)}",
                                  json={"version": ref, "reason": reason})
@@ -124,12 +130,17 @@ class RegistryClient:
         return self.http.request("GET", f"history/{_seg(subject)}", params={"limit": limit})["items"]
 
 
+# What %maas info says of credentials; the token itself stays out of notebook outputs.
+CREDENTIAL_NOTE = "maas_jupyter.connection().headers (the Authorization header this notebook uses)"
+
+
 class MaasClient:
     """A remote Platform: the management API of a Jupyter server (maas/api) or `maas serve` (/api)."""
 
     def __init__(self, base_url: str, token: str = ""):
         self.http = HttpApi(base_url, token)
         self.registry = RegistryClient(self.http)
+        self.origins = ModelOrigins()
         self.token = token
         # The API lives at …/maas/api/ (Jupyter) or …/api/ (maas serve); V2 inference beside it at …/v2/.
         self.root = self.http.base_url.rstrip("/").removesuffix("/api")
@@ -147,7 +158,16 @@ class MaasClient:
 
     def info(self) -> dict:
         self._info = self.http.request("GET", "info")
-        return {**self._info, "mode": "server", "api": self.http.base_url, "rest": self.root + "/v2"}
+        return {**self._info, "mode": "server", "api": self.http.base_url, "rest": self.root + "/v2",
+                "credential": CREDENTIAL_NOTE}
+
+    def access(self):
+        """V2 addresses and the header for code in the notebook (maas_jupyter.connection())."""
+        from .access import Access
+
+        headers = {"Authorization": self.http.session.headers["Authorization"]} if self.token else {}
+        return Access(rest=self.root + "/v2", api=self.http.base_url.rstrip("/"), headers=headers, grpc=None, grpc_note="gRPC is served by the server's own serving process, which takes its "
+                                           "private token, not this one: call endpoints over REST")
 
     def register(self, name: str, model: Any, *, sample: Any = None, tolerance: float | None = None,
                  alias: str | None = None, description: str = "", tags: dict | None = None,
@@ -159,14 +179,20 @@ class MaasClient:
         intake = prepare(model, sample, tolerance)
         metadata = {"description": description, "tags": tags or {}, "metrics": metrics or {},
                     "params": {**intake.params, **(params or {})}, "run_id": run_id,
-                    "parent_version": parent_version, "source": intake.source}
+                    "parent_version": self.origins.parent(model, name, parent_version), "source": intake.source}
         if alias is not None:
             metadata["alias"] = alias
         files = {"file": ("model.onnx", intake.onnx_bytes, "application/octet-stream")}
         if intake.keras_bytes:
             files["keras"] = ("model.keras", intake.keras_bytes, "application/octet-stream")
-        return self.http.request("POST", f"models/{_seg(name)}/versions", files=files,
-                                 data={"metadata": json.dumps(metadata)})
+        version = self.http.request("POST", f"models/{_seg(name)}/versions", files=files,
+                                    data={"metadata": json.dumps(metadata)})
+        self.origins.remember(model, name, version["version"])
+        return version
+
+    def load_keras(self, name: str, ref=None):
+        """NAME@REF (registered from Keras) as a Keras model; a version made from it descends from REF."""
+        return self.origins.load_keras(self.registry, name, ref)[0]
 
     def set_reference_data(self, name: str, version, x) -> dict:
         """Summarise the training inputs here (quantile bins: kilobytes however large x is) and store the

@@ -28,13 +28,14 @@ def code(text: str):
     return new_code_cell(textwrap.dedent(text).strip())
 
 
-# The bearer token of whatever serves this notebook's endpoints: Jupyter's own token inside JupyterLab,
-# the kernel's private serving process in a kernel without a server. The magics hold it.
+# Where this notebook's endpoints answer and the header that authorises a call: Jupyter's own token
+# inside JupyterLab, the kernel's private serving process in a kernel without a server.
 CONNECT = textwrap.dedent('''
+    import maas_jupyter
+
     maas_info = %maas info
-    rest = maas_info.loc["rest", "value"]           # the V2 REST base URL
-    api = rest.removesuffix("/v2") + "/api"         # the management REST API beside it
-    auth = {"Authorization": get_ipython().find_magic("maas").__self__.context.service.deployments.session.headers["Authorization"]}
+    server = maas_jupyter.connection()
+    rest, api, auth = server.rest, server.api, server.headers   # V2 REST base, management API, header
     print("mode:", maas_info.loc["mode", "value"], "| V2 REST:", rest)
 ''').strip()
 
@@ -131,8 +132,9 @@ def quickstart():
             assert np.abs(probabilities - keras_probabilities).max() < 1e-4
         """),
         md("""
-            The same endpoint answers any Open Inference Protocol client. `%maas info` shows where:
-            the `rest` row is the V2 base URL and `grpc` the gRPC address.
+            The same endpoint answers any Open Inference Protocol client. `%maas info` shows where (the
+            `rest` row is the V2 base URL, `grpc` the gRPC address); from code, `maas_jupyter.connection()`
+            and `maas_jupyter.endpoint(name)` give the addresses and the header to send.
         """),
         code(CONNECT + "\nmaas_info"),
         md("With plain `requests`, the V2 JSON body (`inputs` with name, shape, datatype and data):"),
@@ -168,20 +170,20 @@ def quickstart():
             so this cell says so and moves on.
         """),
         code("""
-            grpc_address = maas_info["value"].get("grpc")
-            if maas_info.loc["mode", "value"] == "in-process" and grpc_address:
+            mnist = maas_jupyter.endpoint("mnist")
+            if mnist.grpc:
                 import tritonclient.grpc as grpcclient
 
-                client = grpcclient.InferenceServerClient(url=grpc_address)
+                client = grpcclient.InferenceServerClient(url=mnist.grpc)
                 tensor = grpcclient.InferInput(input_name, [8, 784], "FP32")
                 tensor.set_data_from_numpy(x_test[:8])
-                result = client.infer("mnist", [tensor], headers={"authorization": auth["Authorization"]})
+                result = client.infer(mnist.model, [tensor], headers=mnist.grpc_headers)
                 grpc_probabilities = result.as_numpy(output_name)
-                print("gRPC", grpc_address, "model ready:", client.is_model_ready("mnist", headers={"authorization": auth["Authorization"]}))
+                print("gRPC", mnist.grpc, "model ready:", client.is_model_ready(mnist.model, headers=mnist.grpc_headers))
                 assert np.allclose(grpc_probabilities, direct, atol=1e-6)
                 client.close()
             else:
-                print("gRPC: the serving process is private to the Jupyter server here; REST above is the way in")
+                print("gRPC:", mnist.grpc_note)
         """),
         md("""
             ## 4. Watch it serve

@@ -116,11 +116,20 @@ class VersionHandler(ApiHandler):
 
 class ArtifactHandler(ApiHandler):
     def get(self, name, version):
-        """The version's ONNX file, checked against its sha256 on the way out."""
-        meta, data = self.platform.registry.load_onnx(name, version)
+        """The version's ONNX file (?format=keras: the Keras file it was converted from), checked against
+        its sha256 on the way out."""
+        kind = self.get_argument("format", "onnx")
+        if kind not in ("onnx", "keras"):
+            raise InvalidInput("format must be onnx or keras")
+        if kind == "keras":
+            meta = self.platform.registry.get_version(name, version)
+            data, digest = self.platform.registry.load_keras_bytes(name, meta["version"]), meta["keras_sha256"]
+        else:
+            meta, data = self.platform.registry.load_onnx(name, version)
+            digest = meta["sha256"]
         self.set_header("Content-Type", "application/octet-stream")
-        self.set_header("Content-Disposition", f'attachment; filename="{meta["name"]}-{meta["version"]}.onnx"')
-        self.set_header("ETag", f'"{meta["sha256"]}"')
+        self.set_header("Content-Disposition", f'attachment; filename="{meta["name"]}-{meta["version"]}.{kind}"')
+        self.set_header("ETag", f'"{digest}"')
         self.finish(data)
 
 

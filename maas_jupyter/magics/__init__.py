@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import shlex
 
 from IPython.core.error import UsageError
@@ -35,7 +36,9 @@ class MaasMagics(Magics):
         name, argv = words[0], words[1:]
         command = COMMANDS.get(name)
         if command is None:
-            raise UsageError(f"unknown command {name!r}; `%maas help` lists the commands")
+            close = difflib.get_close_matches(name, COMMANDS, n=1)
+            hint = f"did you mean `%maas {close[0]}`? " if close else ""
+            raise UsageError(f"unknown command {name!r}; {hint}`%maas help` lists the commands")
         if cell is not None and not command.cell:
             raise UsageError(f"%maas {name} is a line magic; use one % sign")
         if cell is None and command.cell:

@@ -35,8 +35,8 @@ class MagicContext:
         try:
             # Allows expressions such as x_test[:5] or df.values.
             return eval(name, namespace)  # noqa: S307 - the user's own kernel and input
-        except NameError:
-            raise InvalidInput(f"name {name!r} is not defined in this notebook") from None
+        except NameError as exc:  # name the variable that is missing, not the whole expression
+            raise InvalidInput(f"name {(exc.name or name)!r} is not defined in this notebook") from None
         except Exception as exc:
             raise InvalidInput(f"cannot evaluate {name!r}: {type(exc).__name__}: {exc}") from None
 
@@ -90,11 +90,22 @@ class InProcessBody:
             self._client = ServingClient(self._serving.http_url, self._serving.token)
         return self._client
 
+    def access(self):
+        """V2 addresses and the header for code in the notebook (maas_jupyter.connection()); starts this
+        kernel's serving process if it is not running yet."""
+        from ..access import Access
+
+        return Access(rest=self._serving.http_url + "/v2", api=self._serving.http_url + "/api",
+                      headers={"Authorization": self.deployments.session.headers["Authorization"]},
+                      grpc=self._serving.grpc_address)
+
     def info(self) -> dict:
         info = {**self.platform.info(), "mode": "in-process"}
         if self._serving is not None:
+            from ..client import CREDENTIAL_NOTE
+
             info.update({"rest": self._serving.http_url + "/v2", "grpc": self._serving.grpc_address,
-                         "token": "set (kernel-private)"})
+                         "credential": CREDENTIAL_NOTE})
             if self.platform.settings.backend != "local":  # the cluster's nodes and replicas live there
                 info.update(self._client.backend_info())
         else:

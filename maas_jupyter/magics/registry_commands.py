@@ -8,7 +8,7 @@ import numpy as np
 
 from ..errors import InvalidInput
 from .commands import COMMANDS, command
-from .render import frame, split_ref, versions_frame
+from .render import frame, registered_line, split_ref, versions_frame
 
 
 def reference_summary(x, model=None) -> dict:
@@ -110,14 +110,32 @@ def _register(parser):
             version = register_trained(ctx.service, args.name or default_name, run, runs=runs_writer(ctx), **options)
         else:
             version = ctx.service.register(args.name or default_name, model, parent_version=args.parent, **options)
-        diff = version.get("params", {}).get("parity_max_abs_diff")
-        parity = f", parity max |diff| {diff:.2g}" if diff is not None else ""
         lineage = f", from run {run.run_id[:8]}: this model's last %maas train" if version.get("run_id") and run else ""
-        print(f"registered {version['name']}@{version['version']} (sha256 {version['sha256'][:12]}{parity}{lineage})")
+        kept = ""
         if reference is not None:
             ctx.service.set_reference_summary(version["name"], version["version"], reference)
-            print(f"drift reference: {reference['rows']} rows x {reference['features']} features")
-        return versions_frame([version])
+            kept = f", drift reference {reference['rows']} rows x {reference['features']} features"
+        print(registered_line(version) + lineage + kept)
+        return None
+
+    return run
+
+
+@command("load", "Load NAME[@V|@ALIAS] (registered from Keras) into the notebook as a Keras model.")
+def _load(parser):
+    parser.add_argument("ref", help="NAME, NAME@VERSION or NAME@ALIAS (default: the latest version)")
+    parser.add_argument("--as", dest="variable", help="the variable to assign (default: the model's name)")
+
+    def run(ctx, args):
+        name, ref = split_ref(args.ref)
+        variable = args.variable or name.replace("-", "_").replace(".", "_")
+        if not variable.isidentifier():
+            raise InvalidInput(f"{variable!r} is not a Python variable name: give one with --as")
+        model, version = ctx.service.origins.load_keras(ctx.service.registry, name, ref)
+        ctx.shell.user_ns[variable] = model
+        number = version["version"]
+        print(f"{variable} = {name}@{number} (Keras); a version registered from it as {name} descends from v{number}")
+        return None
 
     return run
 

@@ -15,6 +15,18 @@ def split_ref(text: str) -> tuple[str, str | None]:
     return name, (ref or None)
 
 
+def short_id(value: str | None) -> str | None:
+    """A run or job id as people quote it: its first 8 characters (git's habit)."""
+    return value[:8] if value else value
+
+
+def person(actor: str | None) -> str | None:
+    """Who did something, readable: Jupyter names a token user by a random 32-hex id, shown short."""
+    if actor and len(actor) == 32 and all(c in "0123456789abcdef" for c in actor):
+        return f"anonymous {actor[:8]}"
+    return actor
+
+
 def frame(rows: list[dict], columns: list[str], index: str | None = None) -> pd.DataFrame:
     """A DataFrame with these columns in this order (missing values as None)."""
     data = pd.DataFrame([{c: row.get(c) for c in columns} for row in rows], columns=columns)
@@ -34,6 +46,21 @@ def versions_frame(items: list[dict]) -> pd.DataFrame:
             "inputs": "; ".join(f"{t['name']}:{t['datatype']}{t['shape']}" for t in sig.get("inputs", [])),
             "outputs": "; ".join(f"{t['name']}:{t['datatype']}{t['shape']}" for t in sig.get("outputs", [])),
             "sha256": (v.get("sha256") or "")[:12],
+            "run_id": short_id(v.get("run_id")),
+            "created_by": person(v.get("created_by")),
         })
     return frame(rows, ["version", "aliases", "source", "inputs", "outputs", "sha256", "run_id", "parent_version",
                         "description", "metrics", "created_by", "created_at"], index="version")
+
+
+def registered_line(version: dict) -> str:
+    """'registered mnist@3 (sha256 …, parity …, parent v2, alias production)': what a registration did."""
+    details = [f"sha256 {version['sha256'][:12]}"]
+    diff = (version.get("params") or {}).get("parity_max_abs_diff")
+    if diff is not None:
+        details.append(f"parity max |diff| {diff:.2g}")
+    if version.get("parent_version"):
+        details.append(f"parent v{version['parent_version']}")
+    if version.get("aliases"):
+        details.append("alias " + ", ".join(version["aliases"]))
+    return f"registered {version['name']}@{version['version']} ({', '.join(details)})"

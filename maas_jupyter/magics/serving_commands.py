@@ -45,10 +45,11 @@ def _deploy(parser):
 
     def run(ctx, args):
         model_object = _deployable(ctx, args.target)
+        registered = ""
         if model_object is not None:
-            registered = ctx.service.register(args.name or args.target, model_object)
-            name, ref = registered["name"], str(registered["version"])
-            print(f"registered {name}@{ref} (sha256 {registered['sha256'][:12]})")
+            version = ctx.service.register(args.name or args.target, model_object)
+            name, ref = version["name"], str(version["version"])
+            registered = f" (registered {name}@{ref} from {args.target}, sha256 {version['sha256'][:12]})"
         else:
             if args.name:
                 raise InvalidInput("--name goes with a model variable; for a registered model write NAME@VERSION")
@@ -61,7 +62,8 @@ def _deploy(parser):
             if ref is None:
                 raise InvalidInput("--canary needs NAME@VERSION: which version takes the canary traffic?")
             endpoint = deployments.canary(args.canary, ref, args.weight, reason=args.reason)
-            print(f"{args.canary}: canary {name}@{ref} at {args.weight:g}%")
+            print(f"{args.canary}: canary {name}@{ref} takes {args.weight:g}% of requests, "
+                  f"{name}@{endpoint.get('version')} the rest{registered}")
         else:
             if args.weight is not None:
                 raise InvalidInput("--weight goes with --canary ENDPOINT")
@@ -69,8 +71,8 @@ def _deploy(parser):
             endpoint = deploy_scaled(deployments, target, name, ref, scaling_options(vars(args)),
                                      max_batch_size=args.max_batch, max_queue_delay_ms=args.max_delay_ms,
                                      reason=args.reason)
-            print(f"{target}: serving {name}@{endpoint.get('version')} ({endpoint.get('state')})")
-        return _endpoints_frame([endpoint])
+            print(f"{target}: serving {name}@{endpoint.get('version')}, {endpoint.get('state')}{registered}")
+        return None
 
     return run
 
@@ -116,9 +118,10 @@ def _action(verb: str, summary: str, method: str):
             result = getattr(ctx.service.deployments, method)(args.endpoint, reason=args.reason)
             if result is None:
                 print(f"{args.endpoint}: undeployed")
-                return None
-            print(f"{args.endpoint}: serving {result.get('model')}@{result.get('version')}")
-            return _endpoints_frame([result])
+            else:
+                print(f"{args.endpoint}: serving {result.get('model')}@{result.get('version')} ({verb}"
+                      f"{', was @' + str(result['previous_version']) if result.get('previous_version') else ''})")
+            return None
 
         return run
 

@@ -11,7 +11,7 @@ from ..errors import InvalidInput
 from ..names import check_name
 from ..training.inputs import OPTIMIZERS
 from .commands import command
-from .render import frame
+from .render import frame, registered_line
 from .training_client import JobsClient, RunsClient
 
 RUN_COLUMNS = ["run_id", "model_name", "status", "optimizer", "lr", "epochs", "batch_size", "epochs_completed",
@@ -117,7 +117,7 @@ def _train(parser):
         if args.register and result.status == "finished":
             reference = _training_reference(x)
             version = register_trained(ctx.service, args.register, result, runs=runs)
-            print(f"registered {args.register}@{version['version']} from run {result.run_id[:8]}")
+            print(f"{registered_line(version)}, from run {result.run_id[:8]}")
             if reference is not None:  # what the endpoint's inputs are compared with (%maas drift)
                 ctx.service.set_reference_summary(args.register, version["version"], reference)
         elif args.register:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from ..errors import InvalidInput, NotFound
+from ..errors import InvalidInput
 from .trainer import TrainingResult
 
 
 def register_trained(platform, name: str, result: TrainingResult, runs=None, **options) -> dict:
-    """Register `result.model` as the next version of `name`, pointing at its run (and the previous version).
+    """Register `result.model` as the next version of `name`, pointing at its run (and at the version the
+    model was loaded from or registered as, when the service knows one: registry/origins.py).
 
     `platform` is a Platform or anything with its register/registry (the HTTP client); `runs` is where
     the run was recorded (default: platform.runs).
@@ -15,11 +16,6 @@ def register_trained(platform, name: str, result: TrainingResult, runs=None, **o
     if result.status != "finished":
         raise InvalidInput(f"run {result.run_id[:8]} {result.status}; only a finished run is registered "
                            f"(register the model directly to keep its weights anyway)")
-    if "parent_version" not in options:
-        try:  # a retrained model descends from the newest version of the same name
-            options["parent_version"] = platform.registry.get_version(name)["version"]
-        except NotFound:
-            pass
     metrics = {k: v for k, v in result.metrics.items() if v is not None}
     version = platform.register(name, result.model, run_id=result.run_id, params=result.params,
                                 metrics={**metrics, **(options.pop("metrics", None) or {})}, **options)

@@ -35,14 +35,20 @@ def test_info_says_which_body(shell, body):
         assert info.loc["home", "value"] == str(body.home)
 
 
-def test_register_versions_alias(shell, body, name, make_onnx, tmp_path):
+def test_register_versions_alias(shell, body, name, make_onnx, tmp_path, capsys):
     shell.user_ns["model_a"] = make_onnx(seed=1)
     path = tmp_path / "second.onnx"
     path.write_bytes(make_onnx(seed=2))
-    first = maas(shell, f"register model_a --name {name} --description first")
-    assert list(first.index) == [1] and first.loc[1, "source"] == "onnx"
-    second = maas(shell, f"register {path} --name {name} --alias staging")
-    assert list(second.index) == [2] and second.loc[2, "aliases"] == "staging"
+    capsys.readouterr()
+    assert maas(shell, f"register model_a --name {name} --description first") is None
+    assert capsys.readouterr().out.startswith(f"registered {name}@1 (sha256 ")
+    assert maas(shell, f"register {path} --name {name} --alias staging") is None
+    line = capsys.readouterr().out
+    assert line.startswith(f"registered {name}@2 (") and line.endswith(", alias staging)\n")
+    assert "parent" not in line, "a file registered under an existing name says nothing of where it came from"
+    listed = maas(shell, f"versions {name}")
+    assert listed.loc[1, "source"] == "onnx" and listed.loc[2, "aliases"] == "staging"
+    assert listed["parent_version"].isna().all()
     assert maas(shell, f"alias {name}@1 production") is None
     versions = maas(shell, f"versions {name}")
     assert list(versions.index) == [1, 2]
@@ -59,7 +65,8 @@ def test_register_versions_alias(shell, body, name, make_onnx, tmp_path):
 def test_register_uses_the_variable_name_by_default(shell, body, make_onnx):
     variable = "v_" + uuid.uuid4().hex[:6]
     shell.user_ns[variable] = make_onnx()
-    assert list(maas(shell, f"register {variable}").index) == [1]
+    maas(shell, f"register {variable}")
+    assert list(maas(shell, f"versions {variable}").index) == [1]
     assert variable in maas(shell, "models").index
 
 
@@ -74,6 +81,8 @@ def test_register_uses_the_variable_name_by_default(shell, body, make_onnx):
     ("alias NAME@7 production", "no version 7"),
     ("alias NAME@1 42", "number"),
     ("frobnicate", "unknown command"),
+    ("deploi NAME", "did you mean `%maas deploy`"),
+    ("register mdel[:1] --name NAME", "name 'mdel' is not defined"),
     ("register", "required"),
     ("models --limit x", "invalid int"),
 ])

@@ -26,29 +26,37 @@ def name():
     return "s-" + uuid.uuid4().hex[:8]
 
 
-def test_deploy_predict_swap_rollback_canary_promote_undeploy(shell, body, name, make_onnx):
+def test_deploy_predict_swap_rollback_canary_promote_undeploy(shell, body, name, make_onnx, capsys):
     v1, v2, v3 = make_onnx(seed=1), make_onnx(seed=2), make_onnx(seed=3)
     x = np.random.default_rng(0).standard_normal((5, 4)).astype(np.float32)
     shell.user_ns.update({"v1": v1, "v2": v2, "v3": v3, "x": x})
     for variable in ("v1", "v2", "v3"):
         maas(shell, f"register {variable} --name {name}")
 
-    deployed = maas(shell, f"deploy {name}@1 --as {name}-ep --max-batch 8 --max-delay-ms 2")
+    capsys.readouterr()
+    # Changes answer in one line that says what happened; the listings are tables.
+    assert maas(shell, f"deploy {name}@1 --as {name}-ep --max-batch 8 --max-delay-ms 2") is None
+    assert capsys.readouterr().out == f"{name}-ep: serving {name}@1, ready\n"
+    deployed = maas(shell, "endpoints")
     assert deployed.loc[f"{name}-ep", "state"] == "ready" and deployed.loc[f"{name}-ep", "version"] == 1
     np.testing.assert_allclose(maas(shell, f"predict {name}-ep x"), reference(v1, x), rtol=1e-5)
     np.testing.assert_allclose(maas(shell, f"predict {name}-ep x[:2, :]"), reference(v1, x[:2]), rtol=1e-5)
 
     maas(shell, f"deploy {name}@2 --as {name}-ep")  # a hot swap
     np.testing.assert_allclose(maas(shell, f"predict {name}-ep x"), reference(v2, x), rtol=1e-5)
-    rolled = maas(shell, f"rollback {name}-ep")
-    assert rolled.loc[f"{name}-ep", "version"] == 1
+    capsys.readouterr()
+    assert maas(shell, f"rollback {name}-ep") is None
+    assert capsys.readouterr().out == f"{name}-ep: serving {name}@1 (rollback, was @2)\n"
+    assert maas(shell, "endpoints").loc[f"{name}-ep", "version"] == 1
     np.testing.assert_allclose(maas(shell, f"predict {name}-ep x"), reference(v1, x), rtol=1e-5)
 
-    canary = maas(shell, f"deploy {name}@3 --canary {name}-ep --weight 20")
+    maas(shell, f"deploy {name}@3 --canary {name}-ep --weight 20")
+    assert f"canary {name}@3 takes 20% of requests, {name}@1 the rest" in capsys.readouterr().out
+    canary = maas(shell, "endpoints")
     assert canary.loc[f"{name}-ep", "canary_version"] == 3 and canary.loc[f"{name}-ep", "canary_weight"] == 20
     np.testing.assert_allclose(maas(shell, f"predict {name}-ep@3 x"), reference(v3, x), rtol=1e-5)
-    promoted = maas(shell, f"promote {name}-ep")
-    assert promoted.loc[f"{name}-ep", "version"] == 3
+    maas(shell, f"promote {name}-ep")
+    assert maas(shell, "endpoints").loc[f"{name}-ep", "version"] == 3
     assert name + "-ep" in maas(shell, "endpoints").index
 
     history = maas(shell, f"history {name}-ep")
@@ -70,15 +78,48 @@ def test_deploy_predict_swap_rollback_canary_promote_undeploy(shell, body, name,
         maas(shell, f"predict {name}-ep x")
 
 
-def test_one_line_deploy_of_a_model_variable(shell, body, make_onnx):
+def test_one_line_deploy_of_a_model_variable(shell, body, make_onnx, capsys):
     variable = "clf_" + uuid.uuid4().hex[:6]
     shell.user_ns[variable] = make_onnx(seed=4)
     shell.user_ns["x"] = np.ones((2, 4), np.float32)
-    frame = maas(shell, f"deploy {variable}")
-    assert frame.loc[variable, "state"] == "ready"
+    assert maas(shell, f"deploy {variable}") is None
+    line = capsys.readouterr().out
+    assert line.startswith(f"{variable}: serving {variable}@1, ready (registered {variable}@1 from {variable}, sha256 ")
+    assert line.count("\n") == 1
+    assert maas(shell, "endpoints").loc[variable, "state"] == "ready"
     np.testing.assert_allclose(maas(shell, f"predict {variable} x"), reference(make_onnx(seed=4), np.ones((2, 4), np.float32)),
                                rtol=1e-5)
     maas(shell, f"undeploy {variable}")
+
+
+def test_notebook_code_gets_the_endpoint_address_and_credential(shell, body, name, make_onnx):
+    import maas_jupyter
+
+    shell.user_ns["m"] = make_onnx(seed=6)
+    maas(shell, f"deploy m --name {name}")
+    endpoint = maas_jupyter.endpoint(name)
+    assert endpoint.model == name and endpoint.infer_url == f"{endpoint.rest}/models/{name}/infer"
+    payload = {"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 4], "data": [1, 2, 3, 4]}]}
+    reply = requests.post(endpoint.infer_url, json=payload, headers=endpoint.headers, timeout=30)
+    assert reply.status_code == 200, reply.text
+    np.testing.assert_allclose(reply.json()["outputs"][0]["data"],
+                               reference(make_onnx(seed=6), np.array([[1, 2, 3, 4]], np.float32))[0], rtol=1e-5)
+    assert requests.get(endpoint.url, headers=endpoint.headers, timeout=30).json()["name"] == name
+    assert requests.post(endpoint.infer_url, json=payload, timeout=30).status_code in (401, 403)
+    info = maas(shell, "info")
+    assert info.loc["rest", "value"] == endpoint.rest and "connection().headers" in info.loc["credential", "value"]
+    assert endpoint.headers["Authorization"] not in info.to_string(), "the token stays out of notebook outputs"
+    if body is None:  # the kernel's own serving process: gRPC with the same credential
+        import tritonclient.grpc as grpcclient
+
+        client = grpcclient.InferenceServerClient(url=endpoint.grpc)
+        try:
+            assert client.is_model_ready(endpoint.model, headers=endpoint.grpc_headers)
+        finally:
+            client.close()
+    else:
+        assert endpoint.grpc is None and "REST" in endpoint.grpc_note
+    maas(shell, f"undeploy {name}")
 
 
 def test_rest_route_under_jupyter_reaches_the_endpoint(shell, jupyter_server, monkeypatch, name, make_onnx):

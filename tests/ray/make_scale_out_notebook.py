@@ -84,8 +84,10 @@ cells = [
         `GET …/api/info`) lists the cluster's nodes and every endpoint's replicas.
     """),
     code("""
-        service = get_ipython().find_magic("maas").__self__.context.service
-        endpoint = service.deployments.get("mnist")
+        import maas_jupyter, requests
+
+        server = maas_jupyter.connection()
+        endpoint = requests.get(f"{server.api}/deployments/mnist", headers=server.headers, timeout=30).json()
         print("scaling:", endpoint.get("scaling"), "| loaded:", endpoint["loaded"])
         assert endpoint["loaded"][0].get("replicas", {}).get("RUNNING") == 2
     """),

@@ -59,7 +59,7 @@ def test_train_records_a_run_and_registers_with_lineage(shell, body, capsys):
     assert row["status"] == "finished" and row["optimizer"] == "adam" and row["epochs"] == 2
     assert row["registered_version"] == 1 and row["val_loss"] > 0
     versions = maas(shell, f"versions {name}")
-    assert versions.loc[1, "run_id"] == runs.index[0]
+    assert versions.loc[1, "run_id"] == runs.index[0][:8]
 
 
 def test_registering_a_model_trained_here_links_its_last_finished_run(shell, body, capsys):
@@ -69,7 +69,7 @@ def test_registering_a_model_trained_here_links_its_last_finished_run(shell, bod
     run_id = maas(shell, "runs").index[0]
     maas(shell, f"register model --name {name}")
     assert f"from run {run_id[:8]}: this model's last %maas train" in capsys.readouterr().out
-    assert maas(shell, f"versions {name}").loc[1, "run_id"] == run_id
+    assert maas(shell, f"versions {name}").loc[1, "run_id"] == run_id[:8]
     assert maas(shell, "runs").loc[run_id, "registered_version"] == 1
 
     # Weights changed since the run (a plain fit): no run describes them, so no lineage.
@@ -94,7 +94,7 @@ def test_registering_a_model_trained_here_links_its_last_finished_run(shell, bod
     assert "weights restored to the start" in capsys.readouterr().out
     maas(shell, f"register model --name {name}")
     assert f"from run {finished_id[:8]}" in capsys.readouterr().out
-    assert maas(shell, f"versions {name}").loc[4, "run_id"] == finished_id
+    assert maas(shell, f"versions {name}").loc[4, "run_id"] == finished_id[:8]
 
 
 @pytest.mark.parametrize("optimizer", ["gd", "sgd"])
@@ -162,7 +162,7 @@ def test_a_job_trains_in_the_background_and_watch_shows_its_curve(shell, body, c
     assert "epoch 2/2" in out and f"job {job_id}: SUCCEEDED" in out
     job = _wait_state(shell, job_id, ("SUCCEEDED",))
     assert job["registered_version"] == 1
-    assert maas(shell, f"versions {name}").loc[1, "run_id"] == job["run_id"]
+    assert maas(shell, f"versions {name}").loc[1, "run_id"] == job["run_id"][:8]
     assert maas(shell, f"runs {name}").loc[job["run_id"], "job_id"] == job_id
 
 
