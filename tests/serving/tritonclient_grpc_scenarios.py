@@ -1,7 +1,7 @@
 """Run the official tritonclient.grpc client against a gRPC address and print what it saw as one JSON object.
 
 Kept out of the pytest process on purpose: once tritonclient.http has made requests in a process, later
-tritonclient.grpc calls there fail inside the client (see ../shared/FACTS.md). The test that starts the
+tritonclient.grpc calls there fail inside the client (TypeError: Expected str, not int). The test that starts the
 server runs this file in a subprocess and asserts on its output.
 
     python tritonclient_grpc_scenarios.py ADDRESS TOKEN MODEL INPUT_JSON
