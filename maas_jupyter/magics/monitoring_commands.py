@@ -149,8 +149,8 @@ def _monitor(parser):
                                     "error_rate", "mean_batch_size", "requests", "in_flight"])
             from ..widgets.monitor import OverviewTable
 
-            view = OverviewTable(lambda: monitor.overview(args.window), interval_s=args.interval,
-                                 max_seconds=args.seconds)
+            view = OverviewTable(lambda: monitor.overview(args.window), window_s=args.window,
+                                 interval_s=args.interval, max_seconds=args.seconds)
             view.render(rows)
         else:
             series = monitor.series(args.endpoint, args.window)  # a missing endpoint is a one-line error
@@ -177,12 +177,13 @@ def _monitor(parser):
 
 
 def _summary_frame(series: dict) -> pd.DataFrame:
-    """Versions as columns (primary first), window aggregates as rows."""
-    from ..widgets.monitor import ROWS, ordered_versions
+    """Versions as columns (primary first): the current rate, then the window's aggregates, as rows."""
+    from ..widgets.monitor import NOW_LABEL, ROWS, current_rate, ordered_versions
 
-    columns = {f"v{v} {d.get('role', '')}".strip(): {label: d["summary"].get(key) for key, label, _p in ROWS}
+    columns = {f"v{v} {d.get('role', '')}".strip(): {NOW_LABEL: current_rate(d, series["window_s"]),
+                                                      **{label: d["summary"].get(key) for key, label, _p in ROWS}}
                for v, d in ordered_versions(series)}
-    return pd.DataFrame(columns, index=[label for _k, label, _p in ROWS])
+    return pd.DataFrame(columns, index=[NOW_LABEL] + [label for _k, label, _p in ROWS])
 
 
 @command("reference", "Keep the training inputs of NAME@V (as quantile bins) to measure input drift against.")

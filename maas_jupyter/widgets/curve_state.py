@@ -10,8 +10,13 @@ import math
 
 import numpy as np
 
+from .axes import finite_points
+
 DEFAULT_SMOOTHING = 0.9
 DEFAULT_MAX_POINTS = 500
+# The axes first span this many epochs of the plan (all of a shorter run), then grow with the run: the
+# charts keep their scale while a short run fills them, and a long one is not squeezed into a corner.
+AXIS_EPOCHS = 10
 
 
 def format_seconds(seconds: float | None) -> str:
@@ -55,6 +60,8 @@ class CurveState:
         self.step = 0
         self.global_step = 0
         self.elapsed = 0.0
+        self.validation_planned: bool | None = None  # None: the run did not say (older event streams)
+        self._metrics: list[str] = []  # metric names known before any epoch ended (train_begin, batches)
         # Rows: step, raw loss, smoothed loss. A growing array, not lists: each push reads it whole,
         # and converting Python lists of thousands of floats per push was most of a push's cost.
         self._batches = np.empty((3, 1024), dtype=np.float64)
@@ -78,11 +85,16 @@ class CurveState:
             self.batch_size = int(event.get("batch_size") or 0)
             self.optimizer = event.get("optimizer", "")
             self.lr = event.get("lr")
+            if isinstance(event.get("has_validation"), bool):
+                self.validation_planned = event["has_validation"]
+            self._learn_metrics(event.get("metrics") or [])
             self.status = "running"
         elif kind == "batch":
             self.epoch = int(event.get("epoch", self.epoch))
             self.step = int(event.get("step", self.step))
             self.global_step = int(event.get("global_step", self.global_step + 1))
+            if isinstance(event.get("metrics"), dict):
+                self._learn_metrics(event["metrics"])
             loss = event.get("loss")
             if isinstance(loss, (int, float)) and math.isfinite(loss):
                 # Exponential moving average with TensorBoard's bias correction, so the first
@@ -107,6 +119,13 @@ class CurveState:
                 self.global_step = steps
                 if self.steps_per_epoch:
                     self.step = (steps - 1) % self.steps_per_epoch + 1
+
+    def _learn_metrics(self, names) -> None:
+        for name in names:
+            if isinstance(name, str):
+                base = name[4:] if name.startswith("val_") else name
+                if base not in ("loss", "epoch", "time") and base not in self._metrics:
+                    self._metrics.append(base)
 
     # ---- derived views -------------------------------------------------------------------
 
@@ -146,9 +165,26 @@ class CurveState:
                         for row in self.epoch_logs], dtype=np.float64)
         return x, y
 
+    def epoch_points(self, key: str) -> tuple[np.ndarray, np.ndarray]:
+        """(epochs, values) of one logged quantity, only where it is a finite number: what a chart draws."""
+        return finite_points(*self.epoch_series(key))
+
+    def epoch_extent(self) -> tuple[float, float]:
+        """The epoch axis: half an epoch either side of epochs 1..N, N the epochs logged or (up to
+        AXIS_EPOCHS) planned, so it reads whole epochs before the first one ended."""
+        logged = int(self.epoch_logs[-1]["epoch"]) if self.epoch_logs else 0
+        last = max(logged, self.epoch, min(self.epochs, AXIS_EPOCHS), 1)
+        return 0.5, last + 0.5
+
+    def step_extent(self) -> tuple[float, float]:
+        """The step axis: from 0 to the steps run or (up to AXIS_EPOCHS epochs of them) planned."""
+        planned = min(self.total_steps, AXIS_EPOCHS * self.steps_per_epoch)
+        return 0.0, float(max(self.global_step, planned, 1))
+
     def metric_names(self) -> list[str]:
-        """Logged metrics other than the loss, without their val_ twins (accuracy, mae, …)."""
-        names = []
+        """Metrics other than the loss, without their val_ twins (accuracy, mae, …): those the run
+        announced or reported for a batch, then any other an epoch logged."""
+        names = list(self._metrics)
         for row in self.epoch_logs:
             for key in row:
                 base = key[4:] if key.startswith("val_") else key
@@ -157,7 +193,8 @@ class CurveState:
         return names
 
     def has_validation(self) -> bool:
-        return any("val_loss" in row for row in self.epoch_logs)
+        """The run validates: it said so when it began, or an epoch logged a validation loss."""
+        return bool(self.validation_planned) or any("val_loss" in row for row in self.epoch_logs)
 
     def last_loss(self) -> float | None:
         return float(self._batches[2, self._batch_count - 1]) if self._batch_count else None

@@ -2,8 +2,10 @@
 
 It is a training listener (`on_event`), so it works the same for a run in this kernel and for a
 job followed from a stream of events (`follow`). Updates go out at most `max_updates_per_s`
-times a second and only change the data of the line marks (bqplot redraws a mark, not the
-figure). Sending is asynchronous in ipykernel (the IOPub thread does the socket work), so the
+times a second and only change the data of the line marks and the extents of the scales (bqplot
+redraws a mark, not the figure). Ticks and legends are chosen in Python (chart.py, axes.py), and the
+charts a run will have are laid out as soon as it names its metrics (train_begin, else its first
+batch). Sending is asynchronous in ipykernel (the IOPub thread does the socket work), so the
 training loop never waits for a browser. When the run ends the same output also carries a PNG and
 a text summary, which is what nbconvert, nbclient outputs and non-widget frontends show.
 """
@@ -15,37 +17,30 @@ import threading
 import time
 from typing import Callable, Iterable
 
-import numpy as np
-
+from .axes import compact_label, integer_ticks, value_extent
+from .chart import Chart, Series
 from .curve_state import CurveState
 from .static_curve import render_png
 
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 DEFAULT_MAX_UPDATES_PER_S = 10.0
-_COLORS = ["#1f77b4", "#ff7f0e"]
+TRAIN = "#1f77b4"
+VALIDATION = "#ff7f0e"
+BATCH_SERIES = [Series("raw", TRAIN, opacity=0.3), Series("smoothed", TRAIN)]
+EPOCH_SERIES = [Series("train", TRAIN, marker="circle"), Series("validation", VALIDATION, marker="circle")]
 
 
-def _figure(title: str, x_label: str, lines_kwargs: dict):
-    import bqplot
-    import ipywidgets
-
-    x_scale, y_scale = bqplot.LinearScale(), bqplot.LinearScale()
-    lines = bqplot.Lines(x=np.zeros(0), y=np.zeros((len(lines_kwargs["colors"]), 0)),
-                         scales={"x": x_scale, "y": y_scale}, **lines_kwargs)
-    axes = [bqplot.Axis(scale=x_scale, label=x_label, tick_format="d"),
-            bqplot.Axis(scale=y_scale, orientation="vertical", tick_format=".3g")]
-    figure = bqplot.Figure(marks=[lines], axes=axes, title=title, animation_duration=0,
-                           fig_margin={"top": 30, "bottom": 40, "left": 55, "right": 10},
-                           legend_location="top-right",
-                           layout=ipywidgets.Layout(width="33%", min_width="260px", height="260px"))
-    return figure, lines
+def epoch_axis(state: CurveState) -> tuple[float, float, list[int]]:
+    """The epoch axis: its extent and whole-number ticks (never 1, 1, 2 from fractional ticks)."""
+    lo, hi = state.epoch_extent()
+    return lo, hi, integer_ticks(lo, hi)
 
 
-def _epoch_ticks(figure, epochs: np.ndarray) -> None:
-    """Whole-number ticks on an epoch axis: with "d" formatting bqplot's own ticks (1, 1.5, 2...) would
-    read 1, 1, 2; at most ten, spread over the epochs so far."""
-    last = int(epochs[-1]) if len(epochs) else 1
-    figure.axes[0].tick_values = np.unique(np.linspace(1, last, min(last, 10)).round().astype(int))
+def step_axis(state: CurveState) -> tuple[float, float, list[int], dict[str, str]]:
+    """The step axis: its extent, at most MAX_TICKS whole-number ticks, and their compact labels (2.5k)."""
+    lo, hi = state.step_extent()
+    ticks = integer_ticks(lo, hi)
+    return lo, hi, ticks, {str(t): compact_label(t) for t in ticks}
 
 
 class LossCurveWidget:
@@ -62,25 +57,22 @@ class LossCurveWidget:
         self._last_push = float("-inf")
         self._lock = threading.Lock()  # events may come from a follower thread and the kernel at once
         self.push_count = 0
-        self._epochs_pushed = 0
         self._display = None
         self._finished = False
         self._png: bytes | None = None
 
         self.header = ipywidgets.HTML(value=self._header_html())
         self.progress = ipywidgets.IntProgress(value=0, min=0, max=1, layout=ipywidgets.Layout(width="100%"))
-        self.batch_figure, self.batch_lines = _figure(
-            "loss per batch", "step",
-            {"colors": _COLORS[:1] * 2, "opacities": [0.3, 1.0], "labels": ["raw", "smoothed"],
-             "stroke_width": 1.5})
-        self.epoch_figure, self.epoch_lines = _figure(
-            "loss per epoch", "epoch",
-            {"colors": _COLORS, "labels": ["train", "validation"], "marker": "circle", "marker_size": 24,
-             "display_legend": True})
-        self.metric_figure = self.metric_lines = None
-        self._metric_name = None
-        self.charts = ipywidgets.HBox([self.batch_figure, self.epoch_figure])
+        self.batch_chart = Chart("loss per batch", "step", BATCH_SERIES)
+        self.epoch_chart = Chart("loss per epoch", "epoch", EPOCH_SERIES)
+        self.metric_chart: Chart | None = None
+        self._metric_name: str | None = None
+        self._epoch_view = None  # what the epoch charts show now: they change once an epoch, not per push
+        # Charts keep a third of the width whether two or three are shown, so one added later moves nothing.
+        self.charts = ipywidgets.HBox([self.batch_chart.widget, self.epoch_chart.widget],
+                                      layout=ipywidgets.Layout(width="100%", flex_flow="row wrap"))
         self.box = ipywidgets.VBox([self.header, self.progress, self.charts])
+        self._draw()
 
     # ---- events ----------------------------------------------------------------------------
 
@@ -116,22 +108,8 @@ class LossCurveWidget:
     def _push(self, now: float) -> None:
         self._last_push = now
         self.push_count += 1
+        self._draw()
         state = self.state
-        steps, losses = state.batch_series()
-        with self.batch_lines.hold_sync():
-            self.batch_lines.x = steps
-            self.batch_lines.y = losses
-        if len(state.epoch_logs) != self._epochs_pushed:  # epoch curves change once an epoch, not per push
-            self._epochs_pushed = len(state.epoch_logs)
-            epochs, train_loss = state.epoch_series("loss")
-            _, val_loss = state.epoch_series("val_loss")
-            with self.epoch_lines.hold_sync():
-                self.epoch_lines.x = epochs
-                self.epoch_lines.y = np.vstack([train_loss, val_loss])
-            _epoch_ticks(self.epoch_figure, epochs)
-            metrics = state.metric_names()
-            if metrics:
-                self._show_metric(metrics[0])
         if state.total_steps:
             self.progress.max = state.total_steps
             self.progress.value = min(state.global_step, state.total_steps)
@@ -139,20 +117,46 @@ class LossCurveWidget:
                                    "diverged": "danger"}.get(state.status, "")
         self.header.value = self._header_html()
 
-    def _show_metric(self, name: str) -> None:
-        if self.metric_figure is None:
-            self._metric_name = name
-            self.metric_figure, self.metric_lines = _figure(
-                f"{name} per epoch", "epoch",
-                {"colors": _COLORS, "labels": ["train", "validation"], "marker": "circle", "marker_size": 24,
-                 "display_legend": True})
-            self.charts.children = (*self.charts.children, self.metric_figure)
-        epochs, train = self.state.epoch_series(self._metric_name)
-        _, val = self.state.epoch_series(f"val_{self._metric_name}")
-        with self.metric_lines.hold_sync():
-            self.metric_lines.x = epochs
-            self.metric_lines.y = np.vstack([train, val])
-        _epoch_ticks(self.metric_figure, epochs)
+    def _draw(self) -> None:
+        """Every chart of the run (the metric chart as soon as a metric is known, from train_begin when
+        the run names its metrics), with its points, extents and ticks."""
+        state = self.state
+        metrics = state.metric_names()
+        if metrics and self.metric_chart is None:
+            self._metric_name = metrics[0]
+            self.metric_chart = Chart(f"{metrics[0]} per epoch", "epoch", EPOCH_SERIES)
+            self.charts.children = (*self.charts.children, self.metric_chart.widget)
+            self._epoch_view = None
+
+        steps, losses = state.batch_series()
+        self.batch_chart.set_points(0, steps, losses[0])
+        self.batch_chart.set_points(1, steps, losses[1])
+        self.batch_chart.set_x(*step_axis(state))
+        self.batch_chart.set_y(*value_extent([losses]))
+
+        lo, hi, ticks = epoch_axis(state)
+        view = (len(state.epoch_logs), lo, hi, state.has_validation(), self._metric_name)
+        if view == self._epoch_view:
+            return
+        self._epoch_view = view
+        legend = EPOCH_SERIES if state.has_validation() else EPOCH_SERIES[:1]
+        for chart, key in self._epoch_charts():
+            train, validation = state.epoch_points(key), state.epoch_points(f"val_{key}")
+            chart.set_points(0, *train)
+            chart.set_points(1, *validation)
+            chart.set_x(lo, hi, ticks)
+            chart.set_y(*value_extent([train[1], validation[1]]))
+            chart.set_legend(legend)
+
+    def _epoch_charts(self) -> list[tuple[Chart, str]]:
+        charts = [(self.epoch_chart, "loss")]
+        if self.metric_chart is not None:
+            charts.append((self.metric_chart, self._metric_name))
+        return charts
+
+    def chart_list(self) -> list[Chart]:
+        """The charts laid out now, left to right."""
+        return [self.batch_chart] + [chart for chart, _key in self._epoch_charts()]
 
     def _header_html(self) -> str:
         import html

@@ -4,6 +4,9 @@ A view asks its `fetch` function for the current metrics (the metrics API's JSON
 process or in-process) and replaces what it shows; nothing accumulates, so memory stays flat however
 long it runs. When the endpoint disappears (NotFound) the view stops and says so. Refreshing happens in
 a daemon thread; ipykernel sends widget updates from any thread.
+
+The series' last point is the second in progress (a fraction of its requests so far), so the charts
+and the "now" figures use the seconds that ended; the window's aggregates say which window they cover.
 """
 
 from __future__ import annotations
@@ -18,16 +21,45 @@ from typing import Callable
 import numpy as np
 
 from ..errors import MaasError, NotFound
+from .axes import finite_points, integer_ticks, value_extent
+from .chart import Chart, Series
 
 DEFAULT_INTERVAL_S = 1.0
 MAX_FAILURES = 30  # consecutive failed fetches (server restarting...) before the view gives up
 ROLE_ORDER = {"primary": 0, "canary": 1, "previous": 2, "retired": 3}
 COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#7f7f7f"]
-ROWS = [("throughput", "throughput (req/s)", "{:.1f}"), ("p50_ms", "p50 (ms)", "{:.2f}"),
+# Window aggregates (the summary of a series, a row of the overview). "window" in a label is replaced by
+# the window's length where it is known ("throughput (req/s), avg 60 s").
+ROWS = [("throughput", "throughput (req/s), window avg", "{:.1f}"), ("p50_ms", "p50 (ms)", "{:.2f}"),
         ("p95_ms", "p95 (ms)", "{:.2f}"), ("p99_ms", "p99 (ms)", "{:.2f}"), ("error_rate", "error rate", "{:.1%}"),
         ("mean_batch_size", "batch size", "{:.1f}"), ("queue_ms", "queue (ms)", "{:.2f}"),
         ("ort_ms", "ONNX Runtime (ms)", "{:.2f}"), ("in_flight", "in flight", "{:d}"),
         ("requests", "requests in window", "{:d}")]
+
+
+CHARTS = [("throughput", "requests/s"), ("p99_ms", "p99 latency (ms)")]
+NOW_LABEL = "throughput (req/s), now"
+
+
+def window_label(label: str, window_s) -> str:
+    """A row label with its window spelled out: "throughput (req/s), avg 60 s", "requests in 60 s"."""
+    if window_s is None:
+        return label
+    window = f"{float(window_s):g} s"
+    return label.replace("window avg", f"avg {window}").replace("in window", f"in {window}")
+
+
+def ended_points(data: dict, key: str, window_s: int) -> tuple[np.ndarray, np.ndarray]:
+    """(seconds ago, value) of one per-second metric over the seconds of the window that ended, finite
+    values only; the second that ended last is at 0."""
+    values = list(data.get("points", {}).get(key, []))[-int(window_s):][:-1]  # without the second in progress
+    return finite_points(np.arange(-len(values) + 1, 1, dtype=np.float64), values)
+
+
+def current_rate(data: dict, window_s: int) -> float | None:
+    """Requests in the last second that ended: the right end of the throughput chart."""
+    _seconds, rates = ended_points(data, "throughput", window_s)
+    return float(rates[-1]) if len(rates) else None
 
 
 def _fmt(value, pattern: str) -> str:
@@ -46,27 +78,32 @@ def ordered_versions(series: dict) -> list[tuple[str, dict]]:
 
 
 def summary_table_html(series: dict) -> str:
-    """Versions side by side (columns) with their window summary (rows)."""
+    """Versions side by side (columns): the current rate, then the window's aggregates (rows)."""
     versions = ordered_versions(series)
+    window = series.get("window_s", 60)
     if not versions:
-        return f"<i>no requests in the last {series.get('window_s', '?')} s</i>"
+        return f"<i>no requests in the last {window} s</i>"
+    cell = "<td style='text-align:right;padding:0 12px'>{}</td>"
     head = "".join(f"<th style='text-align:right;padding:0 12px'>v{html.escape(v)} ({html.escape(d.get('role', ''))})"
                    f"</th>" for v, d in versions)
+    now = f"<tr><td>{NOW_LABEL}</td>" + "".join(
+        cell.format(_fmt(current_rate(d, window), "{:.1f}")) for _v, d in versions) + "</tr>"
     body = "".join(
-        f"<tr><td>{label}</td>" + "".join(
-            f"<td style='text-align:right;padding:0 12px'>{_fmt(d['summary'].get(key), pattern)}</td>"
-            for _v, d in versions) + "</tr>"
+        f"<tr><td>{html.escape(window_label(label, window))}</td>" + "".join(
+            cell.format(_fmt(d['summary'].get(key), pattern)) for _v, d in versions) + "</tr>"
         for key, label, pattern in ROWS)
-    return f"<table><thead><tr><th></th>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f"<table><thead><tr><th></th>{head}</tr></thead><tbody>{now}{body}</tbody></table>"
 
 
 def summary_text(series: dict) -> str:
     """The same summary as plain text (terminals, nbconvert)."""
-    lines = [f"{series.get('endpoint')}: last {series.get('window_s')} s"]
+    window = series.get("window_s")
+    lines = [f"{series.get('endpoint')}: last {window} s"]
     for version, data in ordered_versions(series):
         s = data["summary"]
-        lines.append(f"  v{version} {data.get('role', '')}: " + ", ".join(
-            f"{label} {_fmt(s.get(key), pattern)}" for key, label, pattern in ROWS[:6]))
+        figures = [f"{NOW_LABEL} {_fmt(current_rate(data, window or 60), '{:.1f}')}"] + [
+            f"{window_label(label, window)} {_fmt(s.get(key), pattern)}" for key, label, pattern in ROWS[:6]]
+        lines.append(f"  v{version} {data.get('role', '')}: " + "; ".join(figures))
     return "\n".join(lines)
 
 
@@ -174,29 +211,27 @@ class MonitorDashboard(LiveView):
     """One endpoint: a summary table per version side by side, and throughput / p99 lines over the window."""
 
     def __init__(self, endpoint: str, fetch: Callable[[], dict], **options):
-        import bqplot
         import ipywidgets
 
         super().__init__(fetch, **options)
         self.endpoint = endpoint
         self.title = ipywidgets.HTML(f"<b>{html.escape(endpoint)}</b>")
         self.table = ipywidgets.HTML("")
-        self.charts = {}
-        figures = []
-        for key, label in (("throughput", "requests/s"), ("p99_ms", "p99 latency (ms)")):
-            x_scale, y_scale = bqplot.LinearScale(), bqplot.LinearScale(min=0)
-            lines = bqplot.Lines(x=np.zeros(0), y=np.zeros((1, 0)), scales={"x": x_scale, "y": y_scale},
-                                 colors=COLORS, display_legend=True)
-            figure = bqplot.Figure(
-                marks=[lines], title=label, animation_duration=0, legend_location="top-left",
-                axes=[bqplot.Axis(scale=x_scale, label="seconds ago", tick_format="d"),
-                      bqplot.Axis(scale=y_scale, orientation="vertical", tick_format=".3g")],
-                fig_margin={"top": 30, "bottom": 40, "left": 55, "right": 10},
-                layout=ipywidgets.Layout(width="48%", min_width="280px", height="240px"))
-            self.charts[key] = lines
-            figures.append(figure)
+        self.table.add_class("maas-monitor-table")
+        self.charts = {key: Chart(label, "seconds ago", [], width="50%") for key, label in CHARTS}
         self.widget = ipywidgets.VBox([
-            ipywidgets.HBox([self.title, self.stop_button]), self.table, ipywidgets.HBox(figures), self.status])
+            ipywidgets.HBox([self.title, self.stop_button]), self.table,
+            ipywidgets.HBox([chart.widget for chart in self.charts.values()],
+                            layout=ipywidgets.Layout(width="100%", flex_flow="row wrap")),
+            self.status])
+        self._draw_axes(60)
+
+    def _draw_axes(self, window_s: int) -> None:
+        """The "seconds ago" axis of the seconds that ended in the window: 50, 40, ..., 0."""
+        lo = -max(int(window_s) - 2, 1)
+        ticks = integer_ticks(lo, 0)
+        for chart in self.charts.values():
+            chart.set_x(lo, 0, ticks, {str(t): str(-t) for t in ticks})
 
     def render(self, series: dict) -> None:
         self.last = series
@@ -207,17 +242,16 @@ class MonitorDashboard(LiveView):
                             + f" — last {series.get('window_s')} s")
         self.table.value = summary_table_html(series)
         versions = ordered_versions(series)
-        n = int(series.get("window_s", 60))
-        x = np.arange(-n + 1, 1, dtype=float)
-        for key, lines in self.charts.items():
-            rows = []
-            for _version, data in versions:
-                values = data["points"].get(key, [])[-n:]
-                rows.append(np.array([np.nan if v is None else v for v in values], dtype=float))
-            with lines.hold_sync():
-                lines.x = x
-                lines.y = np.vstack(rows) if rows else np.zeros((1, n)) * np.nan
-                lines.labels = [f"v{v} {d.get('role', '')}" for v, d in versions] or [""]
+        window = int(series.get("window_s", 60))
+        self._draw_axes(window)
+        legend = [Series(f"v{v} {d.get('role', '')}".strip(), COLORS[i % len(COLORS)])
+                  for i, (v, d) in enumerate(versions)]
+        for key, chart in self.charts.items():
+            chart.set_series(legend)
+            points = [ended_points(data, key, window) for _version, data in versions]
+            for i, (x, y) in enumerate(points):
+                chart.set_points(i, x, y)
+            chart.set_y(*value_extent([y for _x, y in points], floor=0.0))
         rollbacks = series.get("rollbacks") or []
         note = ""
         if rollbacks:
@@ -246,10 +280,11 @@ def _charts_png(series: dict) -> bytes | None:
     figure = Figure(figsize=(9, 2.6), dpi=80)
     figure.subplots_adjust(left=0.07, right=0.99, bottom=0.18, top=0.86, wspace=0.22)
     FigureCanvasAgg(figure)
-    for ax, (key, label) in zip(figure.subplots(1, 2), (("throughput", "requests/s"), ("p99_ms", "p99 latency (ms)"))):
-        for (version, data), color in zip(versions, COLORS):
-            values = [np.nan if v is None else v for v in data["points"].get(key, [])[-n:]]
-            ax.plot(np.arange(-len(values) + 1, 1), values, color=color, label=f"v{version} {data.get('role', '')}")
+    for ax, (key, label) in zip(figure.subplots(1, 2), CHARTS):
+        for i, (version, data) in enumerate(versions):
+            seconds, values = ended_points(data, key, n)
+            ax.plot(-seconds, values, color=COLORS[i % len(COLORS)], label=f"v{version} {data.get('role', '')}")
+        ax.invert_xaxis()
         ax.set_title(label, fontsize="small")
         ax.set_xlabel("seconds ago")
         ax.legend(loc="upper left", fontsize="x-small")
@@ -264,11 +299,13 @@ class OverviewTable(LiveView):
     COLUMNS = [("endpoint", "endpoint", "{}"), ("version", "version", "{}"), ("role", "role", "{}"),
                ("state", "state", "{}")] + ROWS[:6]
 
-    def __init__(self, fetch: Callable[[], list[dict]], **options):
+    def __init__(self, fetch: Callable[[], list[dict]], window_s: float | None = None, **options):
         import ipywidgets
 
         super().__init__(fetch, **options)
+        self.window_s = window_s  # the window the rows cover, for the headers; else read from the rows
         self.table = ipywidgets.HTML("")
+        self.table.add_class("maas-monitor-table")
         self.widget = ipywidgets.VBox([ipywidgets.HBox([ipywidgets.HTML("<b>maas endpoints</b>"), self.stop_button]),
                                        self.table, self.status])
 
@@ -277,7 +314,10 @@ class OverviewTable(LiveView):
         if not rows:
             self.table.value = "<i>no endpoints</i>"
         else:
-            head = "".join(f"<th style='padding:0 10px'>{label}</th>" for _k, label, _p in self.COLUMNS)
+            # A version without requests may come without a summary (so without its window).
+            window = self.window_s or next((row["window_s"] for row in rows if row.get("window_s")), None)
+            head = "".join(f"<th style='padding:0 10px'>{html.escape(window_label(label, window))}</th>"
+                           for _k, label, _p in self.COLUMNS)
             body = "".join("<tr>" + "".join(f"<td style='text-align:right;padding:0 10px'>"
                                             f"{html.escape(_fmt(row.get(key), pattern))}</td>"
                                             for key, _label, pattern in self.COLUMNS) + "</tr>" for row in rows)

@@ -6,6 +6,7 @@ import io
 
 import numpy as np
 
+from .axes import compact_label
 from .curve_state import CurveState
 
 
@@ -33,7 +34,8 @@ def render_png(state: CurveState, width_in: float = 11.0, height_in: float = 3.2
     axes[0].set_xlabel("step")
     for ax in axes:
         ax.locator_params(axis="y", nbins=4)
-    axes[0].locator_params(axis="x", nbins=4)
+    axes[0].locator_params(axis="x", nbins=4, integer=True)
+    axes[0].xaxis.set_major_formatter(lambda value, _position: compact_label(value))  # 2.5k, as the live chart
 
     _epoch_panel(axes[1], state, "loss")
     if metrics:

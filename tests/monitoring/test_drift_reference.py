@@ -54,7 +54,7 @@ def _versions(shell, name) -> int:
 def test_register_with_reference_then_drift_flags_shifted_traffic(shell, body, data, capsys):
     name = _unique("ref")
     maas(shell, f"register model --name {name} --reference x")
-    assert "drift reference: 600 rows x 4 features" in capsys.readouterr().out
+    assert "drift reference 600 rows x 4 features" in capsys.readouterr().out
     maas(shell, f"reference {name}@1")
     assert f"{name}@1: drift reference of 600 rows x 4 features, 10 bins" in capsys.readouterr().out
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from maas_jupyter.errors import NotFound, Unavailable
-from maas_jupyter.widgets.monitor import MAX_FAILURES, MonitorDashboard, OverviewTable, summary_text
+from maas_jupyter.widgets.monitor import (MAX_FAILURES, MonitorDashboard, OverviewTable, current_rate,
+                                          ended_points, summary_table_html, summary_text)
 
 
 def _series(window=60, canary=True, requests=5):
@@ -32,8 +34,10 @@ def test_dashboard_shows_primary_and_canary_side_by_side():
     assert "canary v2 at 10%" in dashboard.title.value
     table = dashboard.table.value
     assert table.index("v1 (primary)") < table.index("v2 (canary)") and "9.50" in table
-    lines = dashboard.charts["p99_ms"]
-    assert lines.y.shape == (2, 60) and list(lines.labels) == ["v1 primary", "v2 canary"]
+    chart = dashboard.charts["p99_ms"]
+    assert [len(mark.y) for mark in chart.marks] == [59, 59]  # the seconds that ended, per version
+    assert list(chart.marks[1].y[-2:]) == [9.5, 9.5]
+    assert " v1 primary<" in chart.caption.value and " v2 canary<" in chart.caption.value  # the legend
     assert "v2 canary" in summary_text(_series())
 
 
@@ -42,8 +46,9 @@ def test_memory_stays_flat_over_many_refreshes():
     shapes = set()
     for _ in range(500):
         dashboard.refresh()
-        shapes.add((dashboard.charts["throughput"].y.shape, len(dashboard.table.value) // 100))
-    assert shapes == {((2, 30), len(dashboard.table.value) // 100)}
+        marks = dashboard.charts["throughput"].marks
+        shapes.add((len(marks), tuple(len(mark.y) for mark in marks), len(dashboard.table.value) // 100))
+    assert shapes == {(2, (29, 29), len(dashboard.table.value) // 100)}
     assert dashboard.refreshes == 500
 
 
@@ -103,7 +108,7 @@ def test_empty_series_says_no_requests():
     dashboard = MonitorDashboard("mnist", lambda: {**_series(), "versions": {}})
     dashboard.refresh()
     assert "no requests" in dashboard.table.value
-    assert np.isnan(dashboard.charts["throughput"].y).all()
+    assert all(len(mark.x) == 0 for chart in dashboard.charts.values() for mark in chart.marks)
 
 
 def test_dashboard_says_when_the_guard_rolled_the_canary_back():
@@ -150,3 +155,91 @@ def test_a_view_stopped_before_its_first_refresh_leaves_no_empty_snapshot():
     view._display = _Handle()
     view.stop("stopped")
     assert "text/html" not in view._display.bundles[-1]
+
+
+# ---- what the dashboard shows: the current rate, labelled windows, clean data for bqplot --------------------
+
+
+def _ramp(window=60):
+    """One version that has served for 20 s: 10 requests a second, the second in progress has 3 so far;
+    its window average is therefore 200 / 60 (3.3), while the chart reads 10."""
+    series = _series(window=window, canary=False)
+    points = series["versions"]["1"]["points"]
+    points["throughput"] = [0.0] * (window - 21) + [10.0] * 20 + [3.0]
+    points["p99_ms"] = [None] * (window - 21) + [2.0] * 19 + [None, None]  # no latency where no request ended
+    series["versions"]["1"]["summary"]["throughput"] = 200 / window
+    return series
+
+
+def test_the_current_rate_is_the_rate_the_chart_ends_on_and_the_window_average_says_so():
+    series = _ramp()
+    data = series["versions"]["1"]
+    assert current_rate(data, 60) == 10.0  # the last second that ended, not the partial one (3)
+    seconds, rates = ended_points(data, "throughput", 60)
+    assert rates[-1] == current_rate(data, 60) and seconds[-1] == 0 and len(rates) == 59
+    table = summary_table_html(series)
+    assert "<td>throughput (req/s), now</td><td style='text-align:right;padding:0 12px'>10.0</td>" in table
+    assert "<td>throughput (req/s), avg 60 s</td><td style='text-align:right;padding:0 12px'>3.3</td>" in table
+    assert "<td>requests in 60 s</td>" in table
+    assert "throughput (req/s), now 10.0; throughput (req/s), avg 60 s 3.3; p50" in summary_text(series)
+    dashboard = MonitorDashboard("mnist", lambda: series)
+    dashboard.refresh()
+    assert dashboard.charts["throughput"].marks[0].y[-1] == 10.0
+
+
+@pytest.fixture
+def sent_to_marks(monkeypatch):
+    """Every x and y a bqplot line mark sends to the browser (its state when created, then each update)."""
+    import bqplot
+
+    sent = []
+    get_state = bqplot.Lines.get_state
+
+    def recording(self, key=None, drop_defaults=False):
+        state = get_state(self, key=key, drop_defaults=drop_defaults)
+        sent.extend((name, state[name]) for name in ("x", "y") if name in state)
+        return state
+
+    monkeypatch.setattr(bqplot.Lines, "get_state", recording)
+    return sent
+
+
+def test_no_value_sent_to_a_mark_is_none_or_nan(sent_to_marks):
+    """A latency of None (a second without requests) at the end of a line was placed at
+    "translate(437.5,undefined)" once a second; a version without any became the path "null"."""
+    series = _ramp()
+    series["versions"]["2"] = {"role": "canary", "points": {"throughput": [0.0] * 60, "p99_ms": [None] * 60},
+                               "summary": {"throughput": 0.0}}
+    dashboard = MonitorDashboard("mnist", lambda: series)
+    dashboard.refresh()
+    series["versions"].pop("2")
+    dashboard.refresh()  # a version gone: its line is emptied, not fed NaN
+    assert sent_to_marks
+    for name, value in sent_to_marks:
+        array = np.frombuffer(value["value"], dtype=value["dtype"]).reshape(value["shape"])
+        assert array.ndim == 1 and np.isfinite(array).all(), (name, array)
+    p99 = dashboard.charts["p99_ms"]
+    assert len(p99.marks[0].y) == 19 and len(p99.marks[1].y) == 0
+    assert all(len(mark.x) == len(mark.y) for chart in dashboard.charts.values() for mark in chart.marks)
+
+
+def test_charts_read_whole_seconds_ago_with_legends_outside():
+    dashboard = MonitorDashboard("mnist", lambda: _series(window=30))
+    dashboard.refresh()
+    for chart in dashboard.charts.values():
+        ticks = list(chart.x_axis.tick_values)
+        assert ticks == [-25, -20, -15, -10, -5, 0]
+        assert [chart.x_axis.tick_labels[str(int(t))] for t in ticks] == ["25", "20", "15", "10", "5", "0"]
+        assert chart.y_scale.min == 0 and chart.y_scale.max > 0
+        assert not chart.figure.display_toolbar and all(not mark.display_legend for mark in chart.marks)
+
+
+def test_overview_labels_its_throughput_as_a_window_average():
+    idle = {"endpoint": "a", "version": 1, "role": "primary", "state": "ready"}  # no summary, so no window
+    busy = {"endpoint": "b", "version": 1, "role": "primary", "state": "ready", "throughput": 3.0, "window_s": 60}
+    view = OverviewTable(lambda: [idle, busy])
+    view.refresh()
+    assert "throughput (req/s), avg 60 s" in view.table.value
+    told = OverviewTable(lambda: [idle], window_s=30)
+    told.refresh()
+    assert "throughput (req/s), avg 30 s" in told.table.value
