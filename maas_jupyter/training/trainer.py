@@ -161,6 +161,17 @@ class _LastGoodWeights:
         return f"; weights restored to the end of epoch {self.epoch}" if self.epoch else "; weights restored to the start"
 
 
+def _metric_names(model) -> list[str]:
+    """The compiled metrics' names (['accuracy', 'auc']), so a live view lays out their charts at once."""
+    try:
+        metrics = model.get_compile_config().get("metrics") or []
+    except Exception:  # not compiled through compile(), or a config Keras cannot describe
+        return []
+    names = [m if isinstance(m, str) else (m.get("config") or {}).get("name")
+             for m in metrics if isinstance(m, (str, dict))]
+    return [name for name in names if name]
+
+
 def _all_finite(weights) -> bool:
     return all(np.isfinite(w).all() for w in weights if np.issubdtype(np.asarray(w).dtype, np.floating))
 
@@ -294,7 +305,8 @@ def train(
     if fanout:
         fanout({"type": "train_begin", "run_id": run_id, "epochs": epochs, "steps_per_epoch": steps_per_epoch,
                 "samples": samples, "batch_size": batch, "optimizer": optimizer_name, "lr": lr,
-                "has_validation": data.x_val is not None, "model_name": model_name, "job_id": job_id})
+                "has_validation": data.x_val is not None, "model_name": model_name, "job_id": job_id,
+                "metrics": _metric_names(model)})
     status, error = FINISHED, ""
     bridge = _keras_bridge(fanout, runs, run_id, steps_per_epoch, batch, samples, started, state)
     try:
