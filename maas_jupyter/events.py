@@ -1,9 +1,20 @@
-"""A small in-process publish/subscribe bus for live events (job metrics, job states, deployments).
+"""A small in-process publish/subscribe bus for live events (job metrics, job states, deployments, registry).
 
-Publishers are plain threads (job monitors, the trainer); subscribers are either threads
-(`Subscription.get`) or asyncio code such as a WebSocket handler (`async for event in subscription`).
+Publishers are plain threads (job monitors, the trainer, the registry watcher); subscribers are either
+threads (`Subscription.get`) or asyncio code such as a WebSocket handler (`async for event in subscription`).
 A publisher never waits for a subscriber: each subscription holds a bounded buffer and drops its
 oldest events when a slow reader falls behind, so a stalled browser tab cannot stall a job.
+
+Every event is a dict with a "type"; `publish` adds "seq" and "at". The types a server publishes
+(and streams at maas/api/events):
+  job.state             {"job_id", "name", "state", "reason", "run_id", "registered_version"} (training.jobs)
+  job.training          {"job_id", "event": one trainer event (training.listeners)} (training.jobs)
+  deployment.<action>   {"name", "deployment": the endpoint, null once undeployed}; action is deploy,
+                        swap, update, canary, promote, rollback or undeploy (serving.deployments)
+  deployment.loading, deployment.load_failed   {"model", "version"[, "error"]} (serving.deployments)
+  deployment.canary_rollback   {"endpoint", "canary_version", "primary_version", "reason", ...} (monitoring.slo)
+  registry.changed      {"model", "change": "created" | "updated" | "deleted"}, whichever process wrote
+                        the change (registry.changes)
 """
 
 from __future__ import annotations

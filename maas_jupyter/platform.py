@@ -11,6 +11,7 @@ from .names import check_name
 from .registry.artifacts import ArtifactStore
 from .registry.database import Database
 from .registry.intake import prepare
+from .registry.origins import ModelOrigins
 from .registry.registry import Registry
 
 
@@ -24,9 +25,11 @@ class Platform:
         self.db.upgrade()
         self.store = ArtifactStore(self.settings.artifacts_dir)
         self.registry = Registry(self.db, self.store, self.settings.max_upload_bytes)
+        self.origins = ModelOrigins()
         from .serving.tables import endpoints_serving  # the desired state answers in any process
 
         self.registry.endpoints_using = lambda model: endpoints_serving(self.db, model)
+        self._registry_watcher = None
 
     @functools.cached_property
     def deployments(self):
@@ -38,10 +41,20 @@ class Platform:
 
     @functools.cached_property
     def events(self):
-        """In-process live events (job progress and states); the server streams them at maas/api/events."""
+        """In-process live events (jobs, deployments, registry changes); the server streams them at maas/api/events."""
         from .events import EventBus
 
         return EventBus()
+
+    def watch_registry(self, interval_s: float | None = None):
+        """Publish "registry.changed" on `events` for every change of the registry, whichever process wrote
+        it, until close() (maas_jupyter.registry.changes). A server calls this once; a kernel has no use for it."""
+        from .registry.changes import DEFAULT_INTERVAL_S, RegistryWatcher
+
+        if self._registry_watcher is None:
+            self._registry_watcher = RegistryWatcher(self.db, self.events.publish,
+                                                     interval_s or DEFAULT_INTERVAL_S).start()
+        return self._registry_watcher
 
     @functools.cached_property
     def runs(self):
@@ -87,6 +100,8 @@ class Platform:
         return train(model, x, y, runs=self.runs, **options)
 
     def close(self) -> None:
+        if self._registry_watcher is not None:  # before the database it reads goes
+            self._registry_watcher.stop()
         if "monitor" in self.__dict__:
             self.monitor.close()
         if "jobs" in self.__dict__:  # only a runner that was started has workers to stop
@@ -127,8 +142,15 @@ class Platform:
         """Register a Keras model, ONNX bytes, or a path to an ONNX file as the next version of `name`."""
         check_name(name, "model name")
         intake = prepare(model, sample, self.settings.parity_tolerance if tolerance is None else tolerance)
-        return self.registry.register_onnx(
+        version = self.registry.register_onnx(
             name, intake.onnx_bytes, keras_bytes=intake.keras_bytes, description=description, tags=tags,
             metrics=metrics, params={**intake.params, **(params or {})}, run_id=run_id,
-            parent_version=parent_version, alias=alias, actor=actor, source=intake.source,
+            parent_version=self.origins.parent(model, name, parent_version), alias=alias, actor=actor,
+            source=intake.source,
         )
+        self.origins.remember(model, name, version["version"])
+        return version
+
+    def load_keras(self, name: str, ref=None):
+        """NAME@REF (registered from Keras) as a Keras model; a version made from it descends from REF."""
+        return self.origins.load_keras(self.registry, name, ref)[0]

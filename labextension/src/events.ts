@@ -1,6 +1,11 @@
 import { ISignal, Signal } from '@lumino/signaling';
 
-import { IEvent } from './types';
+import { IEvent, IRegistryChanged } from './types';
+
+/** Whether a stream message is the server's registry change event (see IRegistryChanged). */
+export function isRegistryChanged(event: IEvent): event is IRegistryChanged {
+  return event.type === 'registry.changed' && typeof event.model === 'string';
+}
 
 /** The minimal WebSocket surface the stream uses (the browser's, or a fake in tests). */
 export interface ISocket {

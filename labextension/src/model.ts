@@ -1,7 +1,7 @@
 import { ISignal, Signal } from '@lumino/signaling';
 
 import { IMaasApi, MaasApiError } from './api';
-import { EventStream, StreamStatus } from './events';
+import { EventStream, isRegistryChanged, StreamStatus } from './events';
 import {
   describe,
   finite,
@@ -12,7 +12,7 @@ import {
   toEndpointView,
   toJobView
 } from './records';
-import { IDeployment, IEvent, IMetricPoint, IModelSummary, IModelVersion } from './types';
+import { IDeployment, IEvent, IMetricPoint, IModelSummary, IModelVersion, IRegistryChanged } from './types';
 
 
 /** Whether a part of the API exists on this server: it is answered 404 until that area lands. */
@@ -119,8 +119,20 @@ export class MaasModel {
   }
 
   async refreshModels(): Promise<void> {
+    const request = ++this._modelsRequests;
+    // A later load is under way (a newer event): this one's answer, or failure, is out of date.
+    const superseded = () => request !== this._modelsRequests;
     await this._load('models', async () => {
-      this.models = await this.api.listModels();
+      const models = await this.api.listModels().catch(error => {
+        if (superseded()) {
+          return null;
+        }
+        throw error;
+      });
+      if (models === null || superseded()) {
+        return;
+      }
+      this.models = models;
       for (const name of [...this.expanded]) {
         if (!this.models.some(m => m.name === name)) {
           this.expanded.delete(name);
@@ -131,12 +143,20 @@ export class MaasModel {
   }
 
   async refreshVersions(model: string): Promise<void> {
+    const request = (this._versionsRequests.get(model) ?? 0) + 1;
+    this._versionsRequests.set(model, request);
+    const superseded = () => request !== this._versionsRequests.get(model); // by a later load of this model
     try {
       const list = await this.api.listVersions(model);
+      if (superseded()) {
+        return;
+      }
       // Newest first: the version a user acts on is usually the latest.
       this.versions.set(model, list.slice().sort((a, b) => b.version - a.version));
     } catch (error) {
-      if (error instanceof MaasApiError && error.status === 404) {
+      if (superseded()) {
+        return;
+      } else if (error instanceof MaasApiError && error.status === 404) {
         this.versions.delete(model);
       } else {
         this.errors.models = describe(error);
@@ -268,6 +288,10 @@ export class MaasModel {
    * "something changed" schedule a (debounced) reload of that area.
    */
   handleEvent(event: IEvent): void {
+    if (isRegistryChanged(event)) {
+      this._applyRegistryChange(event);
+      return;
+    }
     const type = event.type.toLowerCase();
     const e = event as Record<string, any>;
     if (type.includes('metric') && (e.endpoint !== undefined || e.endpoints !== undefined)) {
@@ -287,14 +311,15 @@ export class MaasModel {
         this._applyDeployment(e.deployment as IDeployment);
       }
       this._schedule('deployments', () => this.refreshDeployments());
-      return;
     }
-    if (/model|version|alias|registry/.test(type)) {
-      this._schedule('models', () => this.refreshModels());
-      const name = str(e.model ?? e.name);
-      if (name && this.expanded.has(name)) {
-        this._schedule(`versions:${name}`, () => this.refreshVersions(name));
-      }
+  }
+
+  /** A model changed somewhere (a kernel, a job, another server): reload the list, and its versions if open. */
+  private _applyRegistryChange(event: IRegistryChanged): void {
+    this._schedule('models', () => this.refreshModels());
+    // A deleted model is closed by the list's reload (a "created" follows if it came back).
+    if (event.change !== 'deleted' && this.expanded.has(event.model)) {
+      this._schedule(`versions:${event.model}`, () => this.refreshVersions(event.model));
     }
   }
 
@@ -471,6 +496,8 @@ export class MaasModel {
   private _lastMetricsEvent = 0;
   private _streamWasDown = false;
   private _batchLoss = new Set<string>();
+  private _modelsRequests = 0;
+  private _versionsRequests = new Map<string, number>();
   private _disposed = false;
   private _changed = new Signal<this, void>(this);
   private _notice = new Signal<this, INotice>(this);

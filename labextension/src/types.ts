@@ -95,3 +95,14 @@ export interface IEvent {
   type: string;
   [key: string]: unknown;
 }
+
+/**
+ * "registry.changed": a model was created, changed (a version registered; an alias set, moved or removed;
+ * a description, tags or metrics edited) or deleted, by whichever process wrote the registry. It names the
+ * model only: readers reload what they show (maas_jupyter/registry/changes.py publishes it).
+ */
+export interface IRegistryChanged extends IEvent {
+  type: 'registry.changed';
+  model: string;
+  change: 'created' | 'updated' | 'deleted';
+}

@@ -6,7 +6,9 @@
  *
  * Scenarios: "show" (open the sidebar, see the model, its versions and aliases), "deploy-rollback"
  * (deploy v1, swap to v2, roll back and see v1 serving again; a bad endpoint name gives a notification
- * with the server's reason), "screenshot" (the sidebar in the light theme, to config.screenshot).
+ * with the server's reason), "screenshot" (the sidebar in the light theme, to config.screenshot),
+ * "live-registry" (models, version counts and aliases written by a notebook's magics or by another
+ * process appear within 2 s of the write, with no click).
  * Prints one JSON object on the last line of stdout; exits 1 with {"error": ...} on failure.
  * The pytest test tests/browser/test_sidebar.py starts the server and calls this.
  */
@@ -26,7 +28,9 @@ async function openLab(page) {
     }
   });
   page.on('pageerror', err => log('page error:', err.message));
-  await page.goto(`${config.url}lab?token=${encodeURIComponent(config.token)}`);
+  // config.open: a file (under the server's root) JupyterLab opens at start, as a link to it would.
+  const where = config.open ? `lab/tree/${config.open}` : 'lab';
+  await page.goto(`${config.url}${where}?token=${encodeURIComponent(config.token)}`);
   if (config.scenario === 'reconnect') {
     // JupyterLab's own "Server Connection Error" dialog may appear while the server is down: not ours.
     page.on('dialog', dialog => dialog.dismiss().catch(() => undefined));
@@ -98,6 +102,49 @@ function nextLine() {
     process.stdin.on('data', onData);
     process.stdin.resume();
   });
+}
+
+/**
+ * Wait until the model's row shows `expect.alias` among its badges and `expect.versions` as its count,
+ * at most until `deadlineMs` after `completedAt` (the write's completion, epoch ms): the sidebar must
+ * follow a change with no click. Returns how long after the write it was seen.
+ */
+async function seeModelWithin(page, panel, expect, completedAt, deadlineMs) {
+  const budget = completedAt + deadlineMs - Date.now();
+  try {
+    await page.waitForFunction(({ model, alias, versions }) => {
+      const head = document.querySelector(`#maas-models-sidebar .maas-Model[data-model="${model}"] .maas-Model-head`);
+      if (!head) {
+        return false;
+      }
+      const badges = [...head.querySelectorAll('.maas-Badge-alias')].map(b => b.textContent.trim());
+      const count = (head.querySelector('.maas-Right') || {}).textContent;
+      return badges.includes(alias) && (count || '').trim() === versions;
+    }, expect, { timeout: Math.max(1, budget), polling: 50 });
+  } catch (error) {
+    const shown = await panel.locator('[data-section="models"]').innerText().catch(() => '?');
+    throw new Error(`${expect.model} with ${expect.alias} and ${expect.versions} was not shown within `
+      + `${deadlineMs} ms of the write (budget left when asked: ${budget} ms); the list shows:\n${shown}`);
+  }
+  return { ...expect, seenAfterMs: Date.now() - completedAt };
+}
+
+/**
+ * Run the notebook's selected cell (Shift+Enter, which selects the next one) and wait for its execution
+ * count; fails unless its output includes `output`. Returns when it completed (epoch ms).
+ */
+async function runCell(page, notebook, index, output) {
+  const cell = notebook.locator('.jp-Cell').nth(index);
+  await page.keyboard.press('Shift+Enter');
+  await page.waitForFunction(
+    el => /^\[\d+\]:$/.test(((el.querySelector('.jp-InputPrompt') || {}).textContent || '').trim()),
+    await cell.elementHandle(), { timeout: 180000, polling: 20 });
+  const completedAt = Date.now();
+  const shown = (await cell.locator('.jp-OutputArea').innerText().catch(() => '')).trim();
+  if (output && !shown.includes(output)) {
+    throw new Error(`cell ${index} did not print "${output}"; its output:\n${shown}`);
+  }
+  return completedAt;
 }
 
 const scenarios = {
@@ -223,6 +270,42 @@ const scenarios = {
     const undeployQuestion = await acceptDialog(page);
     await ep.waitFor({ state: 'detached' });
     return { promoteQuestion, undeployQuestion };
+  },
+
+  /**
+   * The list follows the registry with no click. First the notebook config.open (already open): cell i
+   * must print config.cells[i].output, and the list show config.cells[i].shows once it ran. Then another
+   * process writes: it says {"expect", "completedAt"} on stdin after each write, {"done": true} at the end.
+   */
+  async 'live-registry'(page, panel) {
+    await panel.locator('.maas-Live-on').waitFor();
+    await panel.locator(`.maas-Model[data-model="${config.model}"]`).waitFor(); // the first load is done
+    const notebookPanel = page.locator('.jp-NotebookPanel:not(.lm-mod-hidden)');
+    const notebook = notebookPanel.locator('.jp-Notebook');
+    await notebook.locator('.jp-Cell').first().waitFor();
+    // A cell run before its kernel is connected is not run at all: wait for "<kernel name> | Idle".
+    await page.locator('.jp-StatusBar-TextItem', { hasText: / \| Idle$/ }).filter({ hasNotText: 'No Kernel' })
+      .first().waitFor({ timeout: 180000 });
+    await notebook.locator('.jp-Cell').first().locator('.jp-InputArea-editor').click();
+    const steps = [];
+    for (const [index, cell] of config.cells.entries()) {
+      const completedAt = await runCell(page, notebook, index, cell.output);
+      if (cell.shows) {
+        const seen = await seeModelWithin(page, panel, cell.shows, completedAt, config.deadlineMs);
+        steps.push({ by: 'notebook', ...seen });
+      }
+    }
+    console.log(JSON.stringify({ phase: 'live' }));
+    for (;;) {
+      const line = JSON.parse(await nextLine());
+      if (line.done) {
+        break;
+      }
+      const seen = await seeModelWithin(page, panel, line.expect, line.completedAt, config.deadlineMs);
+      steps.push({ by: 'process', ...seen });
+      console.log(JSON.stringify({ phase: 'seen', ...seen }));
+    }
+    return { steps };
   },
 
   async 'cancel-job'(page, panel) {

@@ -1,4 +1,4 @@
-"""The live event stream (job progress and states, deployment changes) as a WebSocket.
+"""The live event stream (job progress and states, deployment changes, registry changes) as a WebSocket.
 
 `EventStream` pumps the Platform's EventBus into the socket; each face adds its own auth
 (Jupyter: server/events.py; `maas serve`: the bearer token).

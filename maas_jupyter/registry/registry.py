@@ -331,6 +331,7 @@ class Registry:
                 version.description = description
             if tags is not None:
                 version.tags = tags
+            model.updated_at = utcnow()  # the model's stamp: registry.changes sees version edits by it
             session.flush()
             return self._version_dict(model, version)
 
@@ -343,6 +344,7 @@ class Registry:
             model = self._find_model(session, name, lock=True)
             version = self._find_version(session, model, ref)
             version.metrics = {**version.metrics, **metrics}
+            model.updated_at = utcnow()  # the model's stamp: registry.changes sees version edits by it
             session.flush()
             return self._version_dict(model, version)
 

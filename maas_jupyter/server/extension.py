@@ -14,6 +14,7 @@ from tornado import websocket
 from .. import api
 from ..config import ENV_JUPYTER_TOKEN, ENV_JUPYTER_URL
 from ..platform import Platform
+from ..registry.changes import interval_from_env as registry_events_interval
 from .base import JupyterFace
 from .events import JupyterEventStream
 from .proxy import proxy_routes
@@ -45,6 +46,10 @@ class MaasExtension(ExtensionApp):
         self._relay = None
         # Opening the job runner settles jobs a previous server left RUNNING (and resumes queued ones).
         self.platform.jobs
+        # Registry changes by anyone (kernels, jobs, other servers) reach the sidebar; stopped by platform.close().
+        interval = registry_events_interval()
+        if interval is not None:
+            self.platform.watch_registry(interval)
 
     async def _start_jupyter_server_extension(self, serverapp):
         # Runs once the server's event loop is running.
@@ -74,7 +79,10 @@ class MaasExtension(ExtensionApp):
                 connection = await websocket.websocket_connect(
                     HTTPRequest(url, headers={"Authorization": f"Bearer {process.token}"}))
                 while (message := await connection.read_message()) is not None:
-                    self.platform.events.publish(orjson.loads(message))
+                    event = orjson.loads(message)
+                    # This server watches the registry itself: the child's registry events are the same changes.
+                    if not str(event.get("type", "")).startswith("registry."):
+                        self.platform.events.publish(event)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the child restarts or has no stream yet: try again shortly

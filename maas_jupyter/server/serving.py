@@ -21,9 +21,10 @@ class ServingSupervisor:
     endpoint at start-up (so a restarted server serves again), or the first serving request."""
 
     def __init__(self, platform, log_path: str):
-        # A fresh secret per server: only this Jupyter process can talk to its child directly.
-        self.process = ServingProcess(env=dict(os.environ), token=secrets.token_urlsafe(24), autostart=False,
-                                      log_path=log_path)
+        # A fresh secret per server: only this Jupyter process can talk to its child directly. The child
+        # watches no registry: this server does, and would drop the child's registry events as repeats.
+        self.process = ServingProcess(env={**os.environ, "MAAS_REGISTRY_EVENTS_S": "0"},
+                                      token=secrets.token_urlsafe(24), autostart=False, log_path=log_path)
         self.started = threading.Event()
         self.failure: str | None = None
         self._thread: threading.Thread | None = None

@@ -70,6 +70,7 @@ async def start_serving(settings: Settings | None, options: ServeOptions) -> Ser
     from tornado.httpserver import HTTPServer
 
     from ..platform import Platform
+    from ..registry.changes import interval_from_env as registry_events_interval
     from .dataplane import DataPlane
     from .rest import make_application
 
@@ -96,6 +97,10 @@ async def start_serving(settings: Settings | None, options: ServeOptions) -> Ser
     await asyncio.get_running_loop().run_in_executor(None, deployments.reconcile)
     if metrics_on:  # canaries that break their bounds lose their traffic (monitoring.slo)
         platform.monitor.start_guard(float(os.environ.get("MAAS_SLO_INTERVAL_S", "1.0")))
+    # "registry.changed" on /api/events for every registry change, by anyone; platform.close() stops it.
+    registry_interval = registry_events_interval()
+    if registry_interval is not None:
+        platform.watch_registry(registry_interval)
     return ServingApp(platform, deployments, dataplane, http_server, grpc_server, options)
 
 

@@ -89,14 +89,19 @@ def _api(lab, method: str, path: str, **kwargs) -> requests.Response:
                             **kwargs)
 
 
-def _drive(lab, scenario: str, **extra) -> dict:
-    """Run one scenario of ui-tests/sidebar.js in Chromium; its JSON result, or fail with its output."""
+def _config(lab, scenario: str, **extra) -> dict:
+    """The JSON argument of ui-tests/sidebar.js for one scenario against `lab`."""
     name = f"{scenario}-{len(list(lab.workdir.glob('chromium-*')))}"
-    config = {
+    return {
         "url": lab.url, "token": lab.token, "scenario": scenario, "model": MODEL, "endpoint": ENDPOINT,
         "executablePath": str(CHROMIUM), "userDataDir": str(lab.workdir / f"chromium-{name}"),
         "failureScreenshot": str(lab.workdir / f"failure-{name}.png"), "timeoutMs": 60000, **extra,
     }
+
+
+def _drive(lab, scenario: str, **extra) -> dict:
+    """Run one scenario of ui-tests/sidebar.js in Chromium; its JSON result, or fail with its output."""
+    config = _config(lab, scenario, **extra)
     done = subprocess.run(["node", str(UI_TESTS / "sidebar.js"), json.dumps(config)], cwd=UI_TESTS,
                           capture_output=True, text=True, timeout=300)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
@@ -230,6 +235,133 @@ def test_cancel_a_job_from_the_sidebar(lab, running_job):
     result = _drive(lab, "cancel-job", job=running_job["id"])
     assert JOB_MODEL in result["question"]  # confirmation asked before cancelling
     assert _api(lab, "GET", f"jobs/{running_job['id']}").json()["state"] == "CANCELLED"
+
+
+NOTEBOOK_MODEL = "nb-live"
+PROCESS_MODEL = "proc-live"
+DEADLINE_MS = 2000  # the sidebar's promise: a registry change shows within 2 s of the write, with no click
+
+
+def _live_notebook(workdir: Path) -> str:
+    """live.ipynb under the lab's root: %maas magics registering two ONNX files and moving an alias, one
+    command per cell, run in the notebook's own kernel (which reaches the registry through the server)."""
+    import nbformat
+
+    (workdir / "nb-live-1.onnx").write_bytes(build_linear_onnx(4, 2, seed=11))
+    (workdir / "nb-live-2.onnx").write_bytes(build_linear_onnx(4, 2, seed=12))
+    sources = ["%load_ext maas_jupyter",
+               f"%maas register nb-live-1.onnx --name {NOTEBOOK_MODEL} --alias staging",
+               f"%maas register nb-live-2.onnx --name {NOTEBOOK_MODEL}",
+               f"%maas alias {NOTEBOOK_MODEL}@2 staging"]
+    notebook = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell(source) for source in sources],
+        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}})
+    nbformat.write(notebook, workdir / "live.ipynb")
+    return "live.ipynb"
+
+
+class EventLog(threading.Thread):
+    """Every message of the lab's maas/api/events from now on, as a client of the stream sees them."""
+
+    def __init__(self, lab):
+        super().__init__(daemon=True)
+        import websocket
+
+        self.socket = websocket.create_connection(lab.url.replace("http://", "ws://") + "maas/api/events",
+                                                  header=[f"Authorization: token {lab.token}"], timeout=60)
+        self.socket.settimeout(None)
+        self.events: list[dict] = []
+
+    def run(self) -> None:
+        import websocket
+
+        while True:
+            try:
+                message = self.socket.recv()
+            except (websocket.WebSocketException, OSError):
+                return
+            if not message:
+                return
+            self.events.append(json.loads(message))
+
+    def close(self) -> None:
+        self.socket.shutdown()
+        self.join(30)
+
+    def changes(self, model: str) -> list[str]:
+        return [e["change"] for e in self.events if e["type"] == "registry.changed" and e["model"] == model]
+
+
+def test_registry_changes_reach_the_sidebar_within_two_seconds_without_a_click(lab):
+    """With the sidebar open, what a notebook's %maas magics register, and what another process writes
+    to the same MAAS_HOME with the Platform in-process, shows in the Models list (the model, its number
+    of versions, its alias as it moves) within 2 s of each write, by the event stream alone."""
+    from maas_jupyter.config import Settings
+    from maas_jupyter.platform import Platform
+
+    # The serving child runs, so its events are relayed too: none of them may repeat a registry change.
+    assert _api(lab, "GET", "deployments").status_code == 200
+    cells = [{"output": ""},
+             {"output": f"registered {NOTEBOOK_MODEL}@1",
+              "shows": {"model": NOTEBOOK_MODEL, "alias": "staging:v1", "versions": "1 version"}},
+             {"output": f"registered {NOTEBOOK_MODEL}@2",
+              "shows": {"model": NOTEBOOK_MODEL, "alias": "staging:v1", "versions": "2 versions"}},
+             {"output": f"{NOTEBOOK_MODEL}@staging -> version 2",
+              "shows": {"model": NOTEBOOK_MODEL, "alias": "staging:v2", "versions": "2 versions"}}]
+    writes = [
+        (lambda p: p.register(PROCESS_MODEL, build_linear_onnx(4, 2, seed=21), alias="candidate"),
+         {"model": PROCESS_MODEL, "alias": "candidate:v1", "versions": "1 version"}),
+        (lambda p: p.register(PROCESS_MODEL, build_linear_onnx(4, 2, seed=22)),
+         {"model": PROCESS_MODEL, "alias": "candidate:v1", "versions": "2 versions"}),
+        (lambda p: p.registry.set_alias(PROCESS_MODEL, "candidate", 2),
+         {"model": PROCESS_MODEL, "alias": "candidate:v2", "versions": "2 versions"}),
+    ]
+    config = _config(lab, "live-registry", open=_live_notebook(lab.workdir), cells=cells, deadlineMs=DEADLINE_MS,
+                     timeoutMs=180000)
+    node_log = lab.workdir / "node-live-registry.log"
+    events = EventLog(lab)
+    events.start()
+    node = subprocess.Popen(["node", str(UI_TESTS / "sidebar.js"), json.dumps(config)], cwd=UI_TESTS,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=node_log.open("w"), text=True)
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in node.stdout], daemon=True).start()
+
+    def phase(timeout: float = 300) -> dict:
+        try:
+            message = json.loads(lines.get(timeout=timeout))
+        except queue.Empty:
+            raise AssertionError(f"no word from the browser: {node_log.read_text()[-3000:]}") from None
+        assert message.get("ok", True), f"{message.get('error')}\n{node_log.read_text()[-3000:]}"
+        return message
+
+    def say(message: dict) -> None:
+        node.stdin.write(json.dumps(message) + "\n")
+        node.stdin.flush()
+
+    try:
+        assert phase() == {"phase": "live"}  # the notebook's steps were seen in time
+        writer = Platform(Settings.from_env(home=lab.home))  # another process writing the same MAAS_HOME
+        try:
+            for write, expect in writes:
+                write(writer)
+                say({"expect": expect, "completedAt": time.time() * 1000})
+                assert phase()["phase"] == "seen"
+        finally:
+            writer.close()
+        say({"done": True})
+        result = phase()
+    finally:
+        if node.poll() is None:
+            node.kill()
+        node.wait(30)
+        events.close()
+    assert [(s["by"], s["model"], s["alias"], s["versions"]) for s in result["steps"]] == [
+        ("notebook", NOTEBOOK_MODEL, "staging:v1", "1 version"), ("notebook", NOTEBOOK_MODEL, "staging:v1", "2 versions"),
+        ("notebook", NOTEBOOK_MODEL, "staging:v2", "2 versions"), ("process", PROCESS_MODEL, "candidate:v1", "1 version"),
+        ("process", PROCESS_MODEL, "candidate:v1", "2 versions"), ("process", PROCESS_MODEL, "candidate:v2", "2 versions")]
+    # One event per write, whichever process wrote, and none twice (the child's relayed stream included).
+    assert events.changes(NOTEBOOK_MODEL) == ["created", "updated", "updated"]
+    assert events.changes(PROCESS_MODEL) == ["created", "updated", "updated"]
 
 
 def _lab_settings(workdir: Path) -> dict:

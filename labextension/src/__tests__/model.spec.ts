@@ -201,10 +201,90 @@ describe('MaasModel', () => {
     expect(model.endpoints[0].state).toBe('loading');
 
     api.calls = [];
-    sockets[0].send({ type: 'alias', model: 'mnist', alias: 'staging', version: 2 });
+    sockets[0].send({ type: 'registry.changed', model: 'mnist', change: 'updated', seq: 7, at: 1 });
     jest.advanceTimersByTime(200);
     await settle();
     expect(api.calls).toEqual(['listModels']);
+    model.dispose();
+  });
+
+  it('shows a model another process registered, and its alias, from registry.changed alone', async () => {
+    const { model, api, sockets } = setup();
+    api.models = [];
+    await model.start();
+    sockets[0].onopen?.({});
+    expect(model.models).toEqual([]);
+
+    // A kernel registers `churn` with `staging` on v1: the server publishes exactly this.
+    api.models = [{ name: 'churn', latest_version: 1, version_count: 1, aliases: { staging: 1 } }];
+    api.calls = [];
+    sockets[0].send({ type: 'registry.changed', model: 'churn', change: 'created', seq: 1, at: 1 });
+    jest.advanceTimersByTime(200);
+    await settle();
+    expect(api.calls).toEqual(['listModels']);
+    expect(model.models).toEqual(api.models);
+
+    // v2 and the alias moved onto it: one reload for the burst of two events.
+    api.models = [{ name: 'churn', latest_version: 2, version_count: 2, aliases: { staging: 2 } }];
+    api.calls = [];
+    sockets[0].send({ type: 'registry.changed', model: 'churn', change: 'updated', seq: 2, at: 2 });
+    sockets[0].send({ type: 'registry.changed', model: 'churn', change: 'updated', seq: 3, at: 3 });
+    jest.advanceTimersByTime(200);
+    await settle();
+    expect(api.calls).toEqual(['listModels']);
+    expect(model.models[0]).toMatchObject({ version_count: 2, aliases: { staging: 2 } });
+    model.dispose();
+  });
+
+  it('reloads the versions of an open model on its registry.changed, not of a closed one', async () => {
+    const { model, api, sockets } = setup();
+    await model.start();
+    await model.toggle('mnist');
+    api.versions = [...api.versions, { name: 'mnist', version: 3, aliases: ['staging'] }];
+    api.calls = [];
+    sockets[0].send({ type: 'registry.changed', model: 'mnist', change: 'updated', seq: 1, at: 1 });
+    jest.advanceTimersByTime(200);
+    await settle();
+    expect(api.calls.sort()).toEqual(['listModels', 'listVersions mnist']);
+    expect(model.versions.get('mnist')!.map(v => [v.version, v.aliases])).toEqual([[3, ['staging']], [2, []], [1, ['production']]]);
+
+    api.calls = [];
+    sockets[0].send({ type: 'registry.changed', model: 'other', change: 'created', seq: 2, at: 2 });
+    jest.advanceTimersByTime(200);
+    await settle();
+    expect(api.calls).toEqual(['listModels']);
+    model.dispose();
+  });
+
+  it('closes a model deleted elsewhere', async () => {
+    const { model, api, sockets } = setup();
+    await model.start();
+    await model.toggle('mnist');
+    api.models = [];
+    api.versions = [];
+    api.calls = [];
+    sockets[0].send({ type: 'registry.changed', model: 'mnist', change: 'deleted', seq: 1, at: 1 });
+    jest.advanceTimersByTime(200);
+    await settle();
+    expect(api.calls).toEqual(['listModels']);
+    expect(model.models).toEqual([]);
+    expect(model.expanded.has('mnist')).toBe(false);
+    expect(model.versions.has('mnist')).toBe(false);
+    model.dispose();
+  });
+
+  it('keeps the newest models list when an older answer arrives last', async () => {
+    const { model, api } = setup();
+    await model.start();
+    const answers: Array<(list: IModelSummary[]) => void> = [];
+    api.listModels = () => new Promise<IModelSummary[]>(resolve => answers.push(resolve));
+    const older = model.refreshModels();
+    const newer = model.refreshModels();
+    answers[1]([{ name: 'mnist', latest_version: 3, version_count: 3, aliases: { production: 3 } }]);
+    await newer;
+    answers[0]([{ name: 'mnist', latest_version: 2, version_count: 2, aliases: { production: 1 } }]);
+    await older;
+    expect(model.models[0].version_count).toBe(3);
     model.dispose();
   });
 

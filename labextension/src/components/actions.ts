@@ -1,5 +1,6 @@
 import { Dialog, InputDialog, Notification, showDialog, showErrorMessage } from '@jupyterlab/apputils';
 
+import { CanaryToasts } from '../canaryToasts';
 import { MaasModel } from '../model';
 import { describe } from '../records';
 
@@ -8,7 +9,10 @@ import { describe } from '../records';
  * and report the outcome as a JupyterLab notification carrying the server's reason on failure.
  */
 export class SidebarActions {
-  constructor(readonly model: MaasModel) {}
+  constructor(readonly model: MaasModel) {
+    // A toast saying where a canary sends traffic must not outlive that canary.
+    model.changed.connect(() => this._canaryToasts.sync(model.endpoints), this);
+  }
 
   async deploy(model: string, version: number): Promise<void> {
     const existing = this.model.endpoints.find(e => e.model === model);
@@ -43,9 +47,13 @@ export class SidebarActions {
     if (weight === null || weight === undefined || isNaN(weight)) {
       return;
     }
-    await this._run('Canary', `Starting canary v${version} on "${endpoint.name}"`,
+    const toast = await this._run('Canary', `Starting canary v${version} on "${endpoint.name}"`,
       `"${endpoint.name}" sends ${weight}% to v${version}`,
       () => this.model.canary(endpoint.name, model, String(version), weight));
+    const canary = this.model.endpoints.find(e => e.name === endpoint.name)?.canary;
+    if (toast !== null && canary) {
+      this._canaryToasts.track(endpoint.name, canary, toast);
+    }
   }
 
   async setAlias(model: string, version: number): Promise<void> {
@@ -111,11 +119,13 @@ export class SidebarActions {
     return result.button.accept;
   }
 
-  private async _run(verb: string, pending: string, done: string, fn: () => Promise<unknown>): Promise<void> {
+  /** The notification's id when `fn` succeeded (it then says `done`), null when it failed. */
+  private async _run(verb: string, pending: string, done: string, fn: () => Promise<unknown>): Promise<string | null> {
     const id = Notification.emit(`${pending}…`, 'in-progress', { autoClose: false });
     try {
       await fn();
       Notification.update({ id, message: done, type: 'success', autoClose: 4000 });
+      return id;
     } catch (error) {
       // A notification shows 140 characters: the verb, then the server's reason; "Details" has all of it.
       const reason = describe(error);
@@ -129,6 +139,9 @@ export class SidebarActions {
           callback: () => void showErrorMessage(`${pending} failed`, reason)
         }]
       });
+      return null;
     }
   }
+
+  private _canaryToasts = new CanaryToasts(id => Notification.dismiss(id));
 }
