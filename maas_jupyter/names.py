@@ -23,6 +23,22 @@ def check_name(value: object, what: str = "name") -> str:
     return value
 
 
+# ASCII digits only: str.isdigit() and int() also take '²' and Arabic-Indic digits ('٣' is 3 to int()).
+# At most 9 digits: every number here (versions, job ids, offsets) fits a 32-bit database integer.
+_NUMBER = re.compile(r"[0-9]{1,9}")
+
+
+def parse_number(value: object) -> int | None:
+    """The non-negative integer an ASCII-digit string (or an int) stands for; None for anything else."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if 0 <= value < 10**9 else None
+    if isinstance(value, str) and _NUMBER.fullmatch(value):
+        return int(value)
+    return None
+
+
 def check_alias(value: object) -> str:
     """An alias follows the name rules and must not be a number (numbers mean versions)."""
     alias = check_name(value, "alias")

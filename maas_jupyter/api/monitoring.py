@@ -21,6 +21,7 @@ import io
 import numpy as np
 
 from ..errors import InvalidInput
+from ..names import parse_number
 from .base import ApiHandler
 
 NAME = r"(?P<name>[^/]+)"
@@ -89,10 +90,9 @@ class EvaluateHandler(ApiHandler):
     async def post(self, name, version):
         """Evaluate the version on labelled data (multipart .npy files x and y) and store the metrics."""
         x, y = _npy(self, "x"), _npy(self, "y")
-        try:
-            batch_size = int(self.get_body_argument("batch_size", "1024"))
-        except ValueError:
-            raise InvalidInput("batch_size must be an integer") from None
+        batch_size = parse_number(self.get_body_argument("batch_size", "1024"))
+        if not batch_size:
+            raise InvalidInput("batch_size must be a whole number above 0")
         result = await asyncio.to_thread(self.platform.monitor.evaluate, name, version, x, y, batch_size)
         self.write_json(result)
 

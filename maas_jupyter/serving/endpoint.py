@@ -6,6 +6,7 @@ import random
 from dataclasses import dataclass
 
 from ..errors import NotFound, Unavailable
+from ..names import parse_number
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ class Endpoint:
 
 
 def _version_number(version: str) -> int:
-    text = str(version)
-    if not text.isdigit() or int(text) < 1:
-        raise NotFound(f"version {text!r} is not a version number")
-    return int(text)
+    number = parse_number(version)
+    if number is None or number < 1:
+        raise NotFound(f"version {str(version)!r} is not a version number")
+    return number

@@ -10,7 +10,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from ..errors import Conflict, InvalidInput, NotFound
-from ..names import check_name
+from ..names import check_name, parse_number
 from ..registry.database import Database
 from ..registry.tables import utcnow
 from .runs import MAX_PAGE, _iso
@@ -70,10 +70,10 @@ class JobStore:
 
     @staticmethod
     def _find(session, job_id) -> TrainingJob:
-        if isinstance(job_id, str) and job_id.strip().isdigit():
-            job_id = int(job_id)
-        if isinstance(job_id, bool) or not isinstance(job_id, int):
+        number = parse_number(job_id)
+        if number is None:
             raise InvalidInput(f"a job id is a number, not {job_id!r}")
+        job_id = number
         job = session.get(TrainingJob, job_id)
         if job is None:
             raise NotFound(f"job {job_id} does not exist")
