@@ -68,11 +68,14 @@ async def serve(http_port: int, grpc_port: int) -> None:
     from tornado.httpserver import HTTPServer
 
     from maas_jupyter.serving.grpc_server import start_grpc_server
+    from maas_jupyter.security.authentication import Authenticator
+    from maas_jupyter.security.request_policy import RequestPolicy
     from maas_jupyter.serving.rest import make_application
 
     dataplane = InlineDataPlane(build_mnist_mlp())
     limit = 64 * 1024 * 1024
-    http_server = HTTPServer(make_application(None, dataplane, None, limit), max_body_size=2 * limit)
+    application = make_application(None, dataplane, Authenticator(None, None), RequestPolicy(), limit)
+    http_server = HTTPServer(application, max_body_size=2 * limit)
     http_server.listen(http_port, address="127.0.0.1")
     grpc_server = await start_grpc_server(dataplane, "127.0.0.1", grpc_port, limit, None)
     stopping = asyncio.Event()

@@ -16,25 +16,57 @@ DEFAULT_URL = "http://127.0.0.1:8080"
 
 def _serve(args) -> int:
     from .config import Settings
+    from .security import server_token
+    from .security.request_policy import LOOPBACK_NAMES
     from .serving.app import ServeOptions, run_serving
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    options = ServeOptions(host=args.host, http_port=args.http_port, grpc_port=args.grpc_port,
-                           token=args.token or os.environ.get("MAAS_TOKEN") or None,
-                           max_request_bytes=args.max_request_bytes, intra_op_threads=args.intra_op_threads,
-                           inference_threads=args.inference_threads, keep_previous=not args.release_previous)
-    if options.host not in ("127.0.0.1", "localhost", "::1") and not options.token:
-        print("maas serve: listening beyond loopback without --token exposes every model; set a token",
+    token = args.token or os.environ.get("MAAS_TOKEN") or None
+    if args.no_token and token:
+        print("maas serve: --no-token and a token (--token or MAAS_TOKEN) contradict each other", file=sys.stderr)
+        return 2
+    if args.no_token and args.host not in LOOPBACK_NAMES and not args.force:
+        print(f"maas serve: refusing to serve {args.host} without a token: anyone who reaches it could run "
+              "code (training jobs) on this machine. Drop --no-token, or add --force if this is what you mean.",
               file=sys.stderr)
-    run_serving(Settings.from_env(), options)
+        return 2
+    settings = Settings.from_env()
+    generated = token is None and not args.no_token
+    if generated:
+        token = server_token.new_token()
+        url = f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '') else args.host}:{args.http_port}"
+        path = server_token.write_connection_file(settings.home, url, token)
+        print(f"maas serve: token {token}\n  send it as 'Authorization: Bearer <token>'; the maas commands "
+              f"read it from {path}", file=sys.stderr, flush=True)
+    elif args.no_token:
+        print("maas serve: no token: every route is open to whoever reaches this address", file=sys.stderr)
+    options = ServeOptions(host=args.host, http_port=args.http_port, grpc_port=args.grpc_port, token=token,
+                           allowed_hosts=tuple(args.allow_host), allowed_origins=tuple(args.allow_origin),
+                           max_request_bytes=args.max_request_bytes, intra_op_threads=args.intra_op_threads,
+                           inference_threads=args.inference_threads, keep_previous=not args.release_previous,
+                           body_timeout_s=args.body_timeout, max_receiving=args.max_receiving)
+    try:
+        run_serving(settings, options)
+    finally:
+        if generated:
+            server_token.remove_connection_file(settings.home)
     return 0
 
 
 def _client(args):
+    """A client of the server named by --url/--token, MAAS_URL/MAAS_TOKEN, or the `maas serve` of this
+    MAAS_HOME that generated its token (security.server_token)."""
+    from .config import Settings
+    from .security.server_token import read_connection_file
     from .serving.client import ServingClient
 
-    return ServingClient(args.url or os.environ.get("MAAS_URL") or DEFAULT_URL,
-                         args.token or os.environ.get("MAAS_TOKEN") or None)
+    url = args.url or os.environ.get("MAAS_URL")
+    token = args.token or os.environ.get("MAAS_TOKEN")
+    if not url or not token:
+        running = read_connection_file(Settings.from_env().home)
+        if running is not None and (not url or url.rstrip("/") == running["url"]):
+            url, token = running["url"], token or running["token"]
+    return ServingClient(url or DEFAULT_URL, token or None)
 
 
 def _split_ref(ref: str) -> tuple[str, str | None]:
@@ -72,9 +104,21 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--http-port", type=int, default=8080)
     serve.add_argument("--grpc-port", type=int, default=None)
-    serve.add_argument("--token", default=None, help="bearer token required on every route (or MAAS_TOKEN)")
+    serve.add_argument("--token", default=None,
+                       help="bearer token required on every route (or MAAS_TOKEN; default: one is generated)")
+    serve.add_argument("--no-token", action="store_true",
+                       help="no authentication at all (refused beyond loopback unless --force)")
+    serve.add_argument("--force", action="store_true", help="with --no-token: serve beyond loopback all the same")
+    serve.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                       help="a Host name to answer besides loopback and --host (repeatable)")
+    serve.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
+                       help="a browser origin allowed to call cross-origin, e.g. https://app.example (repeatable; * for any)")
     serve.add_argument("--max-request-bytes", type=int,
                        default=int(os.environ.get("MAAS_MAX_REQUEST_BYTES", 64 * 1024 * 1024)))
+    serve.add_argument("--body-timeout", type=float, default=float(os.environ.get("MAAS_BODY_TIMEOUT_S", 60)),
+                       help="seconds a request body may take to arrive (default 60)")
+    serve.add_argument("--max-receiving", type=int, default=256,
+                       help="connections at once still sending a request body; more are answered 503 (default 256)")
     serve.add_argument("--intra-op-threads", type=int, default=int(os.environ.get("MAAS_INTRA_OP_THREADS", 1)),
                        help="ONNX Runtime threads per run (0: ONNX Runtime decides)")
     serve.add_argument("--inference-threads", type=int, default=None,

@@ -12,11 +12,13 @@ from urllib.parse import quote
 
 import requests
 
-from .errors import Conflict, InvalidInput, MaasError, NotFound, PayloadTooLarge, Unavailable
+from .errors import (Conflict, InsufficientStorage, InvalidInput, MaasError, NotFound, PayloadTooLarge,
+                     Unavailable, UnsupportedMediaType)
 from .registry.intake import prepare
 from .registry.origins import ModelOrigins
 
-_BY_STATUS = {400: InvalidInput, 404: NotFound, 409: Conflict, 413: PayloadTooLarge, 503: Unavailable}
+_BY_STATUS = {400: InvalidInput, 404: NotFound, 409: Conflict, 413: PayloadTooLarge, 415: UnsupportedMediaType,
+              503: Unavailable, 507: InsufficientStorage}
 
 
 def _seg(value: Any) -> str:
@@ -134,12 +136,29 @@ class RegistryClient:
 CREDENTIAL_NOTE = "maas_jupyter.connection().headers (the Authorization header this notebook uses)"
 
 
+class KeysClient:
+    """Inference keys over HTTP, with the same calls as security.inference_keys.InferenceKeys."""
+
+    def __init__(self, http: HttpApi):
+        self.http = http
+
+    def create(self, endpoints, description: str = "", actor: str = "") -> dict:
+        return self.http.request("POST", "keys", json={"endpoints": endpoints, "description": description})
+
+    def list(self, include_revoked: bool = False) -> list[dict]:
+        return self.http.request("GET", "keys", params={"revoked": int(include_revoked)})["items"]
+
+    def revoke(self, key_id, actor: str = "", reason: str = "") -> dict:
+        return self.http.request("DELETE", f"keys/{_seg(key_id)}", params={"reason": reason})
+
+
 class MaasClient:
     """A remote Platform: the management API of a Jupyter server (maas/api) or `maas serve` (/api)."""
 
     def __init__(self, base_url: str, token: str = ""):
         self.http = HttpApi(base_url, token)
         self.registry = RegistryClient(self.http)
+        self.keys = KeysClient(self.http)
         self.origins = ModelOrigins()
         self.token = token
         # The API lives at …/maas/api/ (Jupyter) or …/api/ (maas serve); V2 inference beside it at …/v2/.

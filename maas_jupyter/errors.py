@@ -45,3 +45,31 @@ class Unavailable(MaasError):
 
     code = "unavailable"
     http_status = 503
+
+
+class Unauthorized(MaasError):
+    """No credential, or one this server does not know."""
+
+    code = "unauthorized"
+    http_status = 401
+
+
+class Forbidden(MaasError):
+    """A known credential that may not do this, or a request from where none may come (foreign Host or Origin)."""
+
+    code = "forbidden"
+    http_status = 403
+
+
+class UnsupportedMediaType(MaasError):
+    """A body whose Content-Type the route does not take (a JSON route given text/plain, a form)."""
+
+    code = "unsupported_media_type"
+    http_status = 415
+
+
+class InsufficientStorage(MaasError):
+    """The disk is full: nothing was stored."""
+
+    code = "insufficient_storage"
+    http_status = 507

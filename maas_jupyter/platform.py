@@ -57,6 +57,13 @@ class Platform:
         return self._registry_watcher
 
     @functools.cached_property
+    def keys(self):
+        """Inference-only keys: created, listed, revoked here; verified by the serving faces."""
+        from .security.inference_keys import InferenceKeys
+
+        return InferenceKeys(self.db)
+
+    @functools.cached_property
     def runs(self):
         """Recorded training runs."""
         from .training.runs import RunStore

@@ -9,7 +9,7 @@ from tornado import web
 from .base import ApiHandler, NotFoundHandler
 
 # Each area's module exposes ROUTES = [(pattern relative to the API root, handler class)].
-AREAS = ["registry", "deployments", "jobs", "monitoring"]
+AREAS = ["registry", "deployments", "jobs", "monitoring", "keys"]
 
 
 def routes(exclude: set[str] = frozenset()) -> list[tuple[str, type[ApiHandler]]]:

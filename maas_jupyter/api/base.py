@@ -13,6 +13,8 @@ import orjson
 from tornado import web
 
 from ..errors import InvalidInput, MaasError
+from ..names import parse_number
+from ..security.request_policy import JSON, check_body_type
 
 
 class ApiHandler(web.RequestHandler):
@@ -23,10 +25,12 @@ class ApiHandler(web.RequestHandler):
         return self.settings["maas_platform"]
 
     def read_json(self) -> dict:
-        """The request body as a JSON object ({} when empty); InvalidInput if it is not one."""
+        """The request body as a JSON object ({} when empty); InvalidInput if it is not one, and
+        UnsupportedMediaType unless it says it is JSON (a page may post text/plain cross-site unasked)."""
         body = self.request.body
         if not body or not body.strip():
             return {}
+        check_body_type(self.request.headers.get("Content-Type"), (JSON,))
         try:
             value = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
@@ -40,10 +44,10 @@ class ApiHandler(web.RequestHandler):
         raw = self.get_query_argument(name, None)
         if raw is None or raw == "":
             return default
-        try:
-            return int(raw)
-        except ValueError:
-            raise InvalidInput(f"query argument {name!r} must be an integer, not {raw!r}") from None
+        number = parse_number(raw)
+        if number is None:
+            raise InvalidInput(f"query argument {name!r} must be a whole number (ASCII digits), not {raw!r}")
+        return number
 
     @property
     def actor(self) -> str | None:
@@ -97,7 +101,8 @@ def only_fields(body: dict, allowed: set[str]) -> None:
 
 def _code_for(status: int) -> str:
     return {400: "invalid_input", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-            409: "conflict", 413: "payload_too_large", 503: "unavailable"}.get(status, "error")
+            409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type", 431: "headers_too_large",
+            503: "unavailable", 507: "insufficient_storage"}.get(status, "error")
 
 
 class NotFoundHandler(ApiHandler):

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 
 import orjson
+from tornado import httputil, web
 
 from ..errors import InvalidInput, PayloadTooLarge
+from ..names import parse_number
 from ..registry.registry import parse_version_ref
+from ..security.request_policy import BINARY, MULTIPART, check_body_type, media_type
 from .base import ApiHandler, only_fields
+
+# Multipart framing and the metadata field around the files of an upload, on top of its limit.
+UPLOAD_FRAMING_BYTES = 1024 * 1024
 
 NAME = r"(?P<name>[^/]+)"
 
@@ -53,7 +60,35 @@ class ModelHandler(ApiHandler):
         self.finish()
 
 
+@web.stream_request_body
 class VersionsHandler(ApiHandler):
+    """The upload is counted as it arrives: over the limit it is 413 with the limit, whatever tornado's own
+    body limit, and a body that says it is something else is refused before it is read."""
+
+    async def prepare(self):
+        checked = super().prepare()  # the face: Jupyter's authentication, or maas serve's
+        if inspect.isawaitable(checked):
+            await checked
+        self._chunks: list[bytes] | None = []
+        self._received = 0
+        if self.request.method != "POST":
+            return
+        check_body_type(self.request.headers.get("Content-Type"), (BINARY, MULTIPART))
+        limit = self.platform.settings.max_upload_bytes
+        declared = parse_number(self.request.headers.get("Content-Length", "0")) or 0
+        if declared > limit:
+            raise PayloadTooLarge(f"the upload is {declared} bytes; the limit is {limit} bytes")
+        # Above tornado's own limit, the connection would be cut with an empty 400: allow this upload's size.
+        self.request.connection.set_max_body_size(limit + UPLOAD_FRAMING_BYTES)
+
+    def data_received(self, chunk: bytes) -> None:
+        self._received += len(chunk)
+        if self._chunks is not None:
+            if self._received > self.platform.settings.max_upload_bytes + UPLOAD_FRAMING_BYTES:
+                self._chunks = None  # keep reading, stop keeping: the answer is 413
+            else:
+                self._chunks.append(chunk)
+
     def get(self, name):
         """A page of a model's versions, oldest first."""
         self.write_json(self.platform.registry.list_versions(name, self.int_argument("offset", 0),
@@ -68,17 +103,18 @@ class VersionsHandler(ApiHandler):
         a JSON object: description, alias, tags, metrics, params, run_id, parent_version.
         """
         limit = self.platform.settings.max_upload_bytes
-        declared = int(self.request.headers.get("Content-Length") or 0)
-        if declared > limit or len(self.request.body) > limit:
-            raise PayloadTooLarge(f"the upload is {max(declared, len(self.request.body))} bytes; the limit is {limit}")
+        if self._chunks is None:
+            raise PayloadTooLarge(f"the upload is over the limit of {limit} bytes")
+        body, self._chunks = b"".join(self._chunks), None
         content_type = self.request.headers.get("Content-Type", "")
-        if content_type.startswith("multipart/form-data"):
-            files = self.request.files
+        if media_type(content_type) == MULTIPART:
+            arguments, files = {}, {}
+            httputil.parse_body_arguments(content_type, body, arguments, files, self.request.headers)
             if "file" not in files:
                 raise InvalidInput("the multipart upload has no file field named 'file'")
             onnx_bytes = files["file"][0]["body"]
             keras_bytes = files["keras"][0]["body"] if "keras" in files else None
-            raw = self.get_body_argument("metadata", "{}")
+            raw = arguments.get("metadata", [b"{}"])[0]
             try:
                 metadata = orjson.loads(raw)
             except orjson.JSONDecodeError as exc:
@@ -86,9 +122,12 @@ class VersionsHandler(ApiHandler):
             if not isinstance(metadata, dict):
                 raise InvalidInput("the metadata field must be a JSON object")
         else:
-            onnx_bytes, keras_bytes = self.request.body, None
+            onnx_bytes, keras_bytes = body, None
             metadata = {k: self.get_query_argument(k) for k in ("description", "alias")
                         if self.get_query_argument(k, None) is not None}
+        for part in (onnx_bytes, keras_bytes or b""):
+            if len(part) > limit:
+                raise PayloadTooLarge(f"the upload is {len(part)} bytes; the limit is {limit} bytes")
         only_fields(metadata, {"description", "alias", "tags", "metrics", "params", "run_id", "parent_version", "source"})
         source = metadata.pop("source", "onnx" if keras_bytes is None else "keras")
         if source not in ("onnx", "keras"):

@@ -13,7 +13,7 @@ from .commands import COMMANDS, HelpShown
 from .context import MagicContext
 
 # Importing a commands module registers its commands.
-from . import monitoring_commands, registry_commands, serving_commands, training_commands  # noqa: F401,E402
+from . import keys_commands, monitoring_commands, registry_commands, serving_commands, training_commands  # noqa: F401,E402
 
 
 @magics_class

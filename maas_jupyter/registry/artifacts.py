@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import tempfile
 import time
 from pathlib import Path
 
-from ..errors import NotFound, Unavailable
+from ..errors import InsufficientStorage, NotFound, Unavailable
 
-_TMP_PREFIX = ".tmp-"
+TMP_PREFIX = ".tmp-"
 
 
 def sha256_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def _no_space(exc: OSError, root: Path) -> InsufficientStorage | None:
+    """The typed error for a full disk (or quota), None for any other OSError."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return InsufficientStorage(f"no space left on the disk that holds the artifact store ({root}): "
+                                   f"nothing was stored; free some space and register again")
+    return None
 
 
 class ArtifactStore:
@@ -36,15 +45,20 @@ class ArtifactStore:
         final.parent.mkdir(parents=True, exist_ok=True)
         # Temporary name in the same folder, fsync, then rename: a crash leaves either the whole
         # file under its final name or a temporary file that sweep() removes later.
-        fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=final.parent)
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=final.parent)
+        except OSError as exc:
+            raise _no_space(exc, self.root) or exc
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp, final)
-        except BaseException:
+        except BaseException as exc:
             Path(tmp).unlink(missing_ok=True)
+            if isinstance(exc, OSError) and (full := _no_space(exc, self.root)) is not None:
+                raise full from None
             raise
         dir_fd = os.open(final.parent, os.O_RDONLY)
         try:
@@ -71,12 +85,20 @@ class ArtifactStore:
 
     def sweep(self, referenced: set[str], older_than_s: float = 3600.0) -> list[str]:
         """Remove temporary files and unreferenced artifacts older than `older_than_s` seconds."""
+        return [name for name, _size in self.sweep_sizes(referenced, older_than_s)]
+
+    def sweep_sizes(self, referenced: set[str], older_than_s: float) -> list[tuple[str, int]]:
+        """sweep(), answering (file name, bytes) for each file removed."""
         removed = []
         cutoff = time.time() - older_than_s
         for path in (self.root / "sha256").glob("*/*"):
-            if path.stat().st_mtime > cutoff:
+            try:
+                stat = path.stat()
+            except FileNotFoundError:  # another process swept it first
+                continue
+            if stat.st_mtime > cutoff:
                 continue  # a registration in another process may be about to commit its row
-            if path.name.startswith(_TMP_PREFIX) or path.name not in referenced:
+            if path.name.startswith(TMP_PREFIX) or path.name not in referenced:
                 path.unlink(missing_ok=True)
-                removed.append(path.name)
+                removed.append((path.name, stat.st_size))
         return removed

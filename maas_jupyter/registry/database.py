@@ -10,7 +10,10 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+
+from ..errors import InsufficientStorage
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 # Key of the PostgreSQL advisory lock held while migrating (any constant shared by every process).
@@ -92,9 +95,16 @@ class Database:
     @contextlib.contextmanager
     def write(self) -> Iterator[Session]:
         """A session that commits at the end, or rolls back on any error."""
-        with self._writer() as session:
-            with session.begin():
-                yield session
+        try:
+            with self._writer() as session:
+                with session.begin():
+                    yield session
+        except OperationalError as exc:
+            # SQLite: "database or disk is full"; PostgreSQL: "could not extend file …: No space left".
+            if any(words in str(exc.orig) for words in ("disk is full", "No space left")):
+                raise InsufficientStorage("no space left on the disk that holds the database: nothing was "
+                                          "stored; free some space and try again") from None
+            raise
 
     def close(self) -> None:
         self.engine.dispose()

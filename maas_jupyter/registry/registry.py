@@ -11,8 +11,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
-from ..names import check_alias, check_name
-from .artifacts import ArtifactStore
+from ..names import check_alias, check_name, parse_number
+from .artifacts import TMP_PREFIX, ArtifactStore
 from .database import Database
 from .signature import parse_onnx, signature_of
 from .tables import Alias, HistoryEvent, Model, ModelVersion, utcnow
@@ -54,17 +54,22 @@ def _page(offset: int, limit: int) -> tuple[int, int]:
     return offset, limit
 
 
+SWEEP_MIN_AGE_S = 600.0
+
+
 def parse_version_ref(ref: object) -> int | str | None:
     """'3' or 3 -> 3, 'production' -> 'production', None/'' /'latest' -> None (the newest)."""
     if ref is None or ref == "" or ref == "latest":
         return None
     if isinstance(ref, bool):
         raise InvalidInput("a version is a positive integer or an alias")
-    if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
-        number = int(ref)
+    number = parse_number(ref)
+    if number is not None:
         if number < 1:
             raise InvalidInput("versions are numbered from 1")
         return number
+    if isinstance(ref, int):
+        raise InvalidInput(f"no version is numbered {ref}")
     return check_alias(ref)
 
 
@@ -203,6 +208,19 @@ class Registry:
         still_used = self._referenced_digests()
         for digest in digests - still_used:
             self.store.discard(digest)
+
+    def sweep_artifacts(self, older_than_s: float = SWEEP_MIN_AGE_S) -> dict:
+        """Reclaim what registrations cut short left behind (temporary files, blobs no version refers to),
+        and say so in the history (subject "artifacts"). Only files untouched for `older_than_s`: a
+        registration writes its blob and commits its row within moments, and a file being written is
+        touched as it grows, so nothing that old belongs to a registration in flight."""
+        removed = self.store.sweep_sizes(self._referenced_digests(), older_than_s)
+        summary = {"files": len(removed), "bytes": sum(size for _name, size in removed),
+                   "temporary": sum(1 for name, _size in removed if name.startswith(TMP_PREFIX))}
+        if removed:
+            self.record("registry", "artifacts", "sweep", summary, _whoami(),
+                        "reclaimed what interrupted registrations left behind")
+        return summary
 
     def _referenced_digests(self) -> set[str]:
         with self.db.read() as session:

@@ -25,6 +25,43 @@ ONNX_TO_V2 = {
 }
 
 
+def _tensors(graph: onnx.GraphProto):
+    """Every tensor a graph holds: initializers, constants in node attributes, and those of subgraphs."""
+    yield from graph.initializer
+    for sparse in graph.sparse_initializer:
+        yield from (sparse.values, sparse.indices)
+    for node in graph.node:
+        yield from _attribute_tensors(node.attribute)
+
+
+def _attribute_tensors(attributes):
+    for attribute in attributes:
+        if attribute.HasField("t"):
+            yield attribute.t
+        yield from attribute.tensors
+        for sparse in ([attribute.sparse_tensor] if attribute.HasField("sparse_tensor") else []) + \
+                list(attribute.sparse_tensors):
+            yield from (sparse.values, sparse.indices)
+        if attribute.HasField("g"):
+            yield from _tensors(attribute.g)
+        for graph in attribute.graphs:
+            yield from _tensors(graph)
+
+
+def refuse_external_data(model: onnx.ModelProto) -> None:
+    """InvalidInput if any tensor's data lives in a file beside the model. ONNX Runtime resolves such a
+    path against the loading process's working directory, so a model could make the server read (and
+    serve back) any file it can open. The answer says nothing of whether the named file exists."""
+    functions = (node.attribute for function in model.functions for node in function.node)
+    tensors = list(_tensors(model.graph)) + [t for attrs in functions for t in _attribute_tensors(attrs)]
+    external = [t.name or "(unnamed)" for t in tensors if t.data_location == TensorProto.EXTERNAL]
+    if external:
+        shown = ", ".join(repr(name) for name in external[:3]) + (" …" if len(external) > 3 else "")
+        raise InvalidInput(f"the ONNX model keeps tensor data in external files ({len(external)} tensors: {shown}); "
+                           f"only self-contained models are taken: save it with all tensors inside the file "
+                           f"(onnx.save_model(model, path, save_as_external_data=False))")
+
+
 def parse_onnx(data: bytes) -> onnx.ModelProto:
     """Parse and check ONNX bytes; InvalidInput with the reason if they are not a valid model."""
     if not data:
@@ -35,6 +72,7 @@ def parse_onnx(data: bytes) -> onnx.ModelProto:
         raise InvalidInput(f"not an ONNX model: {exc}") from None
     if not model.graph.node and not model.graph.output:
         raise InvalidInput("not an ONNX model: the file has no graph")
+    refuse_external_data(model)  # before the checker, whose errors would tell whether a path exists
     try:
         onnx.checker.check_model(model)
     except Exception as exc:

@@ -9,6 +9,7 @@ import signal
 from dataclasses import dataclass
 
 from ..config import Settings
+from .http_limits import BODY_TIMEOUT_S, MAX_RECEIVING
 
 log = logging.getLogger("maas.serve")
 
@@ -22,19 +23,23 @@ class ServeOptions:
     host: str = "127.0.0.1"
     http_port: int = 8080
     grpc_port: int | None = None
-    token: str | None = None
+    token: str | None = None  # None: no authentication at all (`--no-token`, loopback unless forced)
+    allowed_hosts: tuple[str, ...] = ()  # Host names accepted besides loopback and `host` itself
+    allowed_origins: tuple[str, ...] = ()  # browser origins allowed cross-origin ("*": any)
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     intra_op_threads: int = 1
     inference_threads: int | None = None  # size of the pool that runs ONNX Runtime; None: one per core
     keep_previous: bool = True  # keep the previous version loaded so that rollback needs no load
+    body_timeout_s: float = BODY_TIMEOUT_S  # a request body that takes longer is cut off
+    max_receiving: int = MAX_RECEIVING  # connections still sending a body; more are answered 503
 
 
-async def start_grpc(dataplane, host: str, port: int, max_message_bytes: int, token: str | None):
+async def start_grpc(dataplane, host: str, port: int, max_message_bytes: int, authenticator):
     """THE gRPC HOOK: the gRPC transport lives in serving/grpc_server.py and is imported only when a
     --grpc-port is given, so REST never depends on it (and neither imports the other)."""
     from .grpc_server import start_grpc_server
 
-    return await start_grpc_server(dataplane, host, port, max_message_bytes, token)
+    return await start_grpc_server(dataplane, host, port, max_message_bytes, authenticator)
 
 
 class ServingApp:
@@ -71,7 +76,10 @@ async def start_serving(settings: Settings | None, options: ServeOptions) -> Ser
 
     from ..platform import Platform
     from ..registry.changes import interval_from_env as registry_events_interval
+    from ..security.authentication import Authenticator
+    from ..security.request_policy import RequestPolicy
     from .dataplane import DataPlane
+    from .http_limits import IDLE_TIMEOUT_S, TORNADO_MAX_HEADER_BYTES
     from .rest import make_application
 
     platform = Platform(settings)
@@ -81,20 +89,30 @@ async def start_serving(settings: Settings | None, options: ServeOptions) -> Ser
     # MAAS_METRICS=0 serves without recording metrics (the overhead benchmark's "off" side).
     metrics_on = os.environ.get("MAAS_METRICS", "1").lower() not in ("0", "off", "false", "no")
     dataplane = DataPlane(deployments, monitor=platform.monitor if metrics_on else None)
-    application = make_application(platform, dataplane, options.token, options.max_request_bytes)
-    # Tornado drops (without a response) bodies above its own limit; ours answers 413 with a reason,
-    # so tornado's limit sits above it and the handlers count the bytes themselves.
-    http_server = HTTPServer(application, max_body_size=max(2 * options.max_request_bytes, 100 * 1024 * 1024),
-                             xheaders=False)
+    dataplane.restoring = True  # 503 with Retry-After, not 404, until the stored endpoints are back
+    authenticator = Authenticator(options.token, platform.keys)
+    policy = RequestPolicy(options.host, frozenset(options.allowed_hosts), frozenset(options.allowed_origins))
+    application = make_application(platform, dataplane, authenticator, policy, options.max_request_bytes,
+                                   platform.settings.max_upload_bytes, options.max_receiving)
+    # Tornado answers nothing (an empty 400, a closed connection) past its own limits: they sit above
+    # ours, which answer 413 and 431 with the limit (http_limits).
+    http_server = HTTPServer(application, max_body_size=application.largest_body, xheaders=False,
+                             max_header_size=TORNADO_MAX_HEADER_BYTES, body_timeout=options.body_timeout_s,
+                             idle_connection_timeout=IDLE_TIMEOUT_S)
     http_server.listen(options.http_port, address=options.host)
     grpc_server = None
     if options.grpc_port is not None:
         grpc_server = await start_grpc(dataplane, options.host, options.grpc_port, options.max_request_bytes,
-                                       options.token)
+                                       authenticator)
     log.info("maas serve: REST on http://%s:%s%s", options.host, options.http_port,
              f", gRPC on {options.host}:{options.grpc_port}" if options.grpc_port is not None else "")
+    swept = await asyncio.get_running_loop().run_in_executor(None, platform.registry.sweep_artifacts)
+    if swept["files"]:
+        log.info("maas serve: reclaimed %d files (%d bytes) left by interrupted registrations",
+                 swept["files"], swept["bytes"])
     # Loading models can take a while: the process is live at once and ready after reconciling.
     await asyncio.get_running_loop().run_in_executor(None, deployments.reconcile)
+    dataplane.restoring = False
     if metrics_on:  # canaries that break their bounds lose their traffic (monitoring.slo)
         platform.monitor.start_guard(float(os.environ.get("MAAS_SLO_INTERVAL_S", "1.0")))
     # "registry.changed" on /api/events for every registry change, by anyone; platform.close() stops it.

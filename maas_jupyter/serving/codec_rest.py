@@ -157,7 +157,11 @@ def _from_json(data, datatype: str, dtype: np.dtype, name: str) -> np.ndarray:
         info = np.iinfo(dtype)
         if array.min() < info.min or array.max() > info.max:
             raise InvalidInput(f"input {name!r}: values outside the {datatype} range [{info.min}, {info.max}]")
-    return array.astype(dtype, copy=False)
+    array = array.astype(dtype, copy=False)
+    if dtype.kind == "f" and not np.isfinite(array).all():
+        # JSON has no NaN or infinity: a non-finite value here is a number too large for the datatype.
+        raise InvalidInput(f"input {name!r}: values beyond the {datatype} range (largest {np.finfo(dtype).max:.4g})")
+    return array
 
 
 def _big_integers(data, datatype: str, dtype: np.dtype, name: str) -> np.ndarray:
@@ -206,6 +210,8 @@ def encode_response(response: InferenceResponse, request: InferenceRequest | Non
         else:
             if tensor.parameters:
                 entry["parameters"] = tensor.parameters
+            if data.dtype.kind == "f" and not np.isfinite(data).all():
+                raise InvalidInput(_NOT_IN_JSON.format(name=tensor.name))
             entry["data"] = _bytes_to_json(data) if tensor.datatype == "BYTES" else np.ascontiguousarray(data).reshape(-1)
         outputs.append(entry)
     doc = {"model_name": response.model_name, "model_version": response.model_version, "outputs": outputs}
@@ -217,6 +223,11 @@ def encode_response(response: InferenceResponse, request: InferenceRequest | Non
     if not chunks:
         return header, None
     return b"".join([header, *chunks]), len(header)
+
+
+# JSON has no NaN or infinity (a JSON encoder would write null, which reads as a missing value).
+_NOT_IN_JSON = ("output {name!r} holds NaN or infinite values, which V2 JSON cannot carry: ask for it in binary "
+                "(parameters binary_data_output: true) or over gRPC")
 
 
 def _binary_outputs(request: InferenceRequest | None):

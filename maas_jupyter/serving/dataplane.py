@@ -11,7 +11,7 @@ import asyncio
 import time
 
 from .. import __version__
-from ..errors import InvalidInput, MaasError
+from ..errors import InvalidInput, MaasError, NotFound, Unavailable
 from .types import InferenceRequest, InferenceResponse, Tensor, v2_datatype
 
 SERVER_NAME = "maas-jupyter"
@@ -25,6 +25,9 @@ class DataPlane:
     def __init__(self, deployments, monitor="platform"):
         self.deployments = deployments
         self._ready = True
+        # Set by a server that listens before it has brought its stored endpoints back (maas serve after a
+        # restart): until then an unknown name may be one not restored yet, so it is 503, not 404.
+        self.restoring = False
         # Serving metrics and input samples (maas_jupyter.monitoring); None serves without recording.
         if monitor == "platform":
             platform = getattr(deployments, "platform", None)
@@ -33,6 +36,15 @@ class DataPlane:
 
     # ---- health and metadata (cheap, synchronous) ------------------------------------------------
 
+    def _endpoint(self, name: str):
+        try:
+            return self.deployments.endpoint(name)
+        except NotFound:
+            if self.restoring:
+                raise Unavailable("this server is restoring its endpoints after a start; try again in a moment") \
+                    from None
+            raise
+
     def live(self) -> bool:
         """The process answers."""
         return True
@@ -40,7 +52,7 @@ class DataPlane:
     def ready(self) -> bool:
         """The server has reconciled its endpoints and accepts inference (a failed model does not
         make the server unready; its own model_ready says so)."""
-        return self._ready and self.deployments.reconciled
+        return self._ready and not self.restoring and self.deployments.reconciled
 
     def server_metadata(self) -> dict:
         """{"name", "version", "extensions"} as the V2 protocol defines it."""
@@ -48,7 +60,7 @@ class DataPlane:
 
     def model_metadata(self, name: str, version: str | None = None) -> dict:
         """Name, served versions, platform, inputs and outputs of an endpoint (or of one served version)."""
-        endpoint = self.deployments.endpoint(name)
+        endpoint = self._endpoint(name)
         runtime = endpoint.runtime_for(version, require_loaded=False)
         signature = runtime.signature
         return {
@@ -61,14 +73,14 @@ class DataPlane:
 
     def model_ready(self, name: str, version: str | None = None) -> bool:
         """Whether the endpoint (or that served version) can run inference now; NotFound if unknown."""
-        endpoint = self.deployments.endpoint(name)
+        endpoint = self._endpoint(name)
         return endpoint.runtime_for(version, require_loaded=False).ready
 
     # ---- inference ---------------------------------------------------------------------------------
 
     async def infer(self, name: str, version: str | None, request: InferenceRequest) -> InferenceResponse:
         """Validate the request against the chosen version's signature, run it (batched), return outputs."""
-        endpoint = self.deployments.endpoint(name)  # unknown names are not recorded: no label per typo
+        endpoint = self._endpoint(name)  # unknown names are not recorded: no label per typo
         if self.monitor is None:
             runtime = endpoint.acquire(version)
             return await self._infer(runtime, name, request, None)

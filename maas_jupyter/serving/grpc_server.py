@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import hmac
 import inspect
 import logging
 
 import grpc
 
-from ..errors import InvalidInput, MaasError, NotFound, PayloadTooLarge, Unavailable
+from ..errors import (Forbidden, InsufficientStorage, InvalidInput, MaasError, NotFound, PayloadTooLarge,
+                      Unauthorized, Unavailable)
+from ..security.authentication import ADMIN, MODEL, OPEN, SERVER, Authenticator
 from . import grpc_codec
 from .proto import grpc_predict_v2_pb2 as pb
 from .proto import grpc_predict_v2_pb2_grpc as pb_grpc
@@ -23,6 +24,9 @@ STATUS_OF_ERROR: dict[type, grpc.StatusCode] = {
     NotFound: grpc.StatusCode.NOT_FOUND,
     Unavailable: grpc.StatusCode.UNAVAILABLE,
     PayloadTooLarge: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    InsufficientStorage: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    Unauthorized: grpc.StatusCode.UNAUTHENTICATED,
+    Forbidden: grpc.StatusCode.PERMISSION_DENIED,
 }
 
 
@@ -39,24 +43,37 @@ async def _resolved(value):
     return await value if inspect.isawaitable(value) else value
 
 
-def _rpc(method):
-    """Wrap a servicer method: check the bearer token, then map core errors to gRPC statuses once."""
+def _rpc(access: str, endpoint=None):
+    """Wrap a servicer method: check the caller's credential (metadata `authorization: Bearer <token or
+    inference key>`) against what the method needs, then map core errors to gRPC statuses once.
+    `endpoint(request)` names the endpoint a MODEL method is about."""
 
-    @functools.wraps(method)
-    async def handler(self, request, context):
-        if self._token is not None and not self._authorized(context):
-            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token (metadata 'authorization: Bearer <token>')")
-        try:
-            return await method(self, request, context)
-        except MaasError as error:
-            await context.abort(status_of(error), error.message)
-        except (grpc.aio.AbortError, grpc.RpcError):
-            raise
-        except Exception as error:  # the server keeps serving everyone else; the caller gets the reason
-            log.exception("gRPC %s failed", method.__name__)
-            await context.abort(grpc.StatusCode.INTERNAL, f"{type(error).__name__}: {error}")
+    def wrap(method):
+        @functools.wraps(method)
+        async def handler(self, request, context):
+            try:
+                caller = self._authenticate(context)
+                Authenticator.authorize(caller, access, endpoint(request) if endpoint else None)
+                return await method(self, request, context)
+            except MaasError as error:
+                await context.abort(status_of(error), error.message)
+            except (grpc.aio.AbortError, grpc.RpcError):
+                raise
+            except Exception as error:  # the server keeps serving everyone else; the caller gets the reason
+                log.exception("gRPC %s failed", method.__name__)
+                await context.abort(grpc.StatusCode.INTERNAL, f"{type(error).__name__}: {error}")
 
-    return handler
+        return handler
+
+    return wrap
+
+
+def _model_name(request) -> str:
+    return request.name
+
+
+def _infer_model_name(request) -> str:
+    return request.model_name
 
 
 def _tensor_metadata(specs) -> list[pb.ModelMetadataResponse.TensorMetadata]:
@@ -67,40 +84,38 @@ def _tensor_metadata(specs) -> list[pb.ModelMetadataResponse.TensorMetadata]:
 class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
     """GRPCInferenceService over one DataPlane: parse, call, encode; no serving logic of its own."""
 
-    def __init__(self, dataplane, token: str | None = None):
+    def __init__(self, dataplane, authenticator: Authenticator | None = None):
         self._dataplane = dataplane
-        self._token = token
-        self._expected_token = token.encode() if token is not None else b""
+        self._authenticator = authenticator
 
-    def _authorized(self, context) -> bool:
-        for key, value in context.invocation_metadata() or ():
-            if key == "authorization":
-                given = value.encode() if isinstance(value, str) else value
-                scheme, _, presented = given.strip().partition(b" ")
-                # The scheme is case-insensitive (RFC 7235); the token is compared in constant time.
-                return scheme.lower() == b"bearer" and hmac.compare_digest(presented.strip(), self._expected_token)
-        return False
+    def _authenticate(self, context):
+        if self._authenticator is None:
+            return OPEN
+        value = next((v for k, v in context.invocation_metadata() or () if k == "authorization"), None)
+        if isinstance(value, bytes):
+            value = value.decode("latin-1")
+        return self._authenticator.authenticate(value)
 
-    @_rpc
+    @_rpc(SERVER)
     async def ServerLive(self, request, context):
         return pb.ServerLiveResponse(live=bool(await _resolved(self._dataplane.live())))
 
-    @_rpc
+    @_rpc(SERVER)
     async def ServerReady(self, request, context):
         return pb.ServerReadyResponse(ready=bool(await _resolved(self._dataplane.ready())))
 
-    @_rpc
+    @_rpc(MODEL, _model_name)
     async def ModelReady(self, request, context):
         ready = await _resolved(self._dataplane.model_ready(request.name, request.version or None))
         return pb.ModelReadyResponse(ready=bool(ready))
 
-    @_rpc
+    @_rpc(SERVER)
     async def ServerMetadata(self, request, context):
         meta = await _resolved(self._dataplane.server_metadata())
         return pb.ServerMetadataResponse(name=meta["name"], version=str(meta["version"]),
                                          extensions=list(meta.get("extensions", ())))
 
-    @_rpc
+    @_rpc(MODEL, _model_name)
     async def ModelMetadata(self, request, context):
         meta = await _resolved(self._dataplane.model_metadata(request.name, request.version or None))
         return pb.ModelMetadataResponse(
@@ -108,7 +123,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             inputs=_tensor_metadata(meta.get("inputs")), outputs=_tensor_metadata(meta.get("outputs")),
         )
 
-    @_rpc
+    @_rpc(MODEL, _infer_model_name)
     async def ModelInfer(self, request, context):
         if not request.model_name:
             raise InvalidInput("model_name is empty")
@@ -116,7 +131,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         response = await self._dataplane.infer(request.model_name, request.model_version or None, inference_request)
         return grpc_codec.encode_infer_response(response, raw=grpc_codec.request_wants_raw_outputs(request))
 
-    @_rpc
+    @_rpc(ADMIN)
     async def RepositoryIndex(self, request, context):
         entries = await asyncio.get_running_loop().run_in_executor(None, self._dataplane.repository_index)
         models = [
@@ -127,19 +142,20 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         ]
         return pb.RepositoryIndexResponse(models=models)
 
-    @_rpc
+    @_rpc(ADMIN)
     async def RepositoryModelLoad(self, request, context):
         # Loading builds ONNX Runtime sessions: keep it off the event loop that serves inference.
         await asyncio.get_running_loop().run_in_executor(None, self._dataplane.load, request.model_name)
         return pb.RepositoryModelLoadResponse()
 
-    @_rpc
+    @_rpc(ADMIN)
     async def RepositoryModelUnload(self, request, context):
         await asyncio.get_running_loop().run_in_executor(None, self._dataplane.unload, request.model_name)
         return pb.RepositoryModelUnloadResponse()
 
 
-async def start_grpc_server(dataplane, host: str, port: int, max_message_bytes: int, token: str | None) -> grpc.aio.Server:
+async def start_grpc_server(dataplane, host: str, port: int, max_message_bytes: int,
+                            authenticator: Authenticator | None) -> grpc.aio.Server:
     """Start inference.GRPCInferenceService on host:port (0 = a free port, see `server.bound_port`)."""
     options = [
         # Over-size messages are refused by gRPC itself with RESOURCE_EXHAUSTED, before any decoding.
@@ -149,7 +165,7 @@ async def start_grpc_server(dataplane, host: str, port: int, max_message_bytes: 
         ("grpc.so_reuseport", 0),
     ]
     server = grpc.aio.server(options=options)
-    pb_grpc.add_GRPCInferenceServiceServicer_to_server(InferenceServicer(dataplane, token), server)
+    pb_grpc.add_GRPCInferenceServiceServicer_to_server(InferenceServicer(dataplane, authenticator), server)
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     try:
         bound_port = server.add_insecure_port(address)

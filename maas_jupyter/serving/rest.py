@@ -1,9 +1,8 @@
-"""V2 REST (Open Inference Protocol) over the data plane, plus the bearer-token face of `maas serve`."""
+"""V2 REST (Open Inference Protocol) over the data plane, behind the face of `maas serve` (serve_face)."""
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import sys
 from typing import Any
 
@@ -11,54 +10,39 @@ import orjson
 from tornado import web
 
 from ..errors import InvalidInput, MaasError, PayloadTooLarge
+from ..names import parse_number
+from ..security.authentication import ADMIN, MODEL, SERVER
+from ..security.request_policy import BINARY, JSON, NONE, check_body_type
+from .http_limits import MAX_RECEIVING, LimitedApplication
+from .serve_face import ServeFace
 from .codec_rest import decode_request, encode_error, encode_response
 
 NAME = r"(?P<name>[^/]+)"
 VERSION = r"(?:/versions/(?P<version>[^/]+))?"
 
 
-def check_bearer(handler: web.RequestHandler, token: str | None) -> None:
-    """401 unless the request carries `Authorization: Bearer <token>` (or `token <token>`) when one is set."""
-    if not token:
-        return
-    header = handler.request.headers.get("Authorization", "")
-    scheme, _, given = header.partition(" ")
-    if scheme.lower() not in ("bearer", "token") or not hmac.compare_digest(given.strip().encode(), token.encode()):
-        raise web.HTTPError(401, "a valid bearer token is required")
+class V2Handler(ServeFace):
+    """Errors as {"error": "<reason>"} with the core error's status; the face's checks first. A body
+    is V2 JSON (tritonclient sends it without a Content-Type) or the binary tensor extension."""
 
-
-ACTOR_HEADER = "X-Maas-Actor"
-MAX_ACTOR_LENGTH = 200
-
-
-class BearerTokenAuth(web.RequestHandler):
-    """The face `maas serve` mixes into the management API handlers."""
-
-    def prepare(self):
-        check_bearer(self, self.settings.get("maas_token"))
-
-    def get_current_user(self) -> str | None:
-        # The Jupyter proxy names the Jupyter user it authenticated, so the history says who changed an
-        # endpoint rather than the OS user of this process. Believed only from a caller that holds this
-        # server's token (checked in prepare): without a token anyone could claim any name.
-        if not self.settings.get("maas_token"):
-            return None
-        name = self.request.headers.get(ACTOR_HEADER, "").strip()
-        return name[:MAX_ACTOR_LENGTH] if name and name.isprintable() else None
-
-
-class V2Handler(web.RequestHandler):
-    """Errors as {"error": "<reason>"} with the core error's status; token checked first."""
+    access = SERVER
 
     @property
     def dataplane(self):
         return self.settings["maas_dataplane"]
 
     def prepare(self):
-        check_bearer(self, self.settings.get("maas_token"))
+        super().prepare()
+        if self.request.method == "POST" and _has_body(self.request):
+            try:
+                check_body_type(self.request.headers.get("Content-Type"), (JSON, BINARY, NONE))
+            except MaasError as error:
+                raise web.HTTPError(error.http_status, error.message) from None
 
     def write_v2(self, value: Any, status: int = 200) -> None:
         self.set_status(status)
+        if status == 503:
+            self.set_header("Retry-After", "1")
         self.set_header("Content-Type", "application/json")
         self.finish(orjson.dumps(value))
 
@@ -75,6 +59,8 @@ class V2Handler(web.RequestHandler):
         super().log_exception(typ, value, tb)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
+        if status_code == 503:  # not ready yet, loading, restoring: each passes within seconds
+            self.set_header("Retry-After", "1")
         exc = kwargs.get("exc_info", (None, None, None))[1]
         if isinstance(exc, MaasError):
             message = exc.message
@@ -103,11 +89,15 @@ class ServerMetadataHandler(V2Handler):
 
 
 class ModelMetadataHandler(V2Handler):
+    access = MODEL
+
     def get(self, name, version=None):
         self.write_v2(self.dataplane.model_metadata(name, version))
 
 
 class ModelReadyHandler(V2Handler):
+    access = MODEL
+
     def get(self, name, version=None):
         # Standard clients read readiness from the status code: 200 ready, anything else not.
         ready = self.dataplane.model_ready(name, version)
@@ -117,6 +107,8 @@ class ModelReadyHandler(V2Handler):
 @web.stream_request_body
 class InferHandler(V2Handler):
     """POST an infer request; the body is counted while it streams so an oversized one gets 413, not a reset."""
+
+    access = MODEL
 
     def prepare(self):
         super().prepare()
@@ -139,10 +131,9 @@ class InferHandler(V2Handler):
         self._chunks = None
         header_length = self.request.headers.get("Inference-Header-Content-Length")
         if header_length is not None:
-            try:
-                header_length = int(header_length)
-            except ValueError:
-                raise InvalidInput("Inference-Header-Content-Length must be an integer") from None
+            header_length = parse_number(header_length.strip())
+            if header_length is None:
+                raise InvalidInput("Inference-Header-Content-Length must be a whole number (ASCII digits)")
         encoding = self.request.headers.get("Content-Encoding", "identity").lower()
         if encoding not in ("identity", ""):
             raise InvalidInput(f"Content-Encoding {encoding!r} is not supported; send the body uncompressed")
@@ -158,6 +149,8 @@ class InferHandler(V2Handler):
 
 
 class RepositoryIndexHandler(V2Handler):
+    access = ADMIN
+
     def post(self):
         """[{"name", "version", "state", "reason"}]; body {"ready": true} keeps only ready endpoints."""
         body = _json_object(self.request.body)
@@ -168,12 +161,16 @@ class RepositoryIndexHandler(V2Handler):
 
 
 class RepositoryLoadHandler(V2Handler):
+    access = ADMIN
+
     async def post(self, name):
         await asyncio.get_running_loop().run_in_executor(None, self.dataplane.load, name)
         self.write_v2({})
 
 
 class RepositoryUnloadHandler(V2Handler):
+    access = ADMIN
+
     async def post(self, name):
         await asyncio.get_running_loop().run_in_executor(None, self.dataplane.unload, name)
         self.write_v2({})
@@ -183,6 +180,10 @@ class V2NotFoundHandler(V2Handler):
     def prepare(self):
         super().prepare()
         raise web.HTTPError(404, f"no such route: {self.request.path}")
+
+
+def _has_body(request) -> bool:
+    return request.headers.get("Content-Length", "0") not in ("", "0") or "Transfer-Encoding" in request.headers
 
 
 def _json_object(body: bytes) -> dict:
@@ -214,22 +215,30 @@ def v2_routes(prefix: str = "/v2") -> list[tuple[str, type[web.RequestHandler]]]
     ]
 
 
-def make_application(platform, dataplane, token: str | None, max_request_bytes: int) -> web.Application:
-    """The tornado application of `maas serve`: V2 at /v2/ and the management API at /api/."""
+def make_application(platform, dataplane, authenticator, policy, max_request_bytes: int,
+                     max_upload_bytes: int = 0, max_receiving: int = MAX_RECEIVING) -> LimitedApplication:
+    """The tornado application of `maas serve`: V2 at /v2/ and the management API at /api/, every
+    route behind the request policy and the authenticator (serve_face), every request's head checked
+    against the limits first (http_limits)."""
     from ..api import mount
+    from ..api.registry import UPLOAD_FRAMING_BYTES
     from ..api.events import EventStream
-
-    events = type("ServeEventStream", (EventStream, BearerTokenAuth), {})
-    handlers = v2_routes("/v2") + [(r"/api/events/?$", events)] + mount("/api/", BearerTokenAuth)
-    # Prometheus text at /metrics (monitoring), behind the same bearer token.
     from ..api.monitoring import PrometheusHandler
 
-    handlers.insert(0, (r"/metrics/?$", type("PrometheusHandler", (PrometheusHandler, BearerTokenAuth), {})))
-    return web.Application(
+    events = type("ServeEventStream", (EventStream, ServeFace), {})
+    handlers = v2_routes("/v2") + [(r"/api/events/?$", events)] + mount("/api/", ServeFace)
+    # Prometheus text at /metrics (monitoring), behind the same face.
+    handlers.insert(0, (r"/metrics/?$", type("PrometheusHandler", (PrometheusHandler, ServeFace), {})))
+    return LimitedApplication(
         handlers,
+        max_request_bytes=max_request_bytes,
+        max_upload_bytes=max_upload_bytes,
+        upload_framing_bytes=UPLOAD_FRAMING_BYTES,
+        max_receiving=max_receiving,
         maas_platform=platform,
         maas_dataplane=dataplane,
-        maas_token=token,
+        maas_auth=authenticator,
+        maas_policy=policy,
         maas_max_request_bytes=max_request_bytes,
         compress_response=False,
         log_function=_log_request,

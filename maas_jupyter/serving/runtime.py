@@ -220,9 +220,18 @@ def load_runtime(model: str, version: int, onnx_bytes: bytes, signature: dict, *
                  max_concurrent_runs: int) -> ModelRuntime:
     """Create the session and warm it (batch 1, and batch 2 when batchable); Unavailable with the reason
     if ONNX Runtime cannot load or run the model, so a bad version never takes traffic."""
+    import onnx
     import onnxruntime as ort
 
+    from ..registry.signature import refuse_external_data
+
     label = f"{model}@{version}"
+    try:  # a version stored before external data was refused at registration must not load it either
+        refuse_external_data(onnx.load_from_string(onnx_bytes))
+    except InvalidInput as exc:
+        raise Unavailable(f"{label} cannot be served: {exc.message}") from None
+    except Exception:  # not parseable by onnx: ONNX Runtime says why below
+        pass
     try:
         session = ort.InferenceSession(onnx_bytes, sess_options=session_options(intra_op_threads),
                                        providers=["CPUExecutionProvider"])

@@ -22,6 +22,7 @@ def api(jp_fetch):
             kwargs["body"] = raw
         elif body is not None:
             kwargs["body"] = json.dumps(body)
+            kwargs["headers"].setdefault("Content-Type", "application/json")
         elif method in ("POST", "PUT", "PATCH"):
             kwargs["body"] = ""
         reply = await jp_fetch("maas", "api", *parts, **kwargs)

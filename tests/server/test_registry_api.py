@@ -136,8 +136,17 @@ async def test_upload_over_limit_is_413(api, jp_serverapp, make_onnx, maas_home)
 
 @pytest.mark.parametrize("body", ["not json", "[1, 2]", '{"name": "m", "color": "red"}'])
 async def test_bad_json_bodies_are_400(api, body):
-    status, error = await api("POST", "models", raw=body)
+    status, error = await api("POST", "models", raw=body, headers={"Content-Type": "application/json"})
     assert status == 400 and error["error"]["code"] == "invalid_input"
+
+
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded"])
+async def test_json_routes_take_only_json_bodies(api, content_type):
+    """A page may post text/plain or a form cross-site without asking first: JSON routes refuse them."""
+    headers = {"Content-Type": content_type} if content_type else {}
+    status, error = await api("POST", "models", raw='{"name": "m"}', headers=headers)
+    assert status == 415 and "application/json" in error["error"]["message"]
+    assert (await api("GET", "models"))[1]["total"] == 0
 
 
 async def test_bad_multipart_is_400(api, make_onnx):

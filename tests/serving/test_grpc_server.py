@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from maas_jupyter.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge, Unavailable
+from maas_jupyter.security.authentication import Authenticator
 from maas_jupyter.serving import grpc_codec
 from maas_jupyter.serving.grpc_server import start_grpc_server
 from maas_jupyter.serving.proto import grpc_predict_v2_pb2 as pb
@@ -71,7 +72,8 @@ def serve(scenario, *, token=None, max_message_bytes=1 << 20):
 
     async def main():
         dataplane = ScriptedDataPlane()
-        server = await start_grpc_server(dataplane, "127.0.0.1", 0, max_message_bytes, token)
+        authenticator = Authenticator(token, None) if token else None
+        server = await start_grpc_server(dataplane, "127.0.0.1", 0, max_message_bytes, authenticator)
         try:
             async with grpc.aio.insecure_channel(f"127.0.0.1:{server.bound_port}") as channel:
                 return await scenario(pb_grpc.GRPCInferenceServiceStub(channel), dataplane)

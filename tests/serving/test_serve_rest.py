@@ -29,8 +29,9 @@ def served(tmp_path_factory):
 
 def call(served, method, path, body=None, headers=None, raw=None):
     data = raw if raw is not None else (None if body is None else orjson.dumps(body))
-    return requests.request(method, served.http_url + path, data=data, headers={**AUTH, **(headers or {})},
-                            timeout=60)
+    typed = {"Content-Type": "application/json"} if body is not None else {}
+    return requests.request(method, served.http_url + path, data=data,
+                            headers={**AUTH, **typed, **(headers or {})}, timeout=60)
 
 
 def json_infer(x=X, name="X", datatype="FP32", **extra):
@@ -155,7 +156,8 @@ def test_malformed_bodies_and_headers(served):
         (b"{not json", {}, "not valid JSON"),
         (b"[]", {}, "must be a JSON object"),
         (b'{"inputs": []}', {"Inference-Header-Content-Length": "999"}, "Inference-Header-Content-Length is 999"),
-        (b'{"inputs": []}', {"Inference-Header-Content-Length": "ten"}, "must be an integer"),
+        (b'{"inputs": []}', {"Inference-Header-Content-Length": "ten"}, "must be a whole number"),
+        (b'{"inputs": []}', {"Inference-Header-Content-Length": "\u00b2"}, "must be a whole number"),
         (orjson.dumps(json_infer()), {"Content-Encoding": "gzip"}, "not supported"),
     ]
     for raw, headers, reason in cases:
@@ -166,7 +168,7 @@ def test_malformed_bodies_and_headers(served):
 def test_too_large_body_is_413_and_the_server_keeps_serving(served):
     big = b'{"inputs": [{"name": "X", "datatype": "FP32", "shape": [1, 4], "data": [' + b"0.0," * (LIMIT // 4) + b"0]}]}"
     response = _bad(served, "/v2/models/ep/infer", raw=big)
-    assert response.status_code == 413 and "larger than the limit" in response.json()["error"]
+    assert response.status_code == 413 and f"the limit is {LIMIT} bytes" in response.json()["error"]
     assert _bad(served, "/v2/models/ep/infer", json_infer()).status_code == 200
 
 

@@ -73,6 +73,7 @@ def api(jp_fetch):
         kwargs = {"method": method, "raise_error": False}
         if method == "POST":
             kwargs["body"] = json.dumps(body) if body is not None else ""
+            kwargs["headers"] = {"Content-Type": "application/json"}
         reply = await jp_fetch("maas", "api", *parts, **kwargs)
         return reply.code, json.loads(reply.body) if reply.body else None
 
