@@ -17,18 +17,19 @@ def load_ipython_extension(ipython):
     register_magics(ipython)
 
 
-def connection():
-    """The server this notebook's %maas commands use: V2 REST/gRPC addresses and the credential header."""
+def connection(key: str | None = None):
+    """The server this notebook's %maas commands use: V2 REST/gRPC addresses and the credential header
+    (this notebook's own, or the inference key `key`)."""
     from .access import connection
 
-    return connection()
+    return connection(key)
 
 
-def endpoint(name: str):
+def endpoint(name: str, key: str | None = None):
     """Where endpoint `name` answers (`.infer_url`, `.grpc`, `.model`) and the header to send (`.headers`)."""
     from .access import endpoint
 
-    return endpoint(name)
+    return endpoint(name, key)
 
 
 def _jupyter_server_extension_points():

@@ -2,9 +2,10 @@
 tritonclient, an application being tried out): the same service the %maas magics talk to.
 
     import maas_jupyter
-    mnist = maas_jupyter.endpoint("mnist")
+    mnist = maas_jupyter.endpoint("mnist")                 # this notebook's own credential
     requests.post(mnist.infer_url, json=body, headers=mnist.headers)
-    grpcclient.InferenceServerClient(mnist.grpc).infer(mnist.model, inputs, headers=mnist.grpc_headers)
+    app = maas_jupyter.endpoint("mnist", key=KEY)           # an inference key (%maas keys create mnist)
+    grpcclient.InferenceServerClient(app.grpc).infer(app.model, inputs, headers=app.grpc_headers)
 """
 
 from __future__ import annotations
@@ -65,11 +66,12 @@ def _service():
     return connect()
 
 
-def connection() -> Access:
-    """The server this notebook's %maas commands use: its V2 REST and gRPC addresses and credential."""
-    return _service().access()
+def connection(key: str | None = None) -> Access:
+    """The server this notebook's %maas commands use: its V2 REST and gRPC addresses, and the header to
+    send: this notebook's own credential, or the inference key `key` (what an application would hold)."""
+    return _service().access(key)
 
 
-def endpoint(name: str) -> EndpointAccess:
+def endpoint(name: str, key: str | None = None) -> EndpointAccess:
     """Where endpoint `name` answers, with the header to send (it need not exist yet)."""
-    return connection().endpoint(name)
+    return connection(key).endpoint(name)

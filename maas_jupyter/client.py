@@ -134,6 +134,8 @@ class RegistryClient:
 
 # What %maas info says of credentials; the token itself stays out of notebook outputs.
 CREDENTIAL_NOTE = "maas_jupyter.connection().headers (the Authorization header this notebook uses)"
+GRPC_NEEDS_A_KEY = ("gRPC at {address} takes an inference key, not Jupyter's token: create one with "
+                    "%maas keys create ENDPOINT and call maas_jupyter.endpoint(ENDPOINT, key=KEY)")
 
 
 class KeysClient:
@@ -177,16 +179,23 @@ class MaasClient:
 
     def info(self) -> dict:
         self._info = self.http.request("GET", "info")
+        grpc = self._info.get("grpc_address")
         return {**self._info, "mode": "server", "api": self.http.base_url, "rest": self.root + "/v2",
-                "credential": CREDENTIAL_NOTE}
+                "credential": CREDENTIAL_NOTE,
+                "grpc_credential": GRPC_NEEDS_A_KEY.format(address=grpc) if grpc else "no serving process yet"}
 
-    def access(self):
-        """V2 addresses and the header for code in the notebook (maas_jupyter.connection())."""
+    def access(self, key: str | None = None):
+        """V2 addresses and the header for code in the notebook (maas_jupyter.connection()). The gRPC port
+        (the serving process's own) takes an inference key, never the server's token."""
         from .access import Access
 
+        grpc = self.info().get("grpc_address")  # fresh: the serving process may have started (or moved) since
+        if key:
+            return Access(rest=self.root + "/v2", api=self.http.base_url.rstrip("/"),
+                          headers={"Authorization": f"Bearer {key}"}, grpc=grpc)
         headers = {"Authorization": self.http.session.headers["Authorization"]} if self.token else {}
-        return Access(rest=self.root + "/v2", api=self.http.base_url.rstrip("/"), headers=headers, grpc=None, grpc_note="gRPC is served by the server's own serving process, which takes its "
-                                           "private token, not this one: call endpoints over REST")
+        return Access(rest=self.root + "/v2", api=self.http.base_url.rstrip("/"), headers=headers, grpc=None,
+                      grpc_note=GRPC_NEEDS_A_KEY.format(address=grpc or "the serving process's port"))
 
     def register(self, name: str, model: Any, *, sample: Any = None, tolerance: float | None = None,
                  alias: str | None = None, description: str = "", tags: dict | None = None,

@@ -23,6 +23,7 @@ import numpy as np
 from ..errors import InvalidInput
 from ..names import parse_number
 from .base import ApiHandler
+from .uploads import UploadHandler
 
 NAME = r"(?P<name>[^/]+)"
 
@@ -76,21 +77,22 @@ class SloHandler(ApiHandler):
         self.write_json({"bounds": self.platform.monitor.set_canary_bounds(name, body or None)})
 
 
-def _npy(handler: ApiHandler, field: str) -> np.ndarray:
-    files = handler.request.files.get(field)
-    if not files:
+def _npy(files: dict, field: str) -> np.ndarray:
+    if not files.get(field):
         raise InvalidInput(f"the upload needs a file field {field!r} holding a .npy array")
     try:
-        return np.load(io.BytesIO(files[0]["body"]), allow_pickle=False)
+        return np.load(io.BytesIO(files[field][0]["body"]), allow_pickle=False)
     except (ValueError, OSError) as exc:
         raise InvalidInput(f"the {field!r} file is not a .npy array: {exc}") from None
 
 
-class EvaluateHandler(ApiHandler):
+class EvaluateHandler(UploadHandler):
     async def post(self, name, version):
-        """Evaluate the version on labelled data (multipart .npy files x and y) and store the metrics."""
-        x, y = _npy(self, "x"), _npy(self, "y")
-        batch_size = parse_number(self.get_body_argument("batch_size", "1024"))
+        """Evaluate the version on labelled data (multipart .npy files x and y, field batch_size) and store
+        the metrics."""
+        fields, files = self.form(self.body())
+        x, y = _npy(files, "x"), _npy(files, "y")
+        batch_size = parse_number(fields.get("batch_size", [b"1024"])[0].decode("latin-1"))
         if not batch_size:
             raise InvalidInput("batch_size must be a whole number above 0")
         result = await asyncio.to_thread(self.platform.monitor.evaluate, name, version, x, y, batch_size)

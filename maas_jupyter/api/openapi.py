@@ -18,6 +18,33 @@ _ERROR = {
     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
 }
 _STATUS = {"get": "200", "post": "201", "put": "200", "patch": "200", "delete": "204"}
+# What every route may answer besides its success: bad input, missing things, conflicts; 401 for a missing
+# or unknown credential on `maas serve`, 403 for a credential that may not do this, a foreign Host or
+# Origin, and (Jupyter's own behaviour) a request without a valid Jupyter token or cookie under Jupyter.
+_AUTH = {
+    "401": {**_ERROR, "description": "No credential, or one the server does not know (maas serve)"},
+    "403": {**_ERROR, "description": "Not allowed: an inference key on a management route, a foreign Host or "
+                                     "Origin; under Jupyter also a missing or wrong token (Jupyter answers 403)"},
+}
+_BODY_ERRORS = {"413": {**_ERROR, "description": "The body is over the limit (the message says which)"},
+                "415": {**_ERROR, "description": "The body's Content-Type is not one this route takes"},
+                "507": {**_ERROR, "description": "No space left on the disk: nothing was stored"}}
+_BODY_SCHEMAS = {
+    "application/json": {"type": "object"},
+    "application/octet-stream": {"type": "string", "format": "binary"},
+    "multipart/form-data": {"type": "object", "additionalProperties": {"type": "string", "format": "binary"}},
+}
+# Path parameters as the server checks them (names.py, parse_number), so clients and fuzzers see the contract.
+_NAME_PATTERN = r"^[A-Za-z0-9_\-][A-Za-z0-9_.\-]{0,63}$"
+_PARAMETER_SCHEMAS = {
+    "name": {"type": "string", "pattern": _NAME_PATTERN},
+    "alias": {"type": "string", "pattern": _NAME_PATTERN},
+    "version": {"type": "string", "pattern": r"^([0-9]{1,9}|latest|[A-Za-z0-9_\-][A-Za-z0-9_.\-]{0,63})$",
+                "description": "a version number, an alias, or latest"},
+    "job_id": {"type": "string", "pattern": r"^[0-9]{1,9}$"},
+    "key_id": {"type": "string", "pattern": r"^[0-9]{1,9}$"},
+    "run_id": {"type": "string", "pattern": r"^[0-9a-f]{1,64}$"},
+}
 
 
 def path_of(pattern: str) -> str:
@@ -40,17 +67,22 @@ def _operation(handler: type, method: str, params: list[str]) -> dict:
     operation = {
         "operationId": f"{method}{handler.__name__.removesuffix('Handler')}",
         "summary": summary or f"{method.upper()} {handler.__name__}",
-        "parameters": [{"name": p, "in": "path", "required": True, "schema": {"type": "string"}} for p in params],
+        "parameters": [{"name": p, "in": "path", "required": True,
+                        "schema": _PARAMETER_SCHEMAS.get(p, {"type": "string"})} for p in params],
         "responses": {
             status: {"description": "Success"} if status == "204" else {
                 "description": "Success", "content": {"application/json": {"schema": {"type": "object"}}}},
-            "400": _ERROR, "404": _ERROR, "409": _ERROR,
+            "400": _ERROR, "404": _ERROR, "409": _ERROR, **_AUTH,
+            "503": {**_ERROR, "description": "Not available now (a model failed to load, the serving process "
+                                             "restarts); Retry-After says when to try again"},
         },
     }
     if description.strip():
         operation["description"] = re.sub(r"\s+", " ", description).strip()
     if method in ("post", "put", "patch"):
-        operation["requestBody"] = {"required": False, "content": {"application/json": {"schema": {"type": "object"}}}}
+        kinds = getattr(handler, "body_types", ("application/json",))
+        operation["requestBody"] = {"required": False, "content": {kind: {"schema": _BODY_SCHEMAS[kind]} for kind in kinds}}
+        operation["responses"].update(_BODY_ERRORS)
     return operation
 
 

@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import inspect
 
 import orjson
-from tornado import httputil, web
 
 from ..errors import InvalidInput, PayloadTooLarge
-from ..names import parse_number
 from ..registry.registry import parse_version_ref
-from ..security.request_policy import BINARY, MULTIPART, check_body_type, media_type
+from ..security.request_policy import BINARY, media_type
 from .base import ApiHandler, only_fields
-
-# Multipart framing and the metadata field around the files of an upload, on top of its limit.
-UPLOAD_FRAMING_BYTES = 1024 * 1024
+from .uploads import MULTIPART, UploadHandler
 
 NAME = r"(?P<name>[^/]+)"
 
@@ -60,34 +55,8 @@ class ModelHandler(ApiHandler):
         self.finish()
 
 
-@web.stream_request_body
-class VersionsHandler(ApiHandler):
-    """The upload is counted as it arrives: over the limit it is 413 with the limit, whatever tornado's own
-    body limit, and a body that says it is something else is refused before it is read."""
-
-    async def prepare(self):
-        checked = super().prepare()  # the face: Jupyter's authentication, or maas serve's
-        if inspect.isawaitable(checked):
-            await checked
-        self._chunks: list[bytes] | None = []
-        self._received = 0
-        if self.request.method != "POST":
-            return
-        check_body_type(self.request.headers.get("Content-Type"), (BINARY, MULTIPART))
-        limit = self.platform.settings.max_upload_bytes
-        declared = parse_number(self.request.headers.get("Content-Length", "0")) or 0
-        if declared > limit:
-            raise PayloadTooLarge(f"the upload is {declared} bytes; the limit is {limit} bytes")
-        # Above tornado's own limit, the connection would be cut with an empty 400: allow this upload's size.
-        self.request.connection.set_max_body_size(limit + UPLOAD_FRAMING_BYTES)
-
-    def data_received(self, chunk: bytes) -> None:
-        self._received += len(chunk)
-        if self._chunks is not None:
-            if self._received > self.platform.settings.max_upload_bytes + UPLOAD_FRAMING_BYTES:
-                self._chunks = None  # keep reading, stop keeping: the answer is 413
-            else:
-                self._chunks.append(chunk)
+class VersionsHandler(UploadHandler):
+    body_types = (BINARY, MULTIPART)
 
     def get(self, name):
         """A page of a model's versions, oldest first."""
@@ -102,21 +71,16 @@ class VersionsHandler(ApiHandler):
         an optional file field "keras" (.keras beside it) and an optional field "metadata" holding
         a JSON object: description, alias, tags, metrics, params, run_id, parent_version.
         """
-        limit = self.platform.settings.max_upload_bytes
-        if self._chunks is None:
-            raise PayloadTooLarge(f"the upload is over the limit of {limit} bytes")
-        body, self._chunks = b"".join(self._chunks), None
-        content_type = self.request.headers.get("Content-Type", "")
-        if media_type(content_type) == MULTIPART:
-            arguments, files = {}, {}
-            httputil.parse_body_arguments(content_type, body, arguments, files, self.request.headers)
+        limit = self.upload_limit()
+        body = self.body()
+        if media_type(self.request.headers.get("Content-Type")) == MULTIPART:
+            fields, files = self.form(body)
             if "file" not in files:
                 raise InvalidInput("the multipart upload has no file field named 'file'")
             onnx_bytes = files["file"][0]["body"]
             keras_bytes = files["keras"][0]["body"] if "keras" in files else None
-            raw = arguments.get("metadata", [b"{}"])[0]
             try:
-                metadata = orjson.loads(raw)
+                metadata = orjson.loads(fields.get("metadata", [b"{}"])[0])
             except orjson.JSONDecodeError as exc:
                 raise InvalidInput(f"the metadata field is not valid JSON: {exc}") from None
             if not isinstance(metadata, dict):

@@ -90,14 +90,15 @@ class InProcessBody:
             self._client = ServingClient(self._serving.http_url, self._serving.token)
         return self._client
 
-    def access(self):
+    def access(self, key: str | None = None):
         """V2 addresses and the header for code in the notebook (maas_jupyter.connection()); starts this
-        kernel's serving process if it is not running yet."""
+        kernel's serving process if it is not running yet. Its token, or `key`, opens REST and gRPC."""
         from ..access import Access
 
+        client = self.deployments
+        header = f"Bearer {key}" if key else client.session.headers["Authorization"]
         return Access(rest=self._serving.http_url + "/v2", api=self._serving.http_url + "/api",
-                      headers={"Authorization": self.deployments.session.headers["Authorization"]},
-                      grpc=self._serving.grpc_address)
+                      headers={"Authorization": header}, grpc=self._serving.grpc_address)
 
     def info(self) -> dict:
         info = {**self.platform.info(), "mode": "in-process"}

@@ -221,7 +221,7 @@ def make_application(platform, dataplane, authenticator, policy, max_request_byt
     route behind the request policy and the authenticator (serve_face), every request's head checked
     against the limits first (http_limits)."""
     from ..api import mount
-    from ..api.registry import UPLOAD_FRAMING_BYTES
+    from ..api.uploads import UPLOAD_FRAMING_BYTES
     from ..api.events import EventStream
     from ..api.monitoring import PrometheusHandler
 

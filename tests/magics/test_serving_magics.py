@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import time
 import uuid
 
 import numpy as np
@@ -118,8 +119,51 @@ def test_notebook_code_gets_the_endpoint_address_and_credential(shell, body, nam
         finally:
             client.close()
     else:
-        assert endpoint.grpc is None and "REST" in endpoint.grpc_note
+        assert endpoint.grpc is None and "inference key" in endpoint.grpc_note
     maas(shell, f"undeploy {name}")
+
+
+def test_an_inference_key_from_the_notebook_calls_only_its_endpoint(shell, body, name, make_onnx, capsys):
+    import maas_jupyter
+
+    shell.user_ns.update(m=make_onnx(seed=7), other=make_onnx(seed=8))
+    maas(shell, f"deploy m --name {name}")
+    maas(shell, f"deploy other --name {name}-other")
+    capsys.readouterr()
+    maas(shell, f"keys create {name} --description 'the shop'")
+    printed = capsys.readouterr().out
+    key = next(word for word in printed.split() if word.startswith("maasik_"))
+    listed = maas(shell, "keys")
+    key_id = int(listed.index[listed["prefix"] == key[:12]][0])
+    assert listed.loc[key_id, "endpoints"] == name and key not in listed.to_string()
+    app = maas_jupyter.endpoint(name, key=key)
+    payload = {"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 4], "data": [1, 2, 3, 4]}]}
+    assert requests.post(app.infer_url, json=payload, headers=app.headers, timeout=30).status_code == 200
+    elsewhere = maas_jupyter.endpoint(f"{name}-other", key=key)
+    assert requests.post(elsewhere.infer_url, json=payload, headers=elsewhere.headers, timeout=30).status_code == 403
+    assert requests.get(f"{app.api}/models", headers=app.headers, timeout=30).status_code in (401, 403)
+
+    import tritonclient.grpc as grpcclient  # the gRPC port takes the key under Jupyter too
+
+    client = grpcclient.InferenceServerClient(url=app.grpc)
+    try:
+        assert client.is_model_ready(app.model, headers=app.grpc_headers)
+    finally:
+        client.close()
+    for line, words in [("keys create", "name the endpoints"), (f"keys create {name} --all", "not both"),
+                        ("keys revoke", "one key's id"), ("keys revoke abc", "a key id is a number"),
+                        ("keys revoke 99999", "does not exist"), ("keys create ../x", "not allowed")]:
+        with pytest.raises(UsageError, match=words):
+            maas(shell, line)
+    assert list(maas(shell, "keys").index) == list(listed.index)
+    maas(shell, f"keys revoke {key_id} --reason done")
+    deadline = time.monotonic() + 30  # a verified key is believed for a moment in each serving process
+    while requests.post(app.infer_url, json=payload, headers=app.headers, timeout=30).status_code != 401:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert key_id not in maas(shell, "keys").index and key_id in maas(shell, "keys --revoked").index
+    maas(shell, f"undeploy {name}")
+    maas(shell, f"undeploy {name}-other")
 
 
 def test_rest_route_under_jupyter_reaches_the_endpoint(shell, jupyter_server, monkeypatch, name, make_onnx):

@@ -108,10 +108,14 @@ def check_killed_registration(database_url: str, home: Path, point: str, first: 
         assert platform.registry.load_onnx("m", again["version"])[1] == doomed
         assert [v["version"] for v in platform.registry.list_versions("m")["items"]] == before + [len(before) + 1]
 
-        # sweep() leaves exactly the referenced artifacts.
+        # The sweep (run by every maas serve at start) leaves exactly the referenced artifacts and says what
+        # it reclaimed: the temporary file; a blob written whole is the next registration's again.
         referenced = {v["sha256"] for v in platform.registry.list_versions("m")["items"]}
-        platform.store.sweep(referenced, older_than_s=0)
+        swept = platform.registry.sweep_artifacts(older_than_s=0)
         assert {p.name for p in _stored_files(home)} == referenced
+        assert (swept["files"], swept["temporary"]) == ((1, 1) if point == "artifact_temp" else (0, 0))
+        sweeps = [h for h in platform.registry.history("artifacts") if h["action"] == "sweep"]
+        assert len(sweeps) == swept["files"]
     finally:
         platform.close()
 
