@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import sys
+from urllib.parse import quote
 
 from .backends import add_scaling_arguments, deploy_scaled, scaling_options
 
@@ -96,6 +97,21 @@ def _predict(args, client):
             for name, value in outputs.items()}
 
 
+def _keys(args, client):
+    from .errors import InvalidInput
+
+    if args.action == "list":
+        return client.api_call("GET", "/keys")["items"]
+    if args.action == "create":
+        if bool(args.targets) == args.all:
+            raise InvalidInput("name the endpoints the key may call, or give --all (not both)")
+        return client.api_call("POST", "/keys", {"endpoints": ["*"] if args.all else args.targets,
+                                                 "description": args.description})
+    if len(args.targets) != 1:
+        raise InvalidInput("maas keys revoke ID: give one key's id")
+    return client.api_call("DELETE", f"/keys/{quote(args.targets[0], safe='')}?reason={quote(args.reason)}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="maas", description="Model-as-a-Service: serve and manage models.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -161,6 +177,12 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("endpoint")
     predict.add_argument("data", help="JSON array, JSON object {input: array}, or @file.npy / @file.json")
     predict.add_argument("--version", default=None)
+    keys = remote("keys", "inference keys: list, create ENDPOINT… (or --all), revoke ID", _keys)
+    keys.add_argument("action", nargs="?", default="list", choices=["list", "create", "revoke"])
+    keys.add_argument("targets", nargs="*", help="create: endpoints the key may call; revoke: the key's id")
+    keys.add_argument("--all", action="store_true", help="create: a key for every endpoint")
+    keys.add_argument("--description", default="")
+    keys.add_argument("--reason", default="")
     return parser
 
 

@@ -109,10 +109,29 @@ def test_a_token_is_generated_kept_for_the_cli_and_required(served):
     assert len(served.token) >= 40 and served.token in served.log.read_text()  # printed, for the user
     for route in ("/v2/health/live", "/v2/models/ep", "/api/deployments", "/metrics"):
         assert requests.get(served.url + route, timeout=10).status_code == 401, route
-    env = {k: v for k, v in serve_env(served.home).items() if k not in ("MAAS_URL", "MAAS_TOKEN")}
-    done = subprocess.run([sys.executable, "-m", "maas_jupyter.cli", "deployments"], env=env, capture_output=True,
-                          text=True, timeout=120)
+    done = _cli(served, "deployments")
     assert done.returncode == 0 and "ep" in {e["name"] for e in json.loads(done.stdout)}, done.stderr
+
+
+def _cli(served, *args):
+    env = {k: v for k, v in serve_env(served.home).items() if k not in ("MAAS_URL", "MAAS_TOKEN")}
+    return subprocess.run([sys.executable, "-m", "maas_jupyter.cli", *args], env=env, capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_the_cli_manages_inference_keys(served):
+    made = _cli(served, "keys", "create", "ep", "--description", "from the CLI")
+    assert made.returncode == 0, made.stderr
+    key = json.loads(made.stdout)
+    assert key["key"].startswith("maasik_") and key["endpoints"] == ["ep"]
+    assert requests.get(served.url + "/v2/models/ep", headers={"Authorization": f"Bearer {key['key']}"},
+                        timeout=30).status_code == 200
+    listed = json.loads(_cli(served, "keys").stdout)
+    assert any(k["id"] == key["id"] for k in listed) and key["key"] not in json.dumps(listed)
+    refused = _cli(served, "keys", "create")
+    assert refused.returncode == 1 and "name the endpoints" in refused.stderr
+    revoked = _cli(served, "keys", "revoke", str(key["id"]), "--reason", "cli test")
+    assert revoked.returncode == 0 and json.loads(revoked.stdout)["active"] is False
 
 
 def test_serving_every_interface_without_a_token_refuses_to_start(tmp_path):
