@@ -113,3 +113,20 @@ def body(request, shell, monkeypatch):
         monkeypatch.setenv("MAAS_HOME", str(server.home))  # a kernel inherits the server's environment
         return server
     return None
+
+
+@pytest.fixture
+def sent_to_marks(monkeypatch):
+    """Every x and y a bqplot line mark sends to the browser (its state when created, then each update)."""
+    import bqplot
+
+    sent = []
+    get_state = bqplot.Lines.get_state
+
+    def recording(self, key=None, drop_defaults=False):
+        state = get_state(self, key=key, drop_defaults=drop_defaults)
+        sent.extend((name, state[name]) for name in ("x", "y") if name in state)
+        return state
+
+    monkeypatch.setattr(bqplot.Lines, "get_state", recording)
+    return sent

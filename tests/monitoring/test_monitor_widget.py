@@ -187,23 +187,6 @@ def test_the_current_rate_is_the_rate_the_chart_ends_on_and_the_window_average_s
     assert dashboard.charts["throughput"].marks[0].y[-1] == 10.0
 
 
-@pytest.fixture
-def sent_to_marks(monkeypatch):
-    """Every x and y a bqplot line mark sends to the browser (its state when created, then each update)."""
-    import bqplot
-
-    sent = []
-    get_state = bqplot.Lines.get_state
-
-    def recording(self, key=None, drop_defaults=False):
-        state = get_state(self, key=key, drop_defaults=drop_defaults)
-        sent.extend((name, state[name]) for name in ("x", "y") if name in state)
-        return state
-
-    monkeypatch.setattr(bqplot.Lines, "get_state", recording)
-    return sent
-
-
 def test_no_value_sent_to_a_mark_is_none_or_nan(sent_to_marks):
     """A latency of None (a second without requests) at the end of a line was placed at
     "translate(437.5,undefined)" once a second; a version without any became the path "null"."""

@@ -178,23 +178,6 @@ def test_the_end_event_completes_the_step_count_of_thinned_batch_events():
 # ---- what the charts show: ticks, labels, legends, layout --------------------------------------------------
 
 
-@pytest.fixture
-def sent_to_marks(monkeypatch):
-    """Every x and y a bqplot line mark sends to the browser (its state when created, then each update)."""
-    import bqplot
-
-    sent = []
-    get_state = bqplot.Lines.get_state
-
-    def recording(self, key=None, drop_defaults=False):
-        state = get_state(self, key=key, drop_defaults=drop_defaults)
-        sent.extend((name, state[name]) for name in ("x", "y") if name in state)
-        return state
-
-    monkeypatch.setattr(bqplot.Lines, "get_state", recording)
-    return sent
-
-
 def _decoded(value):
     """A mark's x or y as bqplot serialises it (a buffer with dtype and shape), back as an array."""
     assert isinstance(value, dict) and value.get("dtype") in ("float64", "float32", "int32"), value
