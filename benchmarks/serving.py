@@ -85,10 +85,12 @@ def prepare_home(home: Path, onnx_bytes: bytes, max_batch: int, max_delay_ms: fl
         platform.close()
 
 
-def maas_serve_command(http_port: int, grpc_port: int) -> list[str]:
-    """`maas serve` on loopback with both transports, without authentication like the servers it is
-    compared with (a token costs one constant-time comparison a request)."""
-    return [sys.executable, "-m", "maas_jupyter.cli", "serve", "--host", "127.0.0.1", "--no-token",
+def maas_serve_command(http_port: int, grpc_port: int, authenticated: bool = False) -> list[str]:
+    """`maas serve` on loopback with both transports, by default without authentication like the servers it
+    is compared with (a token costs one constant-time comparison a request); `authenticated`: the token
+    comes from MAAS_TOKEN (running_server's `token`), as a real deployment passes it."""
+    return [sys.executable, "-m", "maas_jupyter.cli", "serve", "--host", "127.0.0.1",
+            *([] if authenticated else ["--no-token"]),
             "--http-port", str(http_port), "--grpc-port", str(grpc_port)]
 
 
@@ -98,11 +100,16 @@ def floor_command(http_port: int, grpc_port: int) -> list[str]:
 
 
 @contextlib.contextmanager
-def running_server(command: list[str], home: Path, http_port: int, log_path: Path):
-    """Run a server process until the block ends, once /v2/health/ready answers; we stop only its PID."""
+def running_server(command: list[str], home: Path, http_port: int, log_path: Path, token: str | None = None):
+    """Run a server process until the block ends, once /v2/health/ready answers; we stop only its PID.
+    `token` reaches the server as MAAS_TOKEN and the readiness probe sends it."""
     # A MAAS_TOKEN from the caller's environment would silently switch authentication on.
     env = {key: value for key, value in os.environ.items() if key != "MAAS_TOKEN"}
     env.update(MAAS_HOME=str(home), PYTHONPATH=f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    if token:
+        env["MAAS_TOKEN"] = token
+    ready = urllib.request.Request(f"http://127.0.0.1:{http_port}/v2/health/ready",
+                                   headers={"Authorization": f"Bearer {token}"} if token else {})
     with open(log_path, "wb") as log:
         process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
@@ -111,7 +118,7 @@ def running_server(command: list[str], home: Path, http_port: int, log_path: Pat
             if process.poll() is not None:
                 raise RuntimeError(f"{command[1:3]} exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
             with contextlib.suppress(OSError):
-                with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/v2/health/ready", timeout=1) as answer:
+                with urllib.request.urlopen(ready, timeout=1) as answer:
                     if answer.status == 200:
                         break
             if time.monotonic() > deadline:
@@ -126,6 +133,16 @@ def running_server(command: list[str], home: Path, http_port: int, log_path: Pat
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+def save_expected(onnx_bytes: bytes, path: Path) -> None:
+    """In-process ONNX Runtime's answers to the load driver's 16 images, which every served answer must equal."""
+    import onnxruntime as ort
+
+    from maas_jupyter.serving.runtime import session_options
+
+    session = ort.InferenceSession(onnx_bytes, session_options(1), providers=["CPUExecutionProvider"])
+    np.save(path, session.run(None, {INPUT_NAME: sample_images(16, seed=7)})[0])
 
 
 def drive(cells: list[dict], work: Path, name: str, server_pid: int, profile_dir: Path | None) -> list[dict]:
@@ -221,14 +238,7 @@ def main() -> None:
         home = work / "home"
         prepare_home(home, onnx_bytes, args.max_batch, args.max_delay_ms)
         baseline = onnx_runtime_baseline(onnx_bytes, seconds=2.0, max_runs=200_000)
-
-        import onnxruntime as ort
-
-        from maas_jupyter.serving.runtime import session_options
-
-        session = ort.InferenceSession(onnx_bytes, session_options(1), providers=["CPUExecutionProvider"])
-        expected = session.run(None, {INPUT_NAME: sample_images(16, seed=7)})[0]
-        np.save(work / "expected.npy", expected)
+        save_expected(onnx_bytes, work / "expected.npy")
 
         def cells(transport, batchings, http_port, grpc_port, server_pid):
             return [
