@@ -83,7 +83,7 @@ class InProcessBody:
 
             env = {**os.environ, "MAAS_HOME": str(self.platform.settings.home),
                    "MAAS_DATABASE_URL": self.platform.settings.database_url}
-            print("maas: starting this notebook's serving process…", file=sys.stderr)
+            print("maas: starting this notebook's serving process…")  # progress, not a warning: not in red
             self._serving = ServingProcess(env=env, token=secrets.token_urlsafe(24),
                                            log_path=str(self.platform.settings.home / "serve-kernel.log"))
             atexit.register(self._serving.stop)

@@ -7,7 +7,6 @@ of a serving process (Jupyter's proxy or `maas serve`), against the monitoring R
 from __future__ import annotations
 
 import io
-import sys
 from urllib.parse import quote
 
 import numpy as np
@@ -91,7 +90,7 @@ class RemoteMonitor:
             np.save(buffer, np.asarray(array), allow_pickle=False)
             return buffer.getvalue()
 
-        print(f"evaluating {len(x)} rows on the server…", file=sys.stderr)
+        print(f"evaluating {len(x)} rows on the server…")  # progress, not a warning: not in red
         response = self.client.session.post(
             f"{self.client.api}/models/{quote(name, safe='')}/versions/{quote(str(ref or 'latest'), safe='')}/evaluate",
             files={"x": ("x.npy", npy(x)), "y": ("y.npy", npy(y))}, data={"batch_size": str(batch_size)},
@@ -275,7 +274,7 @@ def _progress_printer():
         step = int(10 * done / total)
         if step != shown["step"]:
             shown["step"] = step
-            print(f"evaluated {done}/{total} rows", file=sys.stderr)
+            print(f"evaluated {done}/{total} rows")
     return text_progress
 
 
