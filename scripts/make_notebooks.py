@@ -113,11 +113,14 @@ def quickstart():
             summary of the training inputs, which the served inputs are compared with later (section 4).
         """),
         code("""
-            registered = %maas register model --name mnist --sample x_test[:256] --reference x_train --description "784-128-10, Adam"
-            v1 = int(registered.index[0])
-            registered
+            %maas register model --name mnist --sample x_test[:256] --reference x_train --description "784-128-10, Adam"
         """),
-        code("%maas versions mnist"),
+        md("A registration answers in one line; `%maas versions` is the table:"),
+        code("""
+            versions = %maas versions mnist
+            v1 = int(versions.index[-1])
+            versions
+        """),
         md("""
             ## 3. Deploy and predict three ways
 
@@ -269,8 +272,9 @@ def quickstart():
             switch takes milliseconds, and no request fails while it happens.
         """),
         code("""
-            endpoint = %maas rollback mnist --reason "SGD version is less accurate"
-            assert int(endpoint.loc["mnist", "version"]) == v1
+            %maas rollback mnist --reason "SGD version is less accurate"
+            endpoints = %maas endpoints
+            assert int(endpoints.loc["mnist", "version"]) == v1
             assert set(load(requests_at_most=50)) == {str(v1)}
         """),
         code("%maas history mnist"),
@@ -582,9 +586,10 @@ def bring_your_own_onnx():
         md("## Register, deploy, call"),
         md("ONNX bytes in a variable (or the path of an `.onnx` file) register as they are; the signature is read from the graph."),
         code("""
-            registered = %maas register digits_onnx --name digits --description "softmax regression, numpy + onnx.helper"
-            version = int(registered.index[0])
-            registered
+            %maas register digits_onnx --name digits --description "softmax regression, numpy + onnx.helper"
+            versions = %maas versions digits
+            version = int(versions.index[-1])
+            versions
         """),
         code("%maas deploy digits@{version}"),
         code("""

@@ -61,9 +61,10 @@ cells = [
         %maas train model --data x_train,y_train --val x_val,y_val --epochs 2 --optimizer adam --lr 0.002 --batch-size 64
     """),
     code("""
-        registered = %maas register model --name mnist --sample x_test[:256] --description "784-128-10, Adam"
-        v1 = int(registered.index[0])
-        registered
+        %maas register model --name mnist --sample x_test[:256] --description "784-128-10, Adam"
+        versions = %maas versions mnist
+        v1 = int(versions.index[-1])
+        versions
     """),
     md("""
         ## 2. Deploy with two replicas
@@ -105,13 +106,15 @@ cells = [
     """),
     code("""
         model.fit(x_train, y_train, epochs=1, batch_size=64, verbose=0)
-        registered = %maas register model --name mnist --sample x_test[:256] --description "one more epoch"
-        v2 = int(registered.index[0])
+        %maas register model --name mnist --sample x_test[:256] --description "one more epoch"
+        versions = %maas versions mnist
+        v2 = int(versions.index[-1])
         %maas deploy mnist@{v2}
     """),
     code("""
         %maas rollback mnist
-        assert int(service.deployments.get("mnist")["version"]) == v1
+        endpoints = %maas endpoints
+        assert int(endpoints.loc["mnist", "version"]) == v1
         %maas history mnist
     """),
     md("""
