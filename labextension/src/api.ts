@@ -2,7 +2,9 @@ import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
 import {
+  ICreatedKey,
   IDeployment,
+  IInferenceKey,
   IInfo,
   IJob,
   IMetricPoint,
@@ -50,8 +52,16 @@ export interface IMaasApi {
   cancelJob(id: string): Promise<unknown>;
   /** Training events a job has streamed so far (for a loss curve opened mid-run). */
   jobEvents(id: string): Promise<Array<Record<string, unknown>>>;
+  /** The active inference keys (never the keys themselves). */
+  listKeys(): Promise<IInferenceKey[]>;
+  /** A new inference key for these endpoints, or "*" for all: the answer holds the key, this once. */
+  createKey(endpoints: string[] | '*', description: string): Promise<ICreatedKey>;
+  /** Revoke a key: it stops working within seconds; resolves to its row, now inactive. */
+  revokeKey(id: number, reason?: string): Promise<IInferenceKey>;
   /** The WebSocket URL of the events stream. */
   eventsUrl(): string;
+  /** The URL of an endpoint's V2 REST inference route under this server (`endpoint` as given). */
+  inferUrl(endpoint: string): string;
 }
 
 /** Extract {items} from a page, or accept a bare list. */
@@ -278,6 +288,27 @@ export class MaasApi implements IMaasApi {
   async jobEvents(id: string): Promise<Array<Record<string, unknown>>> {
     const body = await this.request<any>(`jobs/${encodeURIComponent(id)}/events`);
     return Array.isArray(body?.events) ? body.events : [];
+  }
+
+  async listKeys(): Promise<IInferenceKey[]> {
+    return items(await this.request<IPage<IInferenceKey>>('keys'));
+  }
+
+  createKey(endpoints: string[] | '*', description: string): Promise<ICreatedKey> {
+    const body: Record<string, unknown> = { endpoints };
+    if (description) {
+      body.description = description;
+    }
+    return this.request<ICreatedKey>('keys', { method: 'POST', body: JSON.stringify(body) });
+  }
+
+  revokeKey(id: number, reason = ''): Promise<IInferenceKey> {
+    const query = reason ? `?reason=${encodeURIComponent(reason)}` : '';
+    return this.request<IInferenceKey>(`keys/${encodeURIComponent(String(id))}${query}`, { method: 'DELETE' });
+  }
+
+  inferUrl(endpoint: string): string {
+    return URLExt.join(this.settings.baseUrl, 'maas/v2/models', endpoint, 'infer');
   }
 
   eventsUrl(): string {

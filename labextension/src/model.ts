@@ -12,13 +12,22 @@ import {
   toEndpointView,
   toJobView
 } from './records';
-import { IDeployment, IEvent, IMetricPoint, IModelSummary, IModelVersion, IRegistryChanged } from './types';
+import {
+  ICreatedKey,
+  IDeployment,
+  IEvent,
+  IInferenceKey,
+  IMetricPoint,
+  IModelSummary,
+  IModelVersion,
+  IRegistryChanged
+} from './types';
 
 
 /** Whether a part of the API exists on this server: it is answered 404 until that area lands. */
 export type Availability = 'unknown' | 'available' | 'unavailable';
 
-export type Area = 'models' | 'deployments' | 'jobs' | 'metrics';
+export type Area = 'models' | 'deployments' | 'jobs' | 'metrics' | 'keys';
 
 export interface INotice {
   kind: 'info' | 'warning' | 'error';
@@ -62,11 +71,14 @@ export class MaasModel {
   expanded = new Set<string>();
   endpoints: IEndpointView[] = [];
   jobs: IJobView[] = [];
+  /** Active inference keys, oldest first. Rows only: a key itself is handed to its creator, never kept. */
+  keys: IInferenceKey[] = [];
   availability: Record<Area, Availability> = {
     models: 'unknown',
     deployments: 'unknown',
     jobs: 'unknown',
-    metrics: 'unknown'
+    metrics: 'unknown',
+    keys: 'unknown'
   };
   /** The last load failure per area (other than "not available"), shown in its section. */
   errors: Partial<Record<Area, string>> = {};
@@ -113,7 +125,7 @@ export class MaasModel {
   }
 
   async refreshAll(): Promise<void> {
-    await Promise.all([this.refreshModels(), this.refreshDeployments(), this.refreshJobs()]);
+    await Promise.all([this.refreshModels(), this.refreshDeployments(), this.refreshJobs(), this.refreshKeys()]);
     await Promise.all([...this.expanded].map(name => this.refreshVersions(name)));
     await this.refreshMetrics();
   }
@@ -169,6 +181,22 @@ export class MaasModel {
     await this._load('deployments', async () => {
       const old = new Map(this.endpoints.map(e => [e.name, e]));
       this.endpoints = (await this.api.listDeployments()).map(d => toEndpointView(d, old.get(d.name)));
+    });
+    this._endpointsChanged();
+  }
+
+  async refreshKeys(): Promise<void> {
+    const request = ++this._keysRequests;
+    await this._load('keys', async () => {
+      const keys = await this.api.listKeys().catch(error => {
+        if (request !== this._keysRequests) {
+          return null; // a later load (after a create or revoke) answers instead
+        }
+        throw error;
+      });
+      if (keys !== null && request === this._keysRequests) {
+        this.keys = keys.slice().sort((a, b) => a.id - b.id);
+      }
     });
   }
 
@@ -274,11 +302,32 @@ export class MaasModel {
     await this.api.undeploy(endpoint);
     this.endpoints = this.endpoints.filter(e => e.name !== endpoint);
     this._emit();
+    this._endpointsChanged();
   }
 
   async cancelJob(id: string): Promise<void> {
     await this.api.cancelJob(id);
     await this.refreshJobs();
+  }
+
+  /**
+   * Create an inference key for these endpoints (or "*"). The answer, which holds the key itself, goes
+   * to the caller alone: the list keeps the row without it, as the server lists it.
+   */
+  async createKey(endpoints: string[] | '*', description: string): Promise<ICreatedKey> {
+    const created = await this.api.createKey(endpoints, description);
+    const { key: _secret, ...row } = created;
+    this.keys = [...this.keys.filter(k => k.id !== row.id), row].sort((a, b) => a.id - b.id);
+    this._emit();
+    void this.refreshKeys();
+    return created;
+  }
+
+  async revokeKey(id: number, reason = ''): Promise<void> {
+    await this.api.revokeKey(id, reason);
+    this.keys = this.keys.filter(k => k.id !== id);
+    this._emit();
+    await this.refreshKeys();
   }
 
   // ---- live events -------------------------------------------------------------------------------
@@ -412,6 +461,23 @@ export class MaasModel {
       : [...this.endpoints, view].sort((a, b) => a.name.localeCompare(b.name));
     this.availability.deployments = 'available';
     this._emit();
+    this._endpointsChanged();
+  }
+
+  /**
+   * Reload the keys when endpoints came or went (not on the first load, which loads the keys anyway):
+   * the Keys list says which of a key's endpoints are deployed, and stays in step with the Endpoints list.
+   */
+  private _endpointsChanged(): void {
+    if (this.availability.deployments !== 'available') {
+      return;
+    }
+    const names = this.endpoints.map(e => e.name).sort().join('\n');
+    const before = this._endpointNames;
+    this._endpointNames = names;
+    if (before !== null && before !== names && this.availability.keys !== 'unavailable') {
+      this._schedule('keys', () => this.refreshKeys());
+    }
   }
 
   // ---- timers --------------------------------------------------------------------------------------
@@ -497,6 +563,8 @@ export class MaasModel {
   private _streamWasDown = false;
   private _batchLoss = new Set<string>();
   private _modelsRequests = 0;
+  private _keysRequests = 0;
+  private _endpointNames: string | null = null;
   private _versionsRequests = new Map<string, number>();
   private _disposed = false;
   private _changed = new Signal<this, void>(this);

@@ -1,5 +1,5 @@
 import { MaasApiError } from './api';
-import { IDeployment, IJob } from './types';
+import { IDeployment, IInferenceKey, IJob } from './types';
 
 /*
  * What the sidebar shows, normalised from what the server sends (field names differ between
@@ -72,6 +72,24 @@ export function toJobView(job: IJob, previous?: IJobView): IJobView {
     loss: history ? history.map(finite).filter((v): v is number => v !== null) : previous?.loss ?? [],
     raw: job
   };
+}
+
+/** True for a key that may call every endpoint (its endpoints are ["*"]). */
+export function isAllEndpoints(key: Pick<IInferenceKey, 'endpoints'>): boolean {
+  return key.endpoints.includes('*');
+}
+
+/** The endpoints a key may call, for a sentence: "all endpoints" or "mnist, churn". */
+export function keyEndpointsText(key: Pick<IInferenceKey, 'endpoints'>): string {
+  return isAllEndpoints(key) ? 'all endpoints' : key.endpoints.join(', ');
+}
+
+/**
+ * A user name short enough for a sidebar line: Jupyter names an anonymous user by 32 hex digits, of which
+ * the first 8 tell users apart. Other names stay whole.
+ */
+export function shortUser(name: string): string {
+  return /^[0-9a-f]{32}$/.test(name) ? `${name.slice(0, 8)}…` : name;
 }
 
 /** Append to a bounded series, returning a new array (React sees the change). */

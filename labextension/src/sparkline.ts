@@ -56,12 +56,35 @@ export function formatNumber(v: number | null | undefined): string {
   return a >= 1 ? v.toFixed(2) : v.toPrecision(3);
 }
 
+/**
+ * A server time with its offset. The server writes UTC only, and some listings leave the offset out
+ * ("2026-01-01T12:00:00.5", read back from SQLite): such a time is UTC, which Date.parse would
+ * otherwise take as the browser's local time.
+ */
+export function withUtcOffset(iso: string): string {
+  return /^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?$/.test(iso) ? `${iso}Z` : iso;
+}
+
+/** Epoch ms of a server time (see withUtcOffset). */
+export function parseServerTime(iso: string): number {
+  return Date.parse(withUtcOffset(iso));
+}
+
+/** A server time in the browser's locale and time zone ("" for none, the text itself if unreadable). */
+export function localTime(iso: string | undefined | null): string {
+  if (!iso) {
+    return '';
+  }
+  const t = parseServerTime(iso);
+  return isNaN(t) ? iso : new Date(t).toLocaleString();
+}
+
 /** "3 min ago", "2 h ago", "5 d ago", or the date, from an ISO time. */
 export function relativeTime(iso: string | undefined | null, now: number = Date.now()): string {
   if (!iso) {
     return '';
   }
-  const t = Date.parse(iso);
+  const t = parseServerTime(iso);
   if (isNaN(t)) {
     return iso;
   }

@@ -106,3 +106,26 @@ export interface IRegistryChanged extends IEvent {
   model: string;
   change: 'created' | 'updated' | 'deleted';
 }
+
+/**
+ * An inference-only key as listed by maas/api/keys: never the key itself, only its first characters.
+ * `endpoints` is ["*"] for a key that may call every endpoint. Times are ISO 8601 in UTC (a listing
+ * may leave the offset out).
+ */
+export interface IInferenceKey {
+  id: number;
+  prefix: string;
+  endpoints: string[];
+  description: string;
+  created_by: string;
+  created_at: string;
+  revoked_by: string | null;
+  revoked_at: string | null;
+  last_used_at: string | null;
+  active: boolean;
+}
+
+/** The answer to creating a key: the listed row plus the key itself, which the server shows this once. */
+export interface ICreatedKey extends IInferenceKey {
+  key: string;
+}

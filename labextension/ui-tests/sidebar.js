@@ -8,7 +8,8 @@
  * (deploy v1, swap to v2, roll back and see v1 serving again; a bad endpoint name gives a notification
  * with the server's reason), "screenshot" (the sidebar in the light theme, to config.screenshot),
  * "live-registry" (models, version counts and aliases written by a notebook's magics or by another
- * process appear within 2 s of the write, with no click).
+ * process appear within 2 s of the write, with no click), "keys" (an inference key made from an endpoint's
+ * row, shown once and copied, then revoked; the test uses the key between the two).
  * Prints one JSON object on the last line of stdout; exits 1 with {"error": ...} on failure.
  * The pytest test tests/browser/test_sidebar.py starts the server and calls this.
  */
@@ -20,14 +21,21 @@ const config = JSON.parse(process.argv[2] || '{}');
 const timeout = config.timeoutMs || 60000;
 const log = (...args) => console.error('[sidebar]', ...args);
 
+/** Every console message and page error of the page, for scenarios that check what was logged. */
+const consoleTexts = [];
+
 async function openLab(page) {
   page.setDefaultTimeout(timeout);
   page.on('console', msg => {
+    consoleTexts.push(msg.text());
     if (msg.type() === 'error') {
       log('console error:', msg.text());
     }
   });
-  page.on('pageerror', err => log('page error:', err.message));
+  page.on('pageerror', err => {
+    consoleTexts.push(err.message);
+    log('page error:', err.message);
+  });
   // config.open: a file (under the server's root) JupyterLab opens at start, as a link to it would.
   const where = config.open ? `lab/tree/${config.open}` : 'lab';
   await page.goto(`${config.url}${where}?token=${encodeURIComponent(config.token)}`);
@@ -306,6 +314,108 @@ const scenarios = {
       console.log(JSON.stringify({ phase: 'seen', ...seen }));
     }
     return { steps };
+  },
+
+  /**
+   * Inference keys. A refused creation shows the server's reason; a key made from config.endpoint's row is
+   * shown once (read, copied) and listed by its prefix; the key goes to stdout as {"phase": "created"} and
+   * the test answers on stdin once it has used it; then the row shows its last use, and the key is revoked
+   * from the sidebar ({"phase": "revoked"}). config.screenshot: a picture of the Keys section.
+   */
+  async keys(page, panel) {
+    const { endpoint } = config;
+    await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: new URL(config.url).origin });
+    const section = panel.locator('[data-section="keys"]');
+    await section.locator('.maas-Count').waitFor(); // loaded
+    const row = panel.locator(`.maas-Endpoint[data-endpoint="${endpoint}"][data-state="ready"]`);
+    await row.waitFor();
+    const dialog = page.locator('.jp-Dialog');
+
+    // The title folds the section and unfolds it.
+    const toggle = section.locator('.maas-Section-toggle');
+    await toggle.click();
+    await section.locator('.maas-List, .maas-Pad').first().waitFor({ state: 'detached' });
+    const folded = (await section.getAttribute('data-open')) === 'false'
+      && (await section.locator('button[data-action="new-key"]').count()) === 0;
+    await toggle.click();
+    await section.locator('button[data-action="new-key"]').waitFor();
+
+    // Nothing chosen: the server refuses, and its reason is what the notification says.
+    await section.locator('header button[data-action="new-key"]').click();
+    await dialog.locator('.maas-KeyForm').waitFor();
+    const choices = await dialog.locator('.maas-KeyForm input[type="checkbox"]').evaluateAll(els =>
+      els.map(e => [e.dataset.choice, e.checked]));
+    await dialog.locator('.jp-mod-accept').click();
+    const toast = page.locator('.Toastify__toast', { hasText: 'New key failed' }).last();
+    await toast.waitFor();
+    const refused = (await toast.innerText()).trim();
+    await dialog.waitFor({ state: 'detached' });
+
+    // From the endpoint's row: that endpoint is ticked already.
+    await row.locator('button[data-action="new-key"]').click();
+    await dialog.locator('.maas-KeyForm').waitFor();
+    const ticked = await dialog.locator('.maas-KeyForm input[type="checkbox"]:checked').evaluateAll(els =>
+      els.map(e => e.dataset.choice));
+    await dialog.locator('input[name="description"]').fill(config.description);
+    await dialog.locator('.jp-mod-accept').click();
+    const once = dialog.locator('.maas-KeyOnce');
+    await once.waitFor();
+    const key = (await once.locator('.maas-KeyOnce-secret').innerText()).trim();
+    const shown = (await dialog.innerText()).trim();
+    await once.locator('button[data-action="copy"]').click();
+    await once.locator('button[data-action="copy"]', { hasText: 'Copied' }).waitFor();
+    const copied = await page.evaluate(() => navigator.clipboard.readText());
+    if (config.dialogScreenshot) {
+      await dialog.locator('.jp-Dialog-content').screenshot({ path: config.dialogScreenshot });
+    }
+    await dialog.locator('.jp-mod-accept').click();
+    await dialog.waitFor({ state: 'detached' });
+
+    // Gone with the dialog: nowhere in the page, its storage or its console.
+    const prefix = key.slice(0, 12);
+    const keyRow = section.locator(`.maas-Key[data-prefix="${prefix}"]`);
+    await keyRow.waitFor();
+    const kept = await page.evaluate(secret => {
+      const places = [];
+      if (document.documentElement.outerHTML.includes(secret)) {
+        places.push('document');
+      }
+      if ([...document.querySelectorAll('input, textarea')].some(e => e.value.includes(secret))) {
+        places.push('inputs');
+      }
+      for (const [name, storage] of [['localStorage', localStorage], ['sessionStorage', sessionStorage]]) {
+        for (let i = 0; i < storage.length; i++) {
+          if ((storage.getItem(storage.key(i)) || '').includes(secret)) {
+            places.push(name);
+          }
+        }
+      }
+      return places;
+    }, key);
+    if (consoleTexts.some(text => text.includes(key))) {
+      kept.push('console');
+    }
+    const listed = {
+      endpoints: await keyRow.locator('.maas-Badge').evaluateAll(els => els.map(e => e.dataset.endpoint)),
+      text: (await keyRow.innerText()).trim(),
+      lastUsed: (await keyRow.locator('[data-field="last-used"]').innerText()).trim()
+    };
+    if (config.screenshot) {
+      await page.mouse.move(600, 700); // no hover highlight in the picture
+      fs.mkdirSync(path.dirname(config.screenshot), { recursive: true });
+      await section.screenshot({ path: config.screenshot });
+    }
+    console.log(JSON.stringify({ phase: 'created', key, copied: copied === key, refused, choices, ticked, shown,
+      listed, kept, folded }));
+
+    await nextLine(); // the test has called the endpoint with the key
+    await panel.locator('.maas-Header .jp-ToolbarButtonComponent').click(); // Refresh: the last use shows
+    await keyRow.locator('[data-field="last-used"]', { hasNotText: 'never' }).waitFor();
+    const usedAfter = (await keyRow.locator('[data-field="last-used"]').innerText()).trim();
+    await keyRow.locator('button[data-action="revoke"]').click();
+    const question = await acceptDialog(page);
+    await keyRow.waitFor({ state: 'detached' });
+    return { phase: 'revoked', question, usedAfter };
   },
 
   async 'cancel-job'(page, panel) {

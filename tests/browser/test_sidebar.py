@@ -237,6 +237,104 @@ def test_cancel_a_job_from_the_sidebar(lab, running_job):
     assert _api(lab, "GET", f"jobs/{running_job['id']}").json()["state"] == "CANCELLED"
 
 
+KEY_ENDPOINT = "mnist-keyed"
+OTHER_ENDPOINT = "mnist-unkeyed"
+REVOKED_WITHIN_S = 30  # the server's promise is about 2 s; the deadline leaves room for a loaded machine
+
+
+def _deploy_ready(lab, name: str, version: str, timeout: float = 180) -> None:
+    reply = _api(lab, "POST", "deployments", json={"name": name, "model": MODEL, "version": version})
+    assert reply.status_code in (200, 201), reply.text
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        endpoint = _api(lab, "GET", f"deployments/{name}").json()
+        if endpoint.get("state") == "ready":
+            return
+        assert endpoint.get("state") != "failed", endpoint
+        time.sleep(0.1)
+    raise AssertionError(f"{name} was not ready in {timeout} s")
+
+
+def _infer_with(lab, endpoint: str, key: str) -> requests.Response:
+    body = {"inputs": [{"name": "pixels", "datatype": "FP32", "shape": [1, 784], "data": [0.5] * 784}]}
+    return requests.post(f"{lab.url}maas/v2/models/{endpoint}/infer", json=body,
+                         headers={"Authorization": f"Bearer {key}"}, timeout=60)
+
+
+def test_inference_key_made_shown_once_used_and_revoked_in_the_sidebar(lab):
+    """With endpoints deployed: a key made from an endpoint's row is shown once (and copied), works on that
+    endpoint's V2 route through Jupyter and nowhere else, is listed by its prefix with its last use, and once
+    revoked in the sidebar is refused (401) within seconds. A refused creation shows the server's reason."""
+    _deploy_ready(lab, KEY_ENDPOINT, "1")
+    _deploy_ready(lab, OTHER_ENDPOINT, "2")
+    screenshot = Path(os.environ.get("MAAS_KEYS_SCREENSHOT", lab.workdir / "keys.png"))
+    config = _config(lab, "keys", endpoint=KEY_ENDPOINT, description="the shop's backend", screenshot=str(screenshot),
+                     dialogScreenshot=str(screenshot.with_name(screenshot.stem + "-dialog.png")))
+    node_log = lab.workdir / "node-keys.log"
+    node = subprocess.Popen(["node", str(UI_TESTS / "sidebar.js"), json.dumps(config)], cwd=UI_TESTS,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=node_log.open("w"), text=True)
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in node.stdout], daemon=True).start()
+
+    def phase(timeout: float = 300) -> dict:
+        try:
+            message = json.loads(lines.get(timeout=timeout))
+        except queue.Empty:
+            raise AssertionError(f"no word from the browser: {node_log.read_text()[-3000:]}") from None
+        assert message.get("ok", True), f"{message.get('error')}\n{node_log.read_text()[-3000:]}"
+        return message
+
+    try:
+        created = phase()
+        assert created["phase"] == "created"
+        assert created["folded"]  # the section's title folds it
+        key = created["key"]
+        # Refused with nothing chosen: the notification carries the server's own words.
+        assert 'name the endpoints the key may call (or "*" for all)' in created["refused"]
+        assert ["*", False] in created["choices"] and [KEY_ENDPOINT, False] in created["choices"]
+        assert created["ticked"] == [KEY_ENDPOINT]  # the row's endpoint, chosen already
+        assert key.startswith("maasik_") and created["copied"]
+        assert "will not be shown again" in created["shown"]
+        assert "Authorization: Bearer <key>" in created["shown"] and "authorization" in created["shown"]
+        assert f"maas/v2/models/{KEY_ENDPOINT}/infer" in created["shown"]
+        assert created["kept"] == []  # not in the page, its storage or its console once the dialog closed
+        assert created["listed"]["endpoints"] == [KEY_ENDPOINT]
+        assert created["listed"]["lastUsed"] == "used never"
+        assert "the shop's backend" in created["listed"]["text"] and "created by" in created["listed"]["text"]
+        assert screenshot.stat().st_size > 1000
+
+        listed = {k["prefix"]: k for k in _api(lab, "GET", "keys").json()["items"]}
+        assert listed[key[:12]]["endpoints"] == [KEY_ENDPOINT]
+        assert listed[key[:12]]["description"] == "the shop's backend"
+        # The key opens its endpoint's V2 route through Jupyter, and nothing else.
+        answer = _infer_with(lab, KEY_ENDPOINT, key)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["outputs"][0]["name"] == "probs"
+        assert _infer_with(lab, OTHER_ENDPOINT, key).status_code == 403
+        management = requests.get(lab.api + "models", headers={"Authorization": f"Bearer {key}"}, timeout=60)
+        assert management.status_code == 403, management.text
+
+        node.stdin.write("used\n")
+        node.stdin.flush()
+        revoked = phase()
+        assert revoked["phase"] == "revoked"
+        assert revoked["usedAfter"] == "used just now"
+        assert key[:12] in revoked["question"] and KEY_ENDPOINT in revoked["question"]
+    finally:
+        if node.poll() is None:
+            node.kill()
+        node.wait(30)
+    row = next(k for k in _api(lab, "GET", "keys", params={"revoked": "1"}).json()["items"] if k["prefix"] == key[:12])
+    assert row["active"] is False and row["revoked_at"]
+    deadline = time.monotonic() + REVOKED_WITHIN_S
+    while (status := _infer_with(lab, KEY_ENDPOINT, key).status_code) != 401:
+        assert status == 200, status
+        assert time.monotonic() < deadline, f"the revoked key still worked after {REVOKED_WITHIN_S} s"
+        time.sleep(0.1)
+    for name in (KEY_ENDPOINT, OTHER_ENDPOINT):
+        assert _api(lab, "DELETE", f"deployments/{name}").status_code in (200, 204)
+
+
 NOTEBOOK_MODEL = "nb-live"
 PROCESS_MODEL = "proc-live"
 DEADLINE_MS = 2000  # the sidebar's promise: a registry change shows within 2 s of the write, with no click

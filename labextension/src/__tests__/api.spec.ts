@@ -95,6 +95,67 @@ describe('MaasApi', () => {
     expect(calls[0].method).toBe('DELETE');
   });
 
+  // A key row exactly as maas/api/keys lists it (a listing read back from SQLite has no UTC offset).
+  const listed = {
+    id: 3, prefix: 'maasik_gOJbR', endpoints: ['mnist'], description: "the shop's backend", created_by: 'alice',
+    created_at: '2026-12-01T05:47:40.348882', revoked_by: null, revoked_at: null,
+    last_used_at: '2026-12-01T05:49:02.118001', active: true
+  };
+
+  it('lists the active keys from maas/api/keys', async () => {
+    const { api, calls } = fakeApi({ 'GET keys': { status: 200, body: { items: [listed] } } });
+    await expect(api.listKeys()).resolves.toEqual([listed]);
+    expect(calls.map(c => [c.method, c.url])).toEqual([['GET', 'http://localhost:8888/lab-base/maas/api/keys']]);
+  });
+
+  it('creates a key for named endpoints or for all, and hands back the answer with the key', async () => {
+    const created = {
+      ...listed, id: 4, prefix: 'maasik_Ab3x-', created_at: '2026-12-01T06:00:00.000001+00:00', last_used_at: null,
+      key: 'maasik_Ab3x-Q2VzdC1sYS1jbGUtZGUtdGVzdC1xdWktbmUtc2VydC1h'
+    };
+    const { api, calls } = fakeApi({ 'POST keys': { status: 201, body: created } });
+    await expect(api.createKey(['mnist'], "the shop's backend")).resolves.toEqual(created);
+    await api.createKey('*', '');
+    expect(calls.map(c => [c.method, JSON.parse(c.body!)])).toEqual([
+      ['POST', { endpoints: ['mnist'], description: "the shop's backend" }],
+      ['POST', { endpoints: '*' }] // no description: the server's default, not an empty one sent
+    ]);
+  });
+
+  it('revokes a key by id, with a reason when given', async () => {
+    const revoked = { ...listed, revoked_by: 'alice', revoked_at: '2026-12-01T06:10:00.5+00:00', active: false };
+    const { api, calls } = fakeApi({
+      'DELETE keys/3': { status: 200, body: revoked },
+      'DELETE keys/3?reason=rotated%20monthly': { status: 200, body: revoked }
+    });
+    await expect(api.revokeKey(3)).resolves.toEqual(revoked);
+    await api.revokeKey(3, 'rotated monthly');
+    expect(calls.map(c => [c.method, c.url])).toEqual([
+      ['DELETE', 'http://localhost:8888/lab-base/maas/api/keys/3'],
+      ['DELETE', 'http://localhost:8888/lab-base/maas/api/keys/3?reason=rotated%20monthly']
+    ]);
+  });
+
+  it('raises the message the server sent when it refuses a key', async () => {
+    const { api } = fakeApi({
+      'POST keys': {
+        status: 400,
+        body: { error: { code: 'invalid_input', message: 'name the endpoints the key may call (or "*" for all)' } }
+      },
+      'DELETE keys/99': { status: 404, body: { error: { code: 'not_found', message: 'inference key 99 does not exist' } } }
+    });
+    const refused: MaasApiError = await api.createKey([], '').catch(e => e);
+    expect([refused.status, refused.code, refused.message])
+      .toEqual([400, 'invalid_input', 'name the endpoints the key may call (or "*" for all)']);
+    const missing: MaasApiError = await api.revokeKey(99).catch(e => e);
+    expect([missing.status, missing.message, missing.isNotFoundRoute]).toEqual([404, 'inference key 99 does not exist', false]);
+  });
+
+  it('names the V2 inference URL of an endpoint under the base URL', () => {
+    expect(fakeApi({}).api.inferUrl('mnist')).toBe('http://localhost:8888/lab-base/maas/v2/models/mnist/infer');
+    expect(fakeApi({}).api.inferUrl('<endpoint>')).toBe('http://localhost:8888/lab-base/maas/v2/models/<endpoint>/infer');
+  });
+
   it('builds the events WebSocket URL under the base URL, with the token when there is one', () => {
     expect(fakeApi({}).api.eventsUrl()).toBe('ws://localhost:8888/lab-base/maas/api/events');
     expect(fakeApi({}, 's3cr3t').api.eventsUrl()).toBe('ws://localhost:8888/lab-base/maas/api/events?token=s3cr3t');

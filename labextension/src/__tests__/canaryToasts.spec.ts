@@ -29,6 +29,9 @@ jest.mock('@jupyterlab/apputils', () => ({
   Dialog: { cancelButton: (o: unknown) => o, warnButton: (o: unknown) => o }
 }));
 
+// The key dialogs are React views (tried in the browser test); these specs do not show them.
+jest.mock('../components/keyDialogs', () => ({}));
+
 const ep = (canary: { version: number; weight: number } | null, version = 1): IDeployment =>
   ({ name: 'ep', model: 'mnist', version, previous_version: null, canary, state: 'ready' });
 

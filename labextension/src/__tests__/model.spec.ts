@@ -1,8 +1,8 @@
 import { IMaasApi, MaasApiError } from '../api';
 import { EventStream, ISocket } from '../events';
 import { MaasModel } from '../model';
-import { isJobActive, pushBounded, toEndpointView } from '../records';
-import { IDeployment, IJob, IModelSummary, IModelVersion } from '../types';
+import { isAllEndpoints, isJobActive, keyEndpointsText, pushBounded, shortUser, toEndpointView } from '../records';
+import { ICreatedKey, IDeployment, IInferenceKey, IJob, IModelSummary, IModelVersion } from '../types';
 
 const notThere = () => new MaasApiError(404, 'not_found', 'no such route: /maas/api/x');
 
@@ -88,6 +88,49 @@ class FakeApi implements IMaasApi {
   eventsUrl() {
     return 'ws://h/maas/api/events';
   }
+  inferUrl(endpoint: string) {
+    return `http://h/maas/v2/models/${endpoint}/infer`;
+  }
+
+  // Inference keys as maas/api/keys keeps them: rows, the key itself only in the answer to a creation.
+  keyRows: IInferenceKey[] = [];
+  keysRoute = true;
+  private _keySerial = 0;
+  async listKeys() {
+    this.calls.push('listKeys');
+    if (!this.keysRoute) {
+      throw notThere();
+    }
+    // A listing comes back from SQLite without the UTC offset.
+    return this.keyRows.filter(k => k.active).map(k => ({ ...k, created_at: k.created_at.replace('+00:00', '') }));
+  }
+  async createKey(endpoints: string[] | '*', description: string): Promise<ICreatedKey> {
+    this.calls.push(`createKey ${JSON.stringify(endpoints)}`);
+    const names = endpoints === '*' ? ['*'] : endpoints;
+    if (names.length === 0) {
+      throw new MaasApiError(400, 'invalid_input', 'name the endpoints the key may call (or "*" for all)');
+    }
+    const id = ++this._keySerial;
+    const key = `maasik_${String(id).repeat(5)}x-${'Q'.repeat(32)}`;
+    const row: IInferenceKey = {
+      id, prefix: key.slice(0, 12), endpoints: names.includes('*') ? ['*'] : [...names].sort(), description,
+      created_by: 'alice', created_at: '2026-12-01T05:47:40.348882+00:00', revoked_by: null, revoked_at: null,
+      last_used_at: null, active: true
+    };
+    this.keyRows.push(row);
+    return { ...row, key };
+  }
+  async revokeKey(id: number, reason = '') {
+    this.calls.push(`revokeKey ${id} ${reason}`);
+    const row = this.keyRows.find(k => k.id === id);
+    if (!row) {
+      throw new MaasApiError(404, 'not_found', `inference key ${id} does not exist`);
+    }
+    row.active = false;
+    row.revoked_by = 'alice';
+    row.revoked_at = '2026-12-01T06:00:00.000001+00:00';
+    return { ...row };
+  }
 }
 
 class FakeSocket implements ISocket {
@@ -134,7 +177,7 @@ describe('MaasModel', () => {
     await model.start();
     expect(model.models.map(m => m.name)).toEqual(['mnist']);
     expect(model.availability).toEqual({
-      models: 'available', deployments: 'available', jobs: 'unavailable', metrics: 'unknown'
+      models: 'available', deployments: 'available', jobs: 'unavailable', metrics: 'unknown', keys: 'available'
     });
     expect(changes()).toBeGreaterThan(0);
     model.dispose();
@@ -199,6 +242,9 @@ describe('MaasModel', () => {
     await settle();
     expect(api.calls).toEqual(['listDeployments']);
     expect(model.endpoints[0].state).toBe('loading');
+    jest.advanceTimersByTime(200);
+    await settle();
+    expect(api.calls).toEqual(['listDeployments', 'listKeys']); // an endpoint came: the keys list follows
 
     api.calls = [];
     sockets[0].send({ type: 'registry.changed', model: 'mnist', change: 'updated', seq: 7, at: 1 });
@@ -383,10 +429,134 @@ describe('MaasModel', () => {
   });
 });
 
+/** Whether `secret` is anywhere in `value`'s fields, arrays, maps and sets, however deep. */
+function holds(value: unknown, secret: string, seen = new Set<unknown>()): boolean {
+  if (typeof value === 'string') {
+    return value.includes(secret);
+  }
+  if (value === null || typeof value !== 'object' || seen.has(value)) {
+    return false;
+  }
+  seen.add(value);
+  const parts: unknown[] = value instanceof Map ? [...value.keys(), ...value.values()]
+    : value instanceof Set ? [...value] : Object.values(value);
+  return parts.some(part => holds(part, secret, seen));
+}
+
+describe('MaasModel keys', () => {
+  it('lists the active keys with everything else, oldest first', async () => {
+    const { model, api } = setup();
+    await api.createKey(['mnist'], 'one');
+    await api.createKey('*', 'two');
+    await model.start();
+    expect(model.availability.keys).toBe('available');
+    expect(model.keys.map(k => [k.id, k.endpoints, k.description, k.last_used_at])).toEqual([
+      [1, ['mnist'], 'one', null], [2, ['*'], 'two', null]
+    ]);
+    model.dispose();
+  });
+
+  it('returns a new key to its caller once and keeps only its row', async () => {
+    const { model, api } = setup();
+    await model.start();
+    const logged: unknown[] = [];
+    const spies = (['log', 'info', 'warn', 'error', 'debug'] as const).map(level =>
+      jest.spyOn(console, level).mockImplementation((...args: unknown[]) => void logged.push(...args)));
+    // The reload that follows a creation answers only when the test says: the row the model adds
+    // from the creation's answer is looked at first, then the list as the server gives it.
+    const listing = api.listKeys.bind(api);
+    let release = () => {};
+    api.listKeys = () => new Promise(resolve => (release = () => resolve(listing())));
+    const created = await model.createKey(['ep', 'mnist'], "the shop's backend");
+    expect(created.key).toMatch(/^maasik_/);
+    expect(created.prefix).toBe(created.key.slice(0, 12));
+    const shown = () => model.keys.map(k => [k.prefix, k.endpoints, k.description]);
+    for (const step of ['added from the answer', 'reloaded']) {
+      if (step === 'reloaded') {
+        release();
+        await settle();
+        expect(api.calls).toContain('listKeys');
+      }
+      expect([step, shown()]).toEqual([step, [[created.prefix, ['ep', 'mnist'], "the shop's backend"]]]);
+      // Not in the model's state (its rows included), not in the browser's storage, not in a log.
+      expect([step, holds(model, created.key)]).toEqual([step, false]);
+    }
+    spies.forEach(spy => spy.mockRestore());
+    expect(holds({ ...localStorage }, created.key) || holds({ ...sessionStorage }, created.key)).toBe(false);
+    expect(holds(logged, created.key)).toBe(false);
+    model.dispose();
+  });
+
+  it('revokes a key: gone from the list, which is reloaded from the server', async () => {
+    const { model, api } = setup();
+    await model.start();
+    const first = await model.createKey(['mnist'], '');
+    const second = await model.createKey('*', '');
+    api.calls = [];
+    await model.revokeKey(first.id, 'rotated');
+    expect(api.calls).toEqual([`revokeKey ${first.id} rotated`, 'listKeys']);
+    expect(model.keys.map(k => k.id)).toEqual([second.id]);
+    model.dispose();
+  });
+
+  it('passes the message the server sent for a refused key, and keeps the list as it was', async () => {
+    const { model } = setup();
+    await model.start();
+    await expect(model.createKey([], '')).rejects.toThrow('name the endpoints the key may call (or "*" for all)');
+    await expect(model.revokeKey(41)).rejects.toThrow('inference key 41 does not exist');
+    expect(model.keys).toEqual([]);
+    model.dispose();
+  });
+
+  it('reloads the keys when endpoints come or go, not when the list stays the same', async () => {
+    const { model, api, sockets } = setup();
+    await model.start();
+    sockets[0].onopen?.({});
+    api.calls = [];
+    await model.deploy('ep', 'mnist', '1'); // a new endpoint
+    jest.advanceTimersByTime(200);
+    await settle();
+    expect(api.calls.filter(c => c === 'listKeys')).toHaveLength(1);
+
+    api.calls = [];
+    await model.deploy('ep', 'mnist', '2'); // the same endpoint, another version
+    jest.advanceTimersByTime(200);
+    await settle();
+    expect(api.calls).not.toContain('listKeys');
+
+    await model.undeploy('ep');
+    jest.advanceTimersByTime(200);
+    await settle();
+    expect(api.calls).toContain('listKeys');
+    model.dispose();
+  });
+
+  it('says keys are not available on a server without the route', async () => {
+    const { model, api } = setup();
+    api.keysRoute = false;
+    await model.start();
+    expect(model.availability.keys).toBe('unavailable');
+    expect(model.errors.keys).toBeUndefined();
+    model.dispose();
+  });
+});
+
 describe('helpers', () => {
   it('reads both deployment shapes', () => {
     expect(toEndpointView({ name: 'a', model: 'm', version: 3, state: 'ready' }).primary).toBe('3');
     expect(toEndpointView({ name: 'a', model: 'm', primary: { version: '4' }, state: 'ready' }).primary).toBe('4');
+  });
+
+  it('says which endpoints a key opens', () => {
+    expect(keyEndpointsText({ endpoints: ['*'] })).toBe('all endpoints');
+    expect(keyEndpointsText({ endpoints: ['churn', 'mnist'] })).toBe('churn, mnist');
+    expect(isAllEndpoints({ endpoints: ['mnist'] })).toBe(false);
+  });
+
+  it('shortens the anonymous user names Jupyter makes, and only those', () => {
+    expect(shortUser('483fcf0bf89047ca9a0a9c8ccf6810bf')).toBe('483fcf0b…');
+    expect(shortUser('alice')).toBe('alice');
+    expect(shortUser('')).toBe('');
   });
 
   it('keeps series bounded', () => {

@@ -1,4 +1,4 @@
-import { formatNumber, relativeTime, sparkline } from '../sparkline';
+import { formatNumber, parseServerTime, relativeTime, sparkline, withUtcOffset } from '../sparkline';
 
 describe('sparkline', () => {
   it('scales the series into the box, highest value at the top', () => {
@@ -29,5 +29,17 @@ describe('formatting', () => {
     expect(relativeTime('2026-01-01T23:50:00Z', now)).toBe('10 min ago');
     expect(relativeTime('2026-01-01T21:00:00Z', now)).toBe('3 h ago');
     expect(relativeTime('2025-12-30T00:00:00Z', now)).toBe('3 d ago');
+  });
+
+  it('reads a server time without an offset as UTC, not as the browser\'s local time', () => {
+    // A key listing: SQLite hands the time back without "+00:00"; a creation's answer has it.
+    expect(withUtcOffset('2026-12-01T05:47:40.348882')).toBe('2026-12-01T05:47:40.348882Z');
+    expect(withUtcOffset('2026-12-01T05:47')).toBe('2026-12-01T05:47Z');
+    expect(withUtcOffset('2026-12-01T05:47:40.348882+00:00')).toBe('2026-12-01T05:47:40.348882+00:00');
+    expect(withUtcOffset('2026-12-01T05:47:40Z')).toBe('2026-12-01T05:47:40Z');
+    expect(parseServerTime('2026-12-01T05:47:40.348882')).toBe(Date.UTC(2026, 11, 1, 5, 47, 40, 348));
+    const now = Date.parse('2026-12-01T06:00:00Z');
+    expect(relativeTime('2026-12-01T05:47:40.348882', now)).toBe('12 min ago');
+    expect(relativeTime('2026-12-01T05:47:40.348882+00:00', now)).toBe('12 min ago');
   });
 });

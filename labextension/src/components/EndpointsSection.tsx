@@ -37,6 +37,10 @@ function EndpointRow(props: { endpoint: IEndpointView; model: MaasModel; actions
               title={e.canary ? 'Drop the canary' : `Go back to v${e.previous}`}
               onClick={() => void actions.rollback(e.name)}>Rollback</button>
           ) : null}
+          {model.availability.keys === 'available' ? (
+            <button className="maas-Button" data-action="new-key" title={`New inference key for "${e.name}"`}
+              onClick={() => void actions.newKey([e.name])}>New key</button>
+          ) : null}
           <button className="maas-Button maas-Button-warn" data-action="undeploy" title="Stop serving this endpoint"
             onClick={() => void actions.undeploy(e.name)}>Undeploy</button>
         </span>

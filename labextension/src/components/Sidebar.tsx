@@ -8,6 +8,7 @@ import { SidebarActions } from './actions';
 import { EndpointsSection } from './EndpointsSection';
 import { modelsIcon } from './icons';
 import { JobsSection } from './JobsSection';
+import { KeysSection } from './KeysSection';
 import { ModelsSection } from './ModelsSection';
 
 /**
@@ -82,6 +83,7 @@ function SidebarBody(props: { model: MaasModel; actions: SidebarActions }): JSX.
       <div className="maas-Scroll">
         <ModelsSection model={model} actions={actions} />
         <EndpointsSection model={model} actions={actions} />
+        <KeysSection model={model} actions={actions} />
         <JobsSection model={model} actions={actions} />
       </div>
     </div>

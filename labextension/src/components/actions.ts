@@ -1,8 +1,11 @@
 import { Dialog, InputDialog, Notification, showDialog, showErrorMessage } from '@jupyterlab/apputils';
+import * as React from 'react';
 
 import { CanaryToasts } from '../canaryToasts';
 import { MaasModel } from '../model';
-import { describe } from '../records';
+import { describe, keyEndpointsText } from '../records';
+import { ICreatedKey } from '../types';
+import { KeyForm, KeyShownOnce } from './keyDialogs';
 
 /**
  * The sidebar's user actions: ask (confirm what cannot be undone silently), call the model,
@@ -47,12 +50,12 @@ export class SidebarActions {
     if (weight === null || weight === undefined || isNaN(weight)) {
       return;
     }
-    const toast = await this._run('Canary', `Starting canary v${version} on "${endpoint.name}"`,
+    const run = await this._run('Canary', `Starting canary v${version} on "${endpoint.name}"`,
       `"${endpoint.name}" sends ${weight}% to v${version}`,
       () => this.model.canary(endpoint.name, model, String(version), weight));
     const canary = this.model.endpoints.find(e => e.name === endpoint.name)?.canary;
-    if (toast !== null && canary) {
-      this._canaryToasts.track(endpoint.name, canary, toast);
+    if (run !== null && canary) {
+      this._canaryToasts.track(endpoint.name, canary, run.id);
     }
   }
 
@@ -110,6 +113,50 @@ export class SidebarActions {
     }
   }
 
+  /** Ask for a key's endpoints (`chosen` ticked) and description, create it, and show it once. */
+  async newKey(chosen: string[] = []): Promise<void> {
+    const form = new KeyForm(this.model.endpoints.map(e => e.name), chosen);
+    const asked = await showDialog({
+      title: chosen.length === 1 ? `New key for "${chosen[0]}"` : 'New inference key',
+      body: form,
+      buttons: [Dialog.cancelButton(), Dialog.okButton({ label: 'Create key' })],
+      focusNodeSelector: 'input[name="description"]'
+    });
+    if (!asked.button.accept || !asked.value) {
+      return;
+    }
+    const request = asked.value;
+    const what = keyEndpointsText({ endpoints: request.endpoints === '*' ? ['*'] : request.endpoints });
+    // The answer carries the key: it goes from here to the dialog and nowhere else (no state, no log).
+    const run = await this._run('New key', `Creating a key for ${what || 'no endpoint'}`, `Key created for ${what}`,
+      () => this.model.createKey(request.endpoints, request.description));
+    if (run !== null) {
+      await this._showOnce(run.result);
+    }
+  }
+
+  private async _showOnce(created: ICreatedKey): Promise<void> {
+    const only = created.endpoints.length === 1 && created.endpoints[0] !== '*' ? created.endpoints[0] : '<endpoint>';
+    await showDialog({
+      title: `Key ${created.prefix}… created`,
+      body: React.createElement(KeyShownOnce, { created, inferUrl: this.model.api.inferUrl(only) }),
+      buttons: [Dialog.okButton({ label: 'Done' })]
+    });
+  }
+
+  async revokeKey(id: number): Promise<void> {
+    const key = this.model.keys.find(k => k.id === id);
+    if (!key) {
+      return;
+    }
+    const label = `${key.prefix}…${key.description ? ` ("${key.description}")` : ''}`;
+    const text = `Revoke the key ${label} for ${keyEndpointsText(key)}? `
+      + 'Whatever sends it is refused within seconds; this cannot be undone.';
+    if (await this._confirm('Revoke key', text, 'Revoke')) {
+      await this._run('Revoke', `Revoking ${key.prefix}…`, `Key ${key.prefix}… revoked`, () => this.model.revokeKey(id));
+    }
+  }
+
   private async _confirm(title: string, body: string, label: string, cancel = 'Cancel'): Promise<boolean> {
     const result = await showDialog({
       title,
@@ -119,20 +166,23 @@ export class SidebarActions {
     return result.button.accept;
   }
 
-  /** The notification's id when `fn` succeeded (it then says `done`), null when it failed. */
-  private async _run(verb: string, pending: string, done: string, fn: () => Promise<unknown>): Promise<string | null> {
-    const id = Notification.emit(`${pending}…`, 'in-progress', { autoClose: false });
+  /**
+   * Run `fn` under an "in progress" notification, then say how it went: the outcome's notification id and
+   * `fn`'s result when it succeeded (it says `done`), null when it failed (it says the server's reason).
+   * The outcome is a new notification, not an update of the first: a toast updated within milliseconds
+   * of its creation keeps showing "in progress" (its update is lost while it is being drawn).
+   */
+  private async _run<T>(verb: string, pending: string, done: string, fn: () => Promise<T>): Promise<{ id: string; result: T } | null> {
+    const progress = Notification.emit(`${pending}…`, 'in-progress', { autoClose: false });
     try {
-      await fn();
-      Notification.update({ id, message: done, type: 'success', autoClose: 4000 });
-      return id;
+      const result = await fn();
+      Notification.dismiss(progress);
+      return { id: Notification.emit(done, 'success', { autoClose: 4000 }), result };
     } catch (error) {
       // A notification shows 140 characters: the verb, then the server's reason; "Details" has all of it.
       const reason = describe(error);
-      Notification.update({
-        id,
-        message: `${verb} failed: ${reason}`,
-        type: 'error',
+      Notification.dismiss(progress);
+      Notification.emit(`${verb} failed: ${reason}`, 'error', {
         autoClose: false,
         actions: [{
           label: 'Details',
