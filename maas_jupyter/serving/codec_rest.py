@@ -157,7 +157,10 @@ def _from_json(data, datatype: str, dtype: np.dtype, name: str) -> np.ndarray:
         info = np.iinfo(dtype)
         if array.min() < info.min or array.max() > info.max:
             raise InvalidInput(f"input {name!r}: values outside the {datatype} range [{info.min}, {info.max}]")
-    array = array.astype(dtype, copy=False)
+    # A number past the FP16/FP32 range casts to infinity, refused just below; without errstate numpy would
+    # also warn about the overflow (noise in the server's log, an exception under `python -W error`).
+    with np.errstate(over="ignore"):
+        array = array.astype(dtype, copy=False)
     if dtype.kind == "f" and not np.isfinite(array).all():
         # JSON has no NaN or infinity: a non-finite value here is a number too large for the datatype.
         raise InvalidInput(f"input {name!r}: values beyond the {datatype} range (largest {np.finfo(dtype).max:.4g})")
