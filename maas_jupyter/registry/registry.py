@@ -20,7 +20,8 @@ from .tables import Alias, HistoryEvent, Model, ModelVersion, utcnow
 MAX_PAGE = 1000
 
 
-def _iso(value: datetime) -> str:
+def iso_utc(value: datetime) -> str:
+    """A stored timestamp as ISO 8601 in UTC, whatever the database handed back."""
     # SQLite hands back naive datetimes; every timestamp we write is UTC. PostgreSQL hands them back
     # in the session's time zone (the server's setting): render UTC whatever the database.
     if value.tzinfo is None:
@@ -96,8 +97,8 @@ class Registry:
             "latest_version": latest,
             "version_count": count,
             "aliases": {a.alias: a.version for a in model.aliases},
-            "created_at": _iso(model.created_at),
-            "updated_at": _iso(model.updated_at),
+            "created_at": iso_utc(model.created_at),
+            "updated_at": iso_utc(model.updated_at),
         }
 
     @staticmethod
@@ -118,7 +119,7 @@ class Registry:
             "run_id": version.run_id,
             "parent_version": version.parent_version,
             "created_by": version.created_by,
-            "created_at": _iso(version.created_at),
+            "created_at": iso_utc(version.created_at),
         }
 
     @staticmethod
@@ -442,7 +443,7 @@ class Registry:
                 .order_by(HistoryEvent.id.desc()).limit(limit)
             ).all()
         return [
-            {"at": _iso(r.at), "kind": r.subject_kind, "subject": r.subject, "action": r.action, **r.detail,
+            {"at": iso_utc(r.at), "kind": r.subject_kind, "subject": r.subject, "action": r.action, **r.detail,
              "actor": r.actor, "reason": r.reason}
             for r in reversed(rows)
         ]
