@@ -71,7 +71,8 @@ class ServingProxyHandler(JupyterFace):
         # A read goes once more to a child that was just replaced (killed and restarted by the
         # supervisor); a change is not repeated: the lost one may have taken effect.
         # Inference changes nothing, so an infer is a read here too.
-        retryable = self.request.method in ("GET", "HEAD") or (self.target == "/v2" and (path or "").endswith("/infer"))
+        infer = self.target == "/v2" and (path or "").endswith("/infer")
+        retryable = self.request.method in ("GET", "HEAD") or infer
         attempts = 2 if retryable else 1
         for attempt in range(attempts):
             url = serving.process.http_url + self.target + (path or "")
