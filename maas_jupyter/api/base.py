@@ -6,6 +6,7 @@ Handlers here know tornado only. Each face mixes in its own authentication: Jupy
 
 from __future__ import annotations
 
+import inspect
 import sys
 from typing import Any
 
@@ -106,7 +107,12 @@ def _code_for(status: int) -> str:
 
 
 class NotFoundHandler(ApiHandler):
-    """Any path under the API root that no route matches: a JSON 404, not an HTML page."""
+    """Any path under the API root that no route matches: a JSON 404, not an HTML page, and only to a
+    caller the face lets in (a stranger learns nothing, not even which paths exist)."""
 
-    def prepare(self):
-        raise web.HTTPError(404, f"no such route: {self.request.path}")
+    async def prepare(self):
+        checked = super().prepare()  # the face: Jupyter's authentication, or maas serve's
+        if inspect.isawaitable(checked):
+            await checked
+        if self.request.method != "OPTIONS":  # a preflight is the face's to answer
+            raise web.HTTPError(404, f"no such route: {self.request.path}")

@@ -6,7 +6,8 @@ Jupyter extension proxies deployments/… to it. Shapes:
         "versions": {"1": {"role", "points": {"t", "requests", "errors", "throughput", "p50_ms", "p95_ms",
         "p99_ms", "mean_batch_size", "queue_ms", "ort_ms"}, "summary": {...window aggregates...}}}}
   GET  deployments/{name}/drift?threshold=0.2&top=20 -> PSI report; DELETE forgets the sampled inputs
-  GET  deployments/{name}/slo -> {"bounds", "rollbacks"}; PUT {bound: value, ...} (null body: defaults)
+  GET  deployments/{name}/slo -> {"bounds", "rollbacks", "guard_running", "evaluation": {"passes", "judged",
+        "last": {"verdict", ...}} or null}; PUT {bound: value, ...} (null body: defaults)
   POST models/{name}/versions/{v}/evaluate  multipart files x, y (.npy) [, field batch_size]
   GET  models/{name}/compare -> {"items": [row per version]}
   GET  models/{name}/versions/{v}/reference -> what the drift reference covers; PUT a drift.summarize summary
@@ -63,12 +64,14 @@ class DriftHandler(ApiHandler):
 
 class SloHandler(ApiHandler):
     def get(self, name):
-        """The canary bounds of the endpoint and the automatic rollbacks made in this process."""
+        """The canary bounds of the endpoint, the automatic rollbacks made in this process, and how often
+        the guard has judged the endpoint's canaries here (with its last verdict)."""
         monitor = self.platform.monitor
         guard = monitor.guard
         rollbacks = [r for r in (guard.rollbacks if guard is not None else []) if r["endpoint"] == name]
         self.write_json({"bounds": monitor.canary_bounds(name).to_dict(), "rollbacks": rollbacks,
-                         "guard_running": guard is not None})
+                         "guard_running": guard is not None,
+                         "evaluation": guard.evaluation(name) if guard is not None else None})
 
     def put(self, name):
         """Change some bounds ({"max_failure_rate"?, "max_p99_ratio"?, "window_s"?, "min_requests"?,

@@ -3,7 +3,8 @@
 Checked periodically inside the serving process, against the metrics of the window since the canary
 took traffic (so data of an earlier canary of the same version never condemns a new one). A breach calls
 the deployments' cancel-canary operation (recorded in the endpoint's history with the reason and the
-actor "maas-slo-guard") and publishes a "deployment.canary_rollback" event on the platform's bus.
+actor "maas-slo-guard") and publishes a "deployment.canary_rollback" event on the platform's bus. Each
+endpoint's passes are counted, with the last verdict, so a client can tell "kept" from "never looked".
 """
 
 from __future__ import annotations
@@ -22,6 +23,10 @@ log = logging.getLogger("maas.slo")
 ACTOR = "maas-slo-guard"
 MIN_P99_REQUESTS = 100
 EVENT_TYPE = "deployment.canary_rollback"
+# What a pass concluded about one canary; the last three are verdicts on a window with enough requests.
+DISABLED, TOO_NEW, TOO_FEW_REQUESTS = "disabled", "too_new", "too_few_requests"
+WITHIN_BOUNDS, ROLLED_BACK, SUPERSEDED = "within_bounds", "rolled_back", "superseded"
+JUDGED = frozenset({WITHIN_BOUNDS, ROLLED_BACK, SUPERSEDED})
 
 
 @dataclass(frozen=True)
@@ -96,6 +101,8 @@ class SloGuard:
         self.interval_s = interval_s
         self.rollbacks: collections.deque[dict] = collections.deque(maxlen=100)
         self._canary_since: dict[tuple, float] = {}  # (endpoint, canary version, state's updated_at) -> first seen
+        self._evaluations: dict[str, dict] = {}  # endpoint -> {"passes", "judged", "last"} (see evaluation)
+        self._evaluations_lock = threading.Lock()  # written by the guard's thread, read by request handlers
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -103,7 +110,8 @@ class SloGuard:
         """One pass over every endpoint with a canary; the rollbacks it made."""
         done = []
         seen = set()
-        for state in self.deployments.list():
+        states = self.deployments.list()
+        for state in states:
             canary = state.get("canary")
             if not canary or not canary.get("weight"):
                 continue
@@ -117,25 +125,57 @@ class SloGuard:
                 done.append(verdict)
         for key in [k for k in self._canary_since if k not in seen]:
             del self._canary_since[key]  # that canary is gone: a new one starts a fresh window
+        with self._evaluations_lock:
+            for name in set(self._evaluations) - {state["name"] for state in states}:
+                del self._evaluations[name]  # undeployed: its record goes with it
         return done
 
     def check(self, endpoint: str, primary_version: int, canary_version: int, since_key=None) -> dict | None:
         """Judge one canary; roll it back and return the event if it breaks its bounds."""
         bounds = self.bounds_for(endpoint)
         if not bounds.enabled:
+            self._note(endpoint, primary_version, canary_version, DISABLED)
             return None
         now = self.clock()
         since = self._canary_since.setdefault(since_key or (endpoint, canary_version), now)
         # Whole seconds after the one the canary was first seen in: older data belongs to someone else.
         window = min(bounds.window_s, int(now) - int(since))
         if window < 1:
+            self._note(endpoint, primary_version, canary_version, TOO_NEW)
             return None
         canary = self.metrics.window_stats(endpoint, canary_version, window, now)
         primary = self.metrics.window_stats(endpoint, primary_version, window, now)
         reason = judge(bounds, canary, primary)
         if reason is None:
+            enough = canary["requests"] >= max(1, bounds.min_requests)
+            self._note(endpoint, primary_version, canary_version, WITHIN_BOUNDS if enough else TOO_FEW_REQUESTS,
+                       window, canary, primary)
             return None
-        return self._roll_back(endpoint, primary_version, canary_version, reason, bounds, canary, primary)
+        event = self._roll_back(endpoint, primary_version, canary_version, reason, bounds, canary, primary)
+        self._note(endpoint, primary_version, canary_version, ROLLED_BACK if event else SUPERSEDED,
+                   window, canary, primary, reason)
+        return event
+
+    def _note(self, endpoint: str, primary_version: int, canary_version: int, verdict: str, window=None,
+              canary: dict | None = None, primary: dict | None = None, reason: str | None = None) -> None:
+        last = {"at": self.clock(), "verdict": verdict, "primary_version": primary_version,
+                "canary_version": canary_version, "window_s": window, "reason": reason,
+                "canary_requests": canary["requests"] if canary else None,
+                "primary_requests": primary["requests"] if primary else None}
+        with self._evaluations_lock:
+            record = self._evaluations.setdefault(endpoint, {"passes": 0, "judged": 0, "last": None})
+            record["passes"] += 1
+            record["judged"] += verdict in JUDGED
+            record["last"] = last
+
+    def evaluation(self, endpoint: str) -> dict | None:
+        """How often the guard has looked at the endpoint's canaries in this process: {"passes", "judged"
+        (passes whose window held enough canary requests for a verdict), "last": {"at", "verdict",
+        "primary_version", "canary_version", "window_s", "canary_requests", "primary_requests", "reason"}};
+        None if it never has."""
+        with self._evaluations_lock:
+            record = self._evaluations.get(endpoint)
+            return None if record is None else {**record, "last": dict(record["last"])}
 
     def _roll_back(self, endpoint, primary_version, canary_version, reason, bounds, canary, primary) -> dict | None:
         text = f"canary version {canary_version} broke its bounds: {reason}"

@@ -179,7 +179,8 @@ class RepositoryUnloadHandler(V2Handler):
 class V2NotFoundHandler(V2Handler):
     def prepare(self):
         super().prepare()
-        raise web.HTTPError(404, f"no such route: {self.request.path}")
+        if self.request.method != "OPTIONS":  # a preflight is the face's to answer
+            raise web.HTTPError(404, f"no such route: {self.request.path}")
 
 
 def _has_body(request) -> bool:

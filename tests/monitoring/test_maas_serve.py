@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "monitoring-test-token"
 LOOP_SECONDS = 60  # bounds of every load loop below: whichever comes first
 LOOP_REQUESTS = 3000
+JUDGED_PASSES = 3  # the guard's verdicts on a healthy canary before it counts as left alone
 
 
 @contextlib.contextmanager
@@ -155,6 +156,8 @@ def test_slo_guard_rolls_back_a_bad_canary(server, version, row_options, reason)
     slo = _api(server, "GET", "/deployments/ep/slo")
     mine = [r for r in slo["rollbacks"] if r["canary_version"] == version]
     assert slo["guard_running"] and len(mine) == 1 and reason in mine[0]["reason"]
+    last = slo["evaluation"]["last"]  # the guard's own record of the pass that did it
+    assert last["verdict"] == "rolled_back" and last["canary_version"] == version and reason in last["reason"]
     shown = _api(server, "GET", "/deployments/ep/metrics?window=10")["rollbacks"]  # what a live view shows
     assert any(r["canary_version"] == version for r in shown)
     history = _api(server, "GET", "/history/ep")["items"]
@@ -164,10 +167,26 @@ def test_slo_guard_rolls_back_a_bad_canary(server, version, row_options, reason)
 
 def test_healthy_canary_is_left_alone(server):
     rng = np.random.default_rng(9)
+    before = _api(server, "GET", "/deployments/ep/slo")
+    judged_before = (before["evaluation"] or {}).get("judged", 0)
+    rolled_back_before = [r for r in before["rollbacks"] if r["canary_version"] == 2]
     server.canary("ep", 2, 50)  # version 2 answers every row whose first feature is < 3
-    for _ in range(150):
-        server.predict("ep", _rows(rng, 1, first=0.5))
-    time.sleep(0.5)  # a few guard passes (not a timing assertion: the canary must merely still be there)
-    rollbacks = _api(server, "GET", "/deployments/ep/slo")["rollbacks"]
-    assert server.get("ep")["canary"] == {"version": 2, "weight": 50}, rollbacks
+    # "Left alone" means something only once the guard has judged this canary, on windows holding enough of
+    # its requests, several times: load it until the guard's own count says so.
+    sent, started = 0, time.monotonic()
+    while True:
+        for _ in range(10):
+            server.predict("ep", _rows(rng, 1, first=0.5))
+        sent += 10
+        slo = _api(server, "GET", "/deployments/ep/slo")
+        evaluation = slo["evaluation"] or {"judged": 0, "last": None}
+        if evaluation["judged"] >= judged_before + JUDGED_PASSES:
+            break
+        assert sent < LOOP_REQUESTS and time.monotonic() - started < LOOP_SECONDS, \
+            f"the guard judged the canary {evaluation['judged'] - judged_before} times in {sent} requests: {slo}"
+    last = evaluation["last"]
+    assert last["canary_version"] == 2 and last["verdict"] == "within_bounds", slo
+    assert last["canary_requests"] >= slo["bounds"]["min_requests"], slo
+    assert [r for r in slo["rollbacks"] if r["canary_version"] == 2] == rolled_back_before, slo["rollbacks"]
+    assert server.get("ep")["canary"] == {"version": 2, "weight": 50}, slo
     server.rollback("ep", reason="test done")

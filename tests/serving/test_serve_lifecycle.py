@@ -75,11 +75,15 @@ class TrafficLoop:
             thread.start()
         return self
 
-    def wait_for(self, more: int) -> None:
-        """Block until `more` further requests have completed (progress, not time)."""
-        target = self.done + more
-        while self.done < target and any(t.is_alive() for t in self._threads):
+    def wait_for(self, more: int, timeout: float = 120.0) -> None:
+        """Block until `more` further requests have completed (progress, not time; the timeout is a limit
+        for a stuck server, not an expected duration)."""
+        target, deadline = self.done + more, time.monotonic() + timeout
+        while self.done < target and any(t.is_alive() for t in self._threads) and time.monotonic() < deadline:
             time.sleep(0.01)
+        assert self.done >= target, (f"{more - (target - self.done)} of {more} further requests completed "
+                                     f"(within {timeout} s, or before the loop's own bounds); "
+                                     f"last failures: {self.failures[-3:]}")
 
     def stop(self) -> None:
         self._stop.set()
@@ -148,8 +152,11 @@ def test_the_supervisor_restarts_a_serve_process_that_dies(home):
     try:
         first_pid = process.pid
         os.kill(first_pid, signal.SIGKILL)  # the child we started, by its pid
+        deadline = time.monotonic() + process.start_timeout_s + 30  # a start, plus the watcher's backoff
         while process.restarts == 0 and process._watcher.is_alive():
+            assert time.monotonic() < deadline, f"no restart within {process.start_timeout_s + 30} s"
             time.sleep(0.05)
+        assert process.restarts >= 1, "the watcher ended without restarting the process"
         assert process.pid != first_pid and process.ready()
         client = ServingClient(process.http_url, TOKEN)
         np.testing.assert_allclose(client.predict("ep", X)["Y"], REFERENCE["1"], atol=1e-5)
@@ -235,9 +242,11 @@ def test_changes_reach_the_event_stream_of_maas_serve(home):
         client = ServingClient(process.http_url, TOKEN)
         try:
             await asyncio.to_thread(client.deploy, "ep", "linear", 3)
-            seen = []
+            seen, deadline = [], time.monotonic() + 120
             while not seen or seen[-1]["type"] != "deployment.swap":
-                message = await asyncio.wait_for(connection.read_message(), 60)
+                left = deadline - time.monotonic()
+                assert left > 0, f"no deployment.swap event within 120 s; saw {[e['type'] for e in seen]}"
+                message = await asyncio.wait_for(connection.read_message(), left)
                 assert message is not None, "the event stream closed"
                 seen.append(orjson.loads(message))
             return seen

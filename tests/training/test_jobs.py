@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -189,7 +190,11 @@ import sys, time
 from maas_jupyter.platform import Platform
 platform = Platform()
 job = platform.jobs.submit("endless", sys.argv[1])
+deadline = time.monotonic() + 120
 while platform.jobs.get(job["id"])["state"] != "RUNNING" or "working" not in platform.jobs.logs(job["id"])["text"]:
+    if time.monotonic() > deadline:
+        print("gave up after 120 s waiting for the job to run and log:", platform.jobs.get(job["id"]), flush=True)
+        sys.exit(1)
     time.sleep(0.05)
 print(job["id"], platform.jobs.get(job["id"])["pid"], flush=True)
 time.sleep(3600)
@@ -200,7 +205,9 @@ def test_a_server_killed_mid_job_leaves_no_job_running_after_restart(platform, t
     server = subprocess.Popen([sys.executable, "-c", SERVER, ENDLESS_SCRIPT], stdout=subprocess.PIPE, text=True,
                               env={**os.environ, "MAAS_HOME": str(platform.settings.home)})
     try:
-        job_id, worker_pid = map(int, server.stdout.readline().split())
+        line = server.stdout.readline()
+        assert re.fullmatch(r"\d+ \d+\n", line), f"the server said {line!r}"
+        job_id, worker_pid = map(int, line.split())
     finally:
         server.kill()  # the "server" this test started dies without any cleanup
         server.wait()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 import pytest
 
@@ -30,14 +31,15 @@ def api(jp_fetch):
     return call
 
 
-async def _until(api, job_id, predicate, what):
-    for _ in range(2400):
+async def _until(api, job_id, predicate, what, timeout: float = 180):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
         status, job = await api("GET", "jobs", str(job_id))
         assert status == 200
         if predicate(job):
             return job
         await asyncio.sleep(0.05)
-    raise AssertionError(f"gave up waiting for {what}")
+    raise AssertionError(f"gave up waiting {timeout} s for {what}")
 
 
 async def test_a_failing_job_through_the_api(api):
@@ -60,9 +62,9 @@ async def test_cancel_a_running_job_through_the_api(api):
     status, job = await api("POST", "jobs", body={"name": "endless", "script": ENDLESS_SCRIPT})
     assert status == 201
     await _until(api, job["id"], lambda j: j["state"] == "RUNNING", "the job to run")
-    for _ in range(2400):
-        if "working" in (await api("GET", "jobs", str(job["id"]), "logs"))[1]["text"]:
-            break
+    deadline = time.monotonic() + 120
+    while "working" not in (await api("GET", "jobs", str(job["id"]), "logs"))[1]["text"]:
+        assert time.monotonic() < deadline, "the running job logged nothing in 120 s"
         await asyncio.sleep(0.05)
     status, _ = await api("POST", "jobs", str(job["id"]), "cancel")
     assert status == 200

@@ -38,13 +38,14 @@ def _data(shell):
         [keras.Input((4,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(2, activation="softmax")]))
 
 
-def _wait_state(shell, job_id, states):
-    for _ in range(3000):
+def _wait_state(shell, job_id, states, timeout: float = 300):  # a limit for a stuck job, not a duration
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
         jobs = maas(shell, "jobs")
         if jobs.loc[job_id, "state"] in states:
             return jobs.loc[job_id]
         time.sleep(0.05)
-    raise AssertionError(f"job {job_id} never reached {states}")
+    raise AssertionError(f"job {job_id} did not reach {states} in {timeout} s")
 
 
 def test_train_records_a_run_and_registers_with_lineage(shell, body, capsys):
