@@ -223,14 +223,19 @@ const scenarios = {
       await ep.waitFor();
       if (config.waitForSpark) {
         // Let the live series gather points: the metrics window fills one point per second.
+        const sparkPath = `.maas-Endpoint[data-endpoint="${config.endpoint}"] .maas-Spark-svg path`;
         await page.waitForFunction(
-          name => {
-            const path = document.querySelector(`.maas-Endpoint[data-endpoint="${name}"] .maas-Spark-svg path`);
+          selector => {
+            const path = document.querySelector(selector);
             return path && (path.getAttribute('d').match(/L/g) || []).length >= 15;
           },
-          config.endpoint,
-          { timeout: 60000 }
-        ).catch(() => log('the endpoint series stayed short'));
+          sparkPath,
+          { timeout: 120000 }
+        ).catch(async error => {
+          const d = await page.locator(sparkPath).first().getAttribute('d', { timeout: 1000 }).catch(() => null);
+          const drawn = d === null ? 'no sparkline' : `${(d.match(/L/g) || []).length} segments`;
+          throw new Error(`the live series of ${config.endpoint} never reached 15 segments (${drawn}): ${error.message}`);
+        });
         canary = await ep.locator('.maas-Canary').getAttribute('data-version').catch(() => null);
         const d = await ep.locator('.maas-Spark-svg path').first().getAttribute('d').catch(() => '');
         sparkPoints = ((d || '').match(/[ML]/g) || []).length;

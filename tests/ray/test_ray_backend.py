@@ -4,101 +4,23 @@ Serve replicas listen on every interface, so the whole scenario (cluster, Serve,
 clients) runs in scenario.py inside a network namespace that holds only loopback:
 `unshare --net sh -c 'ip link set lo up && python scenario.py TMP'`. One cluster for the module; the
 tests below assert on the JSON it prints. Every process the scenario started is stopped by PID at the
-end (they all carry the test's own temporary folder on their command line).
+end (they all carry the test's own temporary folder on their command line). The namespace and the runner
+are conftest.py's: a machine that cannot make the namespace fails here, unless MAAS_SKIP_RAY=1.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
-import shutil
-import signal
-import subprocess
-import sys
-import tempfile
-import time
-from pathlib import Path
-
 import pytest
 
-pytest.importorskip("ray.serve")
-
-HERE = Path(__file__).parent
 SCENARIO_TIMEOUT_S = 1500  # a limit for a stuck cluster on a loaded machine, not an expected duration
 # The module's one scenario (about 8 minutes on a busy 2-core machine) is set up by its first test: the
 # suite's 600 s per-test limit would cut it off.
 pytestmark = pytest.mark.timeout(SCENARIO_TIMEOUT_S + 300)
 
 
-@contextlib.contextmanager
-def short_tmp(prefix: str):
-    """A temporary folder with a short path, removed afterwards. Ray puts its AF_UNIX sockets a long way
-    under it (…/ray/session_<date>_<pid>/sockets/plasma_store.1), and such a path may not exceed 107
-    bytes: under pytest's /tmp/pytest-of-root/pytest-NNN/… it did once that counter reached three digits."""
-    folder = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
-    try:
-        yield folder
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def _can_unshare() -> bool:
-    if not shutil.which("unshare") or not shutil.which("ip") or not shutil.which("ss"):
-        return False
-    probe = subprocess.run(["unshare", "--net", "sh", "-c", "ip link set lo up"], capture_output=True)
-    return probe.returncode == 0
-
-
-def _processes_under(folder: str) -> list[int]:
-    """PIDs of processes whose command line names `folder` (the Ray processes of this test only)."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if folder in cmdline:
-            pids.append(int(entry.name))
-    return pids
-
-
-def _stop(pids: list[int]) -> None:
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pid in pids:
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
-        time.sleep(1.0)
-
-
-@contextlib.contextmanager
-def scenario_in_namespace(script: str, prefix: str, timeout_s: float):
-    """Run tests/ray/SCRIPT TMP inside `unshare --net` (only loopback up), stop by PID whatever it left,
-    and yield the last JSON object it printed, which must say "ok". Skips where unshare is not allowed."""
-    if not _can_unshare():
-        pytest.skip("needs unshare --net (a network namespace holding only loopback) for Ray's listeners")
-    with short_tmp(prefix) as tmp:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("MAAS_", "RAY_"))}
-        command = f"ip link set lo up && exec {sys.executable} {HERE / script} {tmp}"
-        try:
-            done = subprocess.run(["unshare", "--net", "sh", "-c", command], capture_output=True, text=True,
-                                  env=env, timeout=timeout_s)
-        finally:
-            _stop(_processes_under(str(tmp)))
-        lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-        assert lines, f"no result from the scenario (exit {done.returncode}):\n{done.stderr[-6000:]}"
-        result = json.loads(lines[-1])
-        assert result["ok"], result.get("error", "") + "\n" + done.stderr[-4000:]
-        yield result
-
-
 @pytest.fixture(scope="module")
-def scenario():
-    with scenario_in_namespace("scenario.py", "maas-ray-", SCENARIO_TIMEOUT_S) as result:
+def scenario(in_namespace):
+    with in_namespace("scenario.py", "maas-ray-", SCENARIO_TIMEOUT_S) as result:
         yield result
 
 

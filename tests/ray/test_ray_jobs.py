@@ -1,25 +1,23 @@
 """Training jobs on the ray backend with a real two-node Ray cluster (Ray 2.60).
 
-As test_ray_backend.py: the whole scenario (cluster, job runner, its workers) runs in jobs_scenario.py
-inside a network namespace that holds only loopback, `unshare --net sh -c 'ip link set lo up && python
-jobs_scenario.py TMP'`, once for the module; the tests assert on the JSON it prints. Every process it
-started is stopped by PID at the end (they all carry the test's own temporary folder on their command line).
+As test_ray_backend.py, with conftest.py's runner: the whole scenario (cluster, job runner, its
+workers) runs in jobs_scenario.py inside a network namespace that holds only loopback, `unshare --net
+sh -c 'ip link set lo up && python jobs_scenario.py TMP'`, once for the module; the tests assert on the
+JSON it prints. Every process it started is stopped by PID at the end (they all carry the test's own
+temporary folder on their command line).
 """
 
 from __future__ import annotations
 
-
 import pytest
-
-from test_ray_backend import scenario_in_namespace  # one way to run Ray in a namespace
 
 SCENARIO_TIMEOUT_S = 1200  # a limit for a stuck cluster on a loaded machine, not an expected duration
 pytestmark = pytest.mark.timeout(SCENARIO_TIMEOUT_S + 300)
 
 
 @pytest.fixture(scope="module")
-def scenario():
-    with scenario_in_namespace("jobs_scenario.py", "maas-rayjobs-", SCENARIO_TIMEOUT_S) as result:
+def scenario(in_namespace):
+    with in_namespace("jobs_scenario.py", "maas-rayjobs-", SCENARIO_TIMEOUT_S) as result:
         yield result
 
 

@@ -44,7 +44,6 @@ def test_unknown_backend_is_refused():
     ({"gpus": 1}, "unknown scaling option"),
 ])
 def test_bad_scaling_is_refused(scaling, reason):
-    pytest.importorskip("sqlalchemy")
     from maas_jupyter.backends.ray_deployments import check_scaling
 
     with pytest.raises(InvalidInput, match=reason):

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import onnxruntime as ort
 import pytest
 
 from maas_jupyter.errors import InvalidInput
 
-keras = pytest.importorskip("keras")
 
 
 def mlp(seed: int = 0):

@@ -3,15 +3,15 @@ others are refused by name before any conversion, and nothing is stored."""
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import onnxruntime as ort
 import pytest
+import tensorflow as tf
 
 from maas_jupyter.errors import InvalidInput
 from maas_jupyter.registry import keras_to_onnx
 
-keras = pytest.importorskip("keras")
-tf = pytest.importorskip("tensorflow")
 L = keras.layers
 RNG = np.random.default_rng(7)
 
