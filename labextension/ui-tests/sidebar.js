@@ -425,9 +425,11 @@ const scenarios = {
 
   async 'cancel-job'(page, panel) {
     const job = panel.locator(`.maas-Job[data-job="${config.job}"]`);
-    await job.locator('button[data-action="cancel"]').click();
+    // The job was submitted a moment ago: on a loaded machine its row and its worker take a while.
+    await job.waitFor({ timeout: 120000 });
+    await job.locator('button[data-action="cancel"]').click({ timeout: 120000 });
     const question = await acceptDialog(page);
-    await panel.locator(`.maas-Job[data-job="${config.job}"][data-state="CANCELLED"]`).waitFor({ timeout: 90000 });
+    await panel.locator(`.maas-Job[data-job="${config.job}"][data-state="CANCELLED"]`).waitFor({ timeout: 180000 });
     return { question };
   }
 };
