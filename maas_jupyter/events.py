@@ -5,16 +5,11 @@ threads (`Subscription.get`) or asyncio code such as a WebSocket handler (`async
 A publisher never waits for a subscriber: each subscription holds a bounded buffer and drops its
 oldest events when a slow reader falls behind, so a stalled browser tab cannot stall a job.
 
-Every event is a dict with a "type"; `publish` adds "seq" and "at". The types a server publishes
-(and streams at maas/api/events):
-  job.state             {"job_id", "name", "state", "reason", "run_id", "registered_version"} (training.jobs)
-  job.training          {"job_id", "event": one trainer event (training.listeners)} (training.jobs)
-  deployment.<action>   {"name", "deployment": the endpoint, null once undeployed}; action is deploy,
-                        swap, update, canary, promote, rollback or undeploy (serving.deployments)
-  deployment.loading, deployment.load_failed   {"model", "version"[, "error"]} (serving.deployments)
-  deployment.canary_rollback   {"endpoint", "canary_version", "primary_version", "reason", ...} (monitoring.slo)
-  registry.changed      {"model", "change": "created" | "updated" | "deleted"}, whichever process wrote
-                        the change (registry.changes)
+Every event is a dict with a "type"; `publish` adds "seq" and "at". The types a server publishes (and
+streams at maas/api/events), and each one's fields, are defined once in `events.schema.json` (see
+maas_jupyter.event_schema): job.state and job.training (training.jobs), deployment.<change>, .loading and
+.load_failed (serving.deployments), deployment.canary_rollback (monitoring.slo), registry.changed
+(registry.changes). The bus itself carries any dict.
 """
 
 from __future__ import annotations

@@ -39,6 +39,34 @@ def build_linear_onnx(n_in: int = 4, n_out: int = 3, seed: int = 0, input_name: 
     return model.SerializeToString()
 
 
+@pytest.fixture(autouse=True)
+def published_events_fit_their_schema(request, monkeypatch):
+    """Every event any bus publishes during a test must fit maas_jupyter/events.schema.json, the definition
+    the sidebar's types are generated from. Publishers swallow a broken subscriber's errors (a change stands
+    even if nobody hears of it), so misfits are collected here and fail the test when it ends."""
+    if request.node.get_closest_marker("any_events"):
+        yield
+        return
+    from maas_jupyter.errors import InvalidInput
+    from maas_jupyter.event_schema import validate_event
+    from maas_jupyter.events import EventBus
+
+    misfits = []
+    publish = EventBus.publish
+
+    def checked(self, event):
+        stamped = publish(self, event)
+        try:
+            validate_event(stamped)
+        except InvalidInput as exc:
+            misfits.append(exc.message)
+        return stamped
+
+    monkeypatch.setattr(EventBus, "publish", checked)
+    yield
+    assert not misfits, "published events that do not fit the schema:\n" + "\n".join(misfits)
+
+
 @pytest.fixture
 def make_onnx():
     """A builder of small ONNX models (distinct seeds give distinct bytes)."""

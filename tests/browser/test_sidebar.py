@@ -383,8 +383,13 @@ class EventLog(threading.Thread):
             self.events.append(json.loads(message))
 
     def close(self) -> None:
+        """Stop listening; every message received must be an event the schema (and so the sidebar) knows."""
+        from maas_jupyter.event_schema import validate_event
+
         self.socket.shutdown()
         self.join(30)
+        for event in self.events:
+            validate_event(event)
 
     def changes(self, model: str) -> list[str]:
         return [e["change"] for e in self.events if e["type"] == "registry.changed" and e["model"] == model]

@@ -8,6 +8,7 @@ import threading
 import pytest
 
 from maas_jupyter.config import Settings
+from maas_jupyter.event_schema import validate_event
 from maas_jupyter.platform import Platform
 from maas_jupyter.registry.changes import RegistryWatcher, compare, interval_from_env, read_stamps
 
@@ -226,6 +227,7 @@ def test_maas_serve_streams_registry_changes_and_stops_cleanly(maas_home, writer
         finally:
             stream.close()
         assert (event["model"], event["change"]) == ("served", "created")
+        validate_event(event)  # as the stream's clients receive it, not only as the bus carries it
         process.send_signal(signal.SIGTERM)
         assert process.wait(60) == 0, log.read_text()
     finally:

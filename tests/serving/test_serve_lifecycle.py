@@ -15,6 +15,7 @@ import pytest
 import requests
 from serve_home import TOKEN, populate_home, serve_env
 
+from maas_jupyter.event_schema import validate_event
 from maas_jupyter.serving.client import ServingClient
 from maas_jupyter.serving.supervisor import ServingProcess
 
@@ -260,3 +261,5 @@ def test_changes_reach_the_event_stream_of_maas_serve(home):
         process.stop()
     assert seen[-1]["name"] == "ep" and seen[-1]["deployment"]["version"] == 3
     assert {"type": "deployment.loading", "model": "linear", "version": 3}.items() <= seen[0].items()
+    for event in seen:  # as a client of the stream receives them: the shapes the sidebar's types describe
+        validate_event(event)

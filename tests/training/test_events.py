@@ -5,7 +5,11 @@ from __future__ import annotations
 import asyncio
 import threading
 
+import pytest
+
 from maas_jupyter.events import EventBus
+
+pytestmark = pytest.mark.any_events  # the bus is a transport: these tests feed it whatever dicts they like
 
 
 def test_every_subscriber_gets_every_event_in_order_with_a_sequence():
