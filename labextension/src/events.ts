@@ -1,10 +1,17 @@
 import { ISignal, Signal } from '@lumino/signaling';
 
-import { IEvent, IRegistryChanged } from './types';
+import { EVENT_TYPES, MaasEvent } from './events.generated';
 
-/** Whether a stream message is the server's registry change event (see IRegistryChanged). */
-export function isRegistryChanged(event: IEvent): event is IRegistryChanged {
-  return event.type === 'registry.changed' && typeof event.model === 'string';
+const KNOWN_TYPES: ReadonlySet<string> = new Set(EVENT_TYPES);
+
+/**
+ * Whether a parsed stream message is one of the events this client knows. A newer server may publish
+ * kinds this client has no use for: they are not emitted. The server's own tests hold what it publishes
+ * to events.schema.json, so a known type is trusted to carry that type's fields.
+ */
+export function isMaasEvent(message: unknown): message is MaasEvent {
+  const type = typeof message === 'object' && message !== null ? (message as { type?: unknown }).type : undefined;
+  return typeof type === 'string' && KNOWN_TYPES.has(type);
 }
 
 /** The minimal WebSocket surface the stream uses (the browser's, or a fake in tests). */
@@ -36,7 +43,7 @@ export function backoffDelay(attempt: number, base = 500, max = 15000, random = 
 }
 
 /**
- * The maas/api/events stream: a WebSocket of JSON messages {"type": ..., ...}, reconnected with
+ * The maas/api/events stream: a WebSocket of JSON messages, each a MaasEvent, reconnected with
  * backoff whenever it drops (a server restart), until disposed.
  */
 export class EventStream {
@@ -55,8 +62,8 @@ export class EventStream {
     this._random = options.random ?? Math.random;
   }
 
-  /** Every parsed message with a string "type". */
-  get event(): ISignal<this, IEvent> {
+  /** Every parsed message whose "type" is one of EVENT_TYPES; other messages are dropped. */
+  get event(): ISignal<this, MaasEvent> {
     return this._event;
   }
 
@@ -119,14 +126,14 @@ export class EventStream {
       this._setStatus('open');
     };
     socket.onmessage = ev => {
-      let message: any;
+      let message: unknown;
       try {
         message = typeof ev.data === 'string' ? JSON.parse(ev.data) : ev.data;
       } catch {
         return; // not JSON: ignore rather than break the stream
       }
-      if (message && typeof message === 'object' && typeof message.type === 'string') {
-        this._event.emit(message as IEvent);
+      if (isMaasEvent(message)) {
+        this._event.emit(message);
       }
     };
     socket.onerror = () => {
@@ -172,6 +179,6 @@ export class EventStream {
   private _attempt = 0;
   private _status: StreamStatus = 'closed';
   private _disposed = false;
-  private _event = new Signal<this, IEvent>(this);
+  private _event = new Signal<this, MaasEvent>(this);
   private _statusChanged = new Signal<this, StreamStatus>(this);
 }

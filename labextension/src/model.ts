@@ -1,7 +1,7 @@
 import { ISignal, Signal } from '@lumino/signaling';
 
 import { IMaasApi, MaasApiError } from './api';
-import { EventStream, isRegistryChanged, StreamStatus } from './events';
+import { EventStream, StreamStatus } from './events';
 import {
   describe,
   finite,
@@ -15,14 +15,17 @@ import {
 import {
   ICreatedKey,
   IDeployment,
-  IEvent,
+  IDeploymentChanged,
   IInferenceKey,
+  IJobState,
+  IJobTraining,
   IMetricPoint,
   IModelSummary,
   IModelVersion,
-  IRegistryChanged
+  IRegistryChanged,
+  MaasEvent,
+  TrainerEvent
 } from './types';
-
 
 /** Whether a part of the API exists on this server: it is answered 404 until that area lands. */
 export type Availability = 'unknown' | 'available' | 'unavailable';
@@ -37,7 +40,7 @@ export interface INotice {
 export interface IModelOptions {
   /** Refresh period while the events stream is down, in ms. */
   fallbackRefreshMs?: number;
-  /** Metrics poll period when the server pushes no metrics events, in ms. */
+  /** Metrics poll period, in ms: the events stream carries no metrics, the metrics route has them. */
   metricsPollMs?: number;
   /** Points kept per sparkline. */
   seriesLength?: number;
@@ -215,7 +218,7 @@ export class MaasModel {
     });
   }
 
-  /** Fetch each endpoint's recent metrics window (used when the server pushes none). */
+  /** Fetch each endpoint's recent metrics window: what its sparklines show. */
   async refreshMetrics(): Promise<void> {
     if (this.availability.metrics === 'unavailable' || this.endpoints.length === 0) {
       return;
@@ -333,33 +336,51 @@ export class MaasModel {
   // ---- live events -------------------------------------------------------------------------------
 
   /**
-   * Apply one message of the events stream. Unknown types are ignored; messages that only say
-   * "something changed" schedule a (debounced) reload of that area.
+   * Apply one event of the stream. An event that carries the new state is shown at once; each also
+   * schedules a (debounced) reload of its area, which a burst of events shares.
    */
-  handleEvent(event: IEvent): void {
-    if (isRegistryChanged(event)) {
-      this._applyRegistryChange(event);
-      return;
-    }
-    const type = event.type.toLowerCase();
-    const e = event as Record<string, any>;
-    if (type.includes('metric') && (e.endpoint !== undefined || e.endpoints !== undefined)) {
-      this._applyMetrics(e);
-      return;
-    }
-    if (type.startsWith('job') || e.job_id !== undefined || ['batch', 'epoch', 'train_begin', 'train_end'].includes(type)) {
-      this._applyJobEvent(type, e);
-      return;
-    }
-    if (type.includes('canary_rollback')) {
-      const reason = str(e.reason) ?? 'the canary broke its bounds';
-      this._notice.emit({ kind: 'warning', message: `"${e.endpoint ?? e.name}": ${reason}; traffic is back on v${e.primary_version ?? '?'}` });
-    }
-    if (/deploy|endpoint|canary|promote|rollback|swap|serving/.test(type)) {
-      if (e.deployment && typeof e.deployment === 'object') {
-        this._applyDeployment(e.deployment as IDeployment);
-      }
-      this._schedule('deployments', () => this.refreshDeployments());
+  handleEvent(event: MaasEvent): void {
+    switch (event.type) {
+      case 'registry.changed':
+        this._applyRegistryChange(event);
+        return;
+      case 'deployment.deploy':
+      case 'deployment.swap':
+      case 'deployment.update':
+      case 'deployment.canary':
+      case 'deployment.promote':
+      case 'deployment.rollback':
+      case 'deployment.undeploy':
+      case 'deployment.load':
+      case 'deployment.unload':
+        this._applyDeploymentChange(event);
+        return;
+      case 'deployment.loading':
+        // A load under way changes no endpoint yet: its outcome follows as a change or as load_failed.
+        return;
+      case 'deployment.load_failed':
+        // What was serving goes on serving; an endpoint restored at start may now show as failed.
+        this._notice.emit({
+          kind: 'error',
+          message: `${event.model} v${event.version} could not be loaded: ${event.error}`
+        });
+        this._schedule('deployments', () => this.refreshDeployments());
+        return;
+      case 'deployment.canary_rollback':
+        this._notice.emit({
+          kind: 'warning',
+          message: `"${event.endpoint}": ${event.reason}; traffic is back on v${event.primary_version}`
+        });
+        this._schedule('deployments', () => this.refreshDeployments());
+        return;
+      case 'job.state':
+        this._applyJobState(event);
+        return;
+      case 'job.training':
+        this._applyJobTraining(event);
+        return;
+      default:
+        unhandled(event);
     }
   }
 
@@ -372,63 +393,74 @@ export class MaasModel {
     }
   }
 
-  private _applyMetrics(e: Record<string, any>): void {
-    const updates: Array<[string, any]> = e.endpoints && typeof e.endpoints === 'object'
-      ? Object.entries(e.endpoints)
-      : [[String(e.endpoint), e]];
-    let touched = false;
-    for (const [name, values] of updates) {
-      const endpoint = this.endpoints.find(x => x.name === name);
-      if (!endpoint || !values) {
-        continue;
-      }
-      const rps = finite(values.throughput ?? values.rps ?? values.requests_per_second);
-      const p99 = finite(values.p99 ?? values.p99_ms ?? values.latency_p99_ms);
-      endpoint.throughput = pushBounded(endpoint.throughput, rps ?? 0, this._seriesLength);
-      endpoint.p99 = pushBounded(endpoint.p99, p99 ?? 0, this._seriesLength);
-      touched = true;
+  /** An endpoint changed, by whoever changed it: show it as it now is (gone once undeployed). */
+  private _applyDeploymentChange(event: IDeploymentChanged): void {
+    if (event.deployment) {
+      // A copy: IDeployment, the REST shape, is open to more fields; an interface does not say it is.
+      this._applyDeployment({ ...event.deployment });
+    } else if (this.endpoints.some(e => e.name === event.name)) {
+      this.endpoints = this.endpoints.filter(e => e.name !== event.name);
+      this._emit();
+      this._endpointsChanged();
     }
-    this._lastMetricsEvent = Date.now();
-    this.availability.metrics = 'available';
-    if (touched) {
-      this.endpoints = this.endpoints.slice();
+    this._schedule('deployments', () => this.refreshDeployments());
+  }
+
+  /** The listed job an event names: events carry the id as a number, the list keeps it as text. */
+  private _findJob(id: number): IJobView | undefined {
+    return this.jobs.find(j => j.id === String(id));
+  }
+
+  private _applyJobState(event: IJobState): void {
+    const job = this._findJob(event.job_id);
+    if (job) {
+      job.state = event.state;
+      if (event.state === 'FAILED') {
+        job.error = str(event.reason) ?? job.error;
+      }
+      this.jobs = this.jobs.slice();
       this._emit();
     }
+    // The row says more than the event (when it ended, the version it registered); a new job is added.
+    this._schedule('jobs', () => this.refreshJobs());
   }
 
-  private _applyJobEvent(type: string, e: Record<string, any>): void {
-    const id = str(e.job_id ?? e.job ?? (type.startsWith('job') ? e.id : null));
-    const job = id ? this.jobs.find(j => j.id === id) : undefined;
+  private _applyJobTraining(event: IJobTraining): void {
+    const job = this._findJob(event.job_id);
     if (!job) {
-      this._schedule('jobs', () => this.refreshJobs());
+      this._schedule('jobs', () => this.refreshJobs()); // a job submitted since the list was loaded
       return;
     }
-    // "job.training" wraps the trainer's own event: {"type": "job.training", "job_id", "event": {...}}.
-    const inner = e.event && typeof e.event === 'object' ? (e.event as Record<string, any>) : e;
-    const kind = String(inner.type ?? type).toLowerCase();
-    this._addLoss(job, kind, inner);
-    const state = str(e.state ?? e.status);
-    if (state && type.startsWith('job')) {
-      job.state = state;
-      job.error = str(e.error ?? e.reason) ?? job.error;
+    if (this._addLoss(job, event.event)) {
+      this.jobs = this.jobs.slice();
+      this._emit();
     }
-    if ((state && type.startsWith('job')) || kind === 'train_end') {
+    if (event.event.type === 'train_end') {
       this._schedule('jobs', () => this.refreshJobs());
     }
-    this.jobs = this.jobs.slice();
-    this._emit();
   }
 
-  /** Batch losses when the job streams them, else epoch losses: one curve, not two interleaved. */
-  private _addLoss(job: IJobView, kind: string, event: Record<string, any>): void {
-    const loss = finite(event.loss ?? event.logs?.loss ?? event.metrics?.loss);
-    if (loss === null || (kind === 'epoch' && this._batchLoss.has(job.id))) {
-      return;
+  /**
+   * Batch losses when the job streams them, else epoch losses: one curve, not two interleaved.
+   * Whether the curve grew.
+   */
+  private _addLoss(job: IJobView, event: TrainerEvent): boolean {
+    let loss: number | null;
+    if (event.type === 'batch') {
+      loss = finite(event.loss);
+    } else if (event.type === 'epoch' && !this._batchLoss.has(job.id)) {
+      loss = finite(event.logs.loss);
+    } else {
+      return false;
     }
-    if (kind === 'batch') {
+    if (loss === null) {
+      return false;
+    }
+    if (event.type === 'batch') {
       this._batchLoss.add(job.id);
     }
     job.loss = pushBounded(job.loss, loss, 200);
+    return true;
   }
 
   /** A job listed for the first time gets the loss curve it has streamed so far. */
@@ -444,7 +476,9 @@ export class MaasModel {
       return;
     }
     for (const event of events) {
-      this._addLoss(current, String(event.type ?? '').toLowerCase(), event);
+      if (isLossEvent(event)) {
+        this._addLoss(current, event);
+      }
     }
     this.jobs = this.jobs.slice();
     this._emit();
@@ -512,8 +546,7 @@ export class MaasModel {
       return;
     }
     this._metricsTimer = setTimeout(async () => {
-      const pushed = Date.now() - this._lastMetricsEvent < 2 * this._metricsPollMs;
-      if (!pushed && this.availability.metrics !== 'unavailable' && this.endpoints.length > 0) {
+      if (this.availability.metrics !== 'unavailable' && this.endpoints.length > 0) {
         await this.refreshMetrics();
       }
       this._armMetricsPoll();
@@ -559,7 +592,6 @@ export class MaasModel {
   private _fallbackTimer: any = null;
   private _metricsTimer: any = null;
   private _debounce = new Map<string, any>();
-  private _lastMetricsEvent = 0;
   private _streamWasDown = false;
   private _batchLoss = new Set<string>();
   private _modelsRequests = 0;
@@ -569,4 +601,18 @@ export class MaasModel {
   private _disposed = false;
   private _changed = new Signal<this, void>(this);
   private _notice = new Signal<this, INotice>(this);
+}
+
+/** The compile-time proof that handleEvent handles every kind of MaasEvent; at run time, a no-op. */
+function unhandled(_event: never): void {}
+
+/**
+ * Whether a record of the job events route is a trainer event that can carry a loss. The route answers
+ * with the job's event file (TrainerEvent); the check keeps a damaged line from breaking the curve.
+ */
+function isLossEvent(record: Record<string, unknown>): record is Record<string, unknown> & TrainerEvent {
+  if (record.type === 'batch') {
+    return true;
+  }
+  return record.type === 'epoch' && typeof record.logs === 'object' && record.logs !== null;
 }

@@ -68,7 +68,8 @@ export function toJobView(job: IJob, previous?: IJobView): IJobView {
     id,
     name: String(job.name ?? id),
     state: String(job.state ?? job.status ?? 'unknown'),
-    error: str(job.error),
+    // The server says why a job ended in `reason`; only a failure's reason is an error to show.
+    error: str(job.error) ?? (String(job.state).toUpperCase() === 'FAILED' ? str(job.reason) : null),
     loss: history ? history.map(finite).filter((v): v is number => v !== null) : previous?.loss ?? [],
     raw: job
   };

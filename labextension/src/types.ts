@@ -74,11 +74,14 @@ export interface IDeployment {
 }
 
 export interface IJob {
-  id?: string;
-  job_id?: string;
+  /** A number as the server sends it; events name the job by the same number (compare as strings). */
+  id?: number | string;
+  job_id?: number | string;
   name?: string;
   state?: string;
   status?: string;
+  /** Why the job ended (FAILED: the error; CANCELLED: "cancelled"), as the server's job rows say. */
+  reason?: string | null;
   error?: string | null;
   [key: string]: unknown;
 }
@@ -90,22 +93,28 @@ export interface IMetricPoint {
   p99: number | null;
 }
 
-/** A message from the maas/api/events stream. */
-export interface IEvent {
-  type: string;
-  [key: string]: unknown;
-}
-
-/**
- * "registry.changed": a model was created, changed (a version registered; an alias set, moved or removed;
- * a description, tags or metrics edited) or deleted, by whichever process wrote the registry. It names the
- * model only: readers reload what they show (maas_jupyter/registry/changes.py publishes it).
+/*
+ * The events stream's messages (maas/api/events): generated from the server's one definition of them,
+ * maas_jupyter/events.schema.json, by scripts/make_event_types.py.
  */
-export interface IRegistryChanged extends IEvent {
-  type: 'registry.changed';
-  model: string;
-  change: 'created' | 'updated' | 'deleted';
-}
+export type {
+  ICanaryRollback,
+  IDeploymentChanged,
+  IDeploymentLoadFailed,
+  IDeploymentLoading,
+  IDeploymentState,
+  IJobState,
+  IJobTraining,
+  IObserved,
+  IRegistryChanged,
+  ITrainBatch,
+  ITrainBegin,
+  ITrainEnd,
+  ITrainEpoch,
+  Logs,
+  MaasEvent,
+  TrainerEvent
+} from './events.generated';
 
 /**
  * An inference-only key as listed by maas/api/keys: never the key itself, only its first characters.

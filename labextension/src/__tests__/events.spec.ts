@@ -1,4 +1,5 @@
 import { backoffDelay, EventStream, ISocket } from '../events';
+import { MaasEvent } from '../types';
 
 class FakeSocket implements ISocket {
   constructor(readonly url: string) {}
@@ -16,8 +17,13 @@ class FakeSocket implements ISocket {
   drop(): void {
     this.onclose?.({});
   }
-  send(data: unknown): void {
-    this.onmessage?.({ data: typeof data === 'string' ? data : JSON.stringify(data) });
+  /** An event as the server sends it: one JSON text message. */
+  send(event: MaasEvent): void {
+    this.sendRaw(JSON.stringify(event));
+  }
+  /** Any text at all: what a broken or newer server might send. */
+  sendRaw(data: string): void {
+    this.onmessage?.({ data });
   }
 }
 
@@ -53,7 +59,7 @@ function setup() {
     timers,
     random: () => 0
   });
-  const events: any[] = [];
+  const events: MaasEvent[] = [];
   const statuses: string[] = [];
   stream.event.connect((_, e) => events.push(e));
   stream.statusChanged.connect((_, s) => statuses.push(s));
@@ -72,14 +78,20 @@ describe('backoffDelay', () => {
 });
 
 describe('EventStream', () => {
-  it('emits parsed messages that have a type and ignores the rest', () => {
+  it('emits the events it knows and ignores the rest, a kind a newer server adds included', () => {
     const { stream, sockets, events } = setup();
     stream.start();
     sockets[0].open();
-    sockets[0].send({ type: 'deployment', name: 'ep' });
-    sockets[0].send('not json');
-    sockets[0].send({ no: 'type' });
-    expect(events).toEqual([{ type: 'deployment', name: 'ep' }]);
+    const changed: MaasEvent = { type: 'registry.changed', model: 'mnist', change: 'updated', seq: 1, at: 1700000000 };
+    const undeployed: MaasEvent = { type: 'deployment.undeploy', name: 'ep', deployment: null, seq: 2, at: 1700000001 };
+    sockets[0].send(changed);
+    sockets[0].sendRaw('not json');
+    sockets[0].sendRaw('null');
+    sockets[0].sendRaw(JSON.stringify({ no: 'type' }));
+    sockets[0].sendRaw(JSON.stringify({ type: 7 }));
+    sockets[0].sendRaw(JSON.stringify({ type: 'deployment.scaled', name: 'ep', replicas: 3, seq: 3, at: 1700000002 }));
+    sockets[0].send(undeployed);
+    expect(events).toEqual([changed, undeployed]);
     expect(stream.status).toBe('open');
   });
 

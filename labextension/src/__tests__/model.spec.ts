@@ -2,9 +2,112 @@ import { IMaasApi, MaasApiError } from '../api';
 import { EventStream, ISocket } from '../events';
 import { MaasModel } from '../model';
 import { isAllEndpoints, isJobActive, keyEndpointsText, pushBounded, shortUser, toEndpointView } from '../records';
-import { ICreatedKey, IDeployment, IInferenceKey, IJob, IModelSummary, IModelVersion } from '../types';
+import {
+  ICanaryRollback,
+  ICreatedKey,
+  IDeployment,
+  IDeploymentChanged,
+  IDeploymentState,
+  IInferenceKey,
+  IJob,
+  IJobState,
+  IJobTraining,
+  IMetricPoint,
+  IModelSummary,
+  IModelVersion,
+  IRegistryChanged,
+  ITrainBatch,
+  ITrainBegin,
+  ITrainEnd,
+  ITrainEpoch,
+  MaasEvent,
+  TrainerEvent
+} from '../types';
 
 const notThere = () => new MaasApiError(404, 'not_found', 'no such route: /maas/api/x');
+
+// ---- events as the server sends them (maas_jupyter/events.schema.json), every required field filled ----
+
+let seq = 0;
+/** The bus's stamp: increasing "seq", publication time in seconds. */
+function stamp(): { seq: number; at: number } {
+  seq += 1;
+  return { seq, at: 1700000000 + seq };
+}
+
+function registryChanged(model: string, change: IRegistryChanged['change']): IRegistryChanged {
+  return { type: 'registry.changed', model, change, ...stamp() };
+}
+
+/** An endpoint as GET maas/api/deployments/NAME returns it: "ep" serving mnist v1 unless told otherwise. */
+function deploymentState(fields: Partial<IDeploymentState> = {}): IDeploymentState {
+  const version = fields.version ?? 1;
+  const canary = fields.canary ?? null;
+  return {
+    name: 'ep', model: 'mnist', version, previous_version: null, canary, max_batch_size: 32,
+    max_queue_delay_ms: 2, state: 'ready', error: null,
+    loaded: [
+      { version, role: 'primary', ready: true, error: null },
+      ...(canary ? [{ version: canary.version, role: 'canary' as const, ready: true, error: null }] : [])
+    ],
+    created_at: '2026-12-01T05:47:40.348882+00:00', updated_at: '2026-12-01T05:47:40.348882+00:00',
+    ...fields
+  };
+}
+
+function deploymentChanged(
+  type: IDeploymentChanged['type'], deployment: IDeploymentState | null, name = 'ep'
+): IDeploymentChanged {
+  return { type, name: deployment?.name ?? name, deployment, ...stamp() };
+}
+
+function canaryRollback(endpoint: string, canaryVersion: number, primaryVersion: number, reason: string): ICanaryRollback {
+  return {
+    type: 'deployment.canary_rollback', endpoint, canary_version: canaryVersion, primary_version: primaryVersion,
+    reason,
+    bounds: {
+      enabled: true, max_failure_rate: 0.05, max_p99_ratio: 2, min_p99_excess_ms: 5, window_s: 60, min_requests: 50
+    },
+    canary: { requests: 120, failure_rate: 0, error_rate: 0, p99_ms: 41, throughput: 2 },
+    primary: { requests: 900, failure_rate: 0, error_rate: 0, p99_ms: 10, throughput: 15 },
+    ...stamp()
+  };
+}
+
+function jobState(jobId: number, state: IJobState['state'], reason: string | null = null): IJobState {
+  return {
+    type: 'job.state', job_id: jobId, name: 'train-mnist', state, reason, run_id: `run-${jobId}`,
+    registered_version: state === 'SUCCEEDED' ? 3 : null, ...stamp()
+  };
+}
+
+function jobTraining(jobId: number, event: TrainerEvent): IJobTraining {
+  return { type: 'job.training', job_id: jobId, event, ...stamp() };
+}
+
+function trainBegin(): ITrainBegin {
+  return {
+    type: 'train_begin', run_id: 'run-1', epochs: 3, steps_per_epoch: 2, samples: 64, batch_size: 32, optimizer: 'adam',
+    lr: 0.001, has_validation: false, model_name: 'mnist', job_id: 1, metrics: ['loss']
+  };
+}
+
+function trainBatch(globalStep: number, loss: number | null): ITrainBatch {
+  return {
+    type: 'batch', run_id: 'run-1', epoch: Math.ceil(globalStep / 2), step: ((globalStep - 1) % 2) + 1,
+    steps_per_epoch: 2, global_step: globalStep, loss, metrics: { accuracy: 0.5 }, time: globalStep * 0.1
+  };
+}
+
+function trainEpoch(epoch: number, loss: number | null): ITrainEpoch {
+  return { type: 'epoch', run_id: 'run-1', epoch, logs: { loss, accuracy: 0.9 }, time: epoch * 0.2 };
+}
+
+function trainEnd(): ITrainEnd {
+  return {
+    type: 'train_end', run_id: 'run-1', status: 'finished', epochs_completed: 3, steps: 6, duration_s: 0.6, error: ''
+  };
+}
 
 /** An in-memory server with the registry and serving areas; jobs and metrics have not landed. */
 class FakeApi implements IMaasApi {
@@ -68,18 +171,26 @@ class FakeApi implements IMaasApi {
   async undeploy(endpoint: string) {
     this.deployments = this.deployments.filter(d => d.name !== endpoint);
   }
-  async deploymentMetrics(): Promise<never> {
-    throw notThere();
+  /** Per endpoint, the points its metrics route answers; null: the server has no metrics route. */
+  metrics: Record<string, IMetricPoint[]> | null = null;
+  async deploymentMetrics(endpoint: string) {
+    this.calls.push(`metrics ${endpoint}`);
+    if (this.metrics === null) {
+      throw notThere();
+    }
+    return this.metrics[endpoint] ?? [];
   }
   async listJobs() {
+    this.calls.push('listJobs');
     if (this.jobs === null) {
       throw notThere();
     }
     return this.jobs;
   }
-  jobHistory: Record<string, Array<Record<string, unknown>>> = {};
+  /** What each job's events route answers: the trainer events it has streamed so far. */
+  jobHistory: Record<string, TrainerEvent[]> = {};
   async jobEvents(id: string) {
-    return this.jobHistory[id] ?? [];
+    return (this.jobHistory[id] ?? []).map(event => ({ ...event }));
   }
   async cancelJob(id: string) {
     this.calls.push(`cancel ${id}`);
@@ -139,8 +250,13 @@ class FakeSocket implements ISocket {
   onerror: ((ev: any) => void) | null = null;
   onmessage: ((ev: { data: any }) => void) | null = null;
   close(): void {}
-  send(msg: object): void {
-    this.onmessage?.({ data: JSON.stringify(msg) });
+  /** An event as the server sends it: one JSON text message. */
+  send(event: MaasEvent): void {
+    this.sendRaw(JSON.stringify(event));
+  }
+  /** Any text at all: what a newer server might send. */
+  sendRaw(data: string): void {
+    this.onmessage?.({ data });
   }
 }
 
@@ -234,20 +350,20 @@ describe('MaasModel', () => {
     await model.start();
     sockets[0].onopen?.({});
     api.calls = [];
-    api.deployments = [{ name: 'ep', model: 'mnist', version: 1, state: 'loading', canary: null }];
-    for (let i = 0; i < 5; i++) {
-      sockets[0].send({ type: 'deployment.changed', name: 'ep' });
+    // Deployed elsewhere, then swapped four times: the list, reloaded once, shows where the burst ended.
+    api.deployments = [{ ...deploymentState({ version: 5, previous_version: 4 }) }];
+    sockets[0].send(deploymentChanged('deployment.deploy', deploymentState({ version: 1 })));
+    for (let version = 2; version <= 5; version++) {
+      sockets[0].send(deploymentChanged('deployment.swap', deploymentState({ version, previous_version: version - 1 })));
     }
     jest.advanceTimersByTime(200);
     await settle();
-    expect(api.calls).toEqual(['listDeployments']);
-    expect(model.endpoints[0].state).toBe('loading');
-    jest.advanceTimersByTime(200);
-    await settle();
-    expect(api.calls).toEqual(['listDeployments', 'listKeys']); // an endpoint came: the keys list follows
+    // An endpoint came: the keys list, which says which of a key's endpoints are deployed, follows.
+    expect(api.calls.sort()).toEqual(['listDeployments', 'listKeys']);
+    expect(model.endpoints.map(e => [e.name, e.primary, e.previous])).toEqual([['ep', '5', '4']]);
 
     api.calls = [];
-    sockets[0].send({ type: 'registry.changed', model: 'mnist', change: 'updated', seq: 7, at: 1 });
+    sockets[0].send(registryChanged('mnist', 'updated'));
     jest.advanceTimersByTime(200);
     await settle();
     expect(api.calls).toEqual(['listModels']);
@@ -264,7 +380,7 @@ describe('MaasModel', () => {
     // A kernel registers `churn` with `staging` on v1: the server publishes exactly this.
     api.models = [{ name: 'churn', latest_version: 1, version_count: 1, aliases: { staging: 1 } }];
     api.calls = [];
-    sockets[0].send({ type: 'registry.changed', model: 'churn', change: 'created', seq: 1, at: 1 });
+    sockets[0].send(registryChanged('churn', 'created'));
     jest.advanceTimersByTime(200);
     await settle();
     expect(api.calls).toEqual(['listModels']);
@@ -273,8 +389,8 @@ describe('MaasModel', () => {
     // v2 and the alias moved onto it: one reload for the burst of two events.
     api.models = [{ name: 'churn', latest_version: 2, version_count: 2, aliases: { staging: 2 } }];
     api.calls = [];
-    sockets[0].send({ type: 'registry.changed', model: 'churn', change: 'updated', seq: 2, at: 2 });
-    sockets[0].send({ type: 'registry.changed', model: 'churn', change: 'updated', seq: 3, at: 3 });
+    sockets[0].send(registryChanged('churn', 'updated'));
+    sockets[0].send(registryChanged('churn', 'updated'));
     jest.advanceTimersByTime(200);
     await settle();
     expect(api.calls).toEqual(['listModels']);
@@ -288,14 +404,14 @@ describe('MaasModel', () => {
     await model.toggle('mnist');
     api.versions = [...api.versions, { name: 'mnist', version: 3, aliases: ['staging'] }];
     api.calls = [];
-    sockets[0].send({ type: 'registry.changed', model: 'mnist', change: 'updated', seq: 1, at: 1 });
+    sockets[0].send(registryChanged('mnist', 'updated'));
     jest.advanceTimersByTime(200);
     await settle();
     expect(api.calls.sort()).toEqual(['listModels', 'listVersions mnist']);
     expect(model.versions.get('mnist')!.map(v => [v.version, v.aliases])).toEqual([[3, ['staging']], [2, []], [1, ['production']]]);
 
     api.calls = [];
-    sockets[0].send({ type: 'registry.changed', model: 'other', change: 'created', seq: 2, at: 2 });
+    sockets[0].send(registryChanged('other', 'created'));
     jest.advanceTimersByTime(200);
     await settle();
     expect(api.calls).toEqual(['listModels']);
@@ -309,7 +425,7 @@ describe('MaasModel', () => {
     api.models = [];
     api.versions = [];
     api.calls = [];
-    sockets[0].send({ type: 'registry.changed', model: 'mnist', change: 'deleted', seq: 1, at: 1 });
+    sockets[0].send(registryChanged('mnist', 'deleted'));
     jest.advanceTimersByTime(200);
     await settle();
     expect(api.calls).toEqual(['listModels']);
@@ -334,14 +450,18 @@ describe('MaasModel', () => {
     model.dispose();
   });
 
-  it('applies a deployment carried by an event at once', async () => {
+  it('applies a deployment carried by an event at once, and drops an undeployed endpoint at once', async () => {
     const { model, sockets } = setup();
     await model.start();
-    sockets[0].send({
-      type: 'deployment',
-      deployment: { name: 'ep', model: 'mnist', version: 2, state: 'ready', canary: { version: 3, weight: 10 } }
-    });
-    expect(model.endpoints[0]).toMatchObject({ name: 'ep', primary: '2', canary: { version: '3', weight: 10 } });
+    const canary = deploymentState({ version: 2, canary: { version: 3, weight: 10 } });
+    sockets[0].send(deploymentChanged('deployment.canary', canary));
+    expect(model.endpoints).toHaveLength(1);
+    expect(model.endpoints[0]).toMatchObject({ name: 'ep', model: 'mnist', primary: '2', canary: { version: '3', weight: 10 } });
+    const unloaded = deploymentState({ version: 2, state: 'unloaded', loaded: [] });
+    sockets[0].send(deploymentChanged('deployment.unload', unloaded));
+    expect(model.endpoints[0]).toMatchObject({ name: 'ep', state: 'unloaded', canary: null });
+    sockets[0].send(deploymentChanged('deployment.undeploy', null, 'ep'));
+    expect(model.endpoints).toEqual([]);
     model.dispose();
   });
 
@@ -351,10 +471,7 @@ describe('MaasModel', () => {
     const notices: string[] = [];
     model.notice.connect((_, n) => notices.push(`${n.kind}: ${n.message}`));
     api.calls = [];
-    sockets[0].send({
-      type: 'deployment.canary_rollback', endpoint: 'ep', canary_version: 2, primary_version: 1,
-      reason: 'canary version 2 broke its bounds: p99 4.1x the primary'
-    });
+    sockets[0].send(canaryRollback('ep', 2, 1, 'canary version 2 broke its bounds: p99 4.1x the primary'));
     expect(notices).toEqual(['warning: "ep": canary version 2 broke its bounds: p99 4.1x the primary; traffic is back on v1']);
     jest.advanceTimersByTime(200);
     await settle();
@@ -362,46 +479,150 @@ describe('MaasModel', () => {
     model.dispose();
   });
 
-  it('appends pushed metrics to the endpoint sparklines', async () => {
-    const { model, sockets } = setup();
+  it('tells of a version that could not be loaded and reloads the endpoints; a load under way changes nothing', async () => {
+    const { model, api, sockets } = setup();
     await model.start();
-    await model.deploy('ep', 'mnist', '1');
-    sockets[0].send({ type: 'metrics', endpoint: 'ep', throughput: 120, p99_ms: 4.5 });
-    sockets[0].send({ type: 'metrics', endpoints: { ep: { rps: 130, p99: 5 } } });
-    expect(model.endpoints[0].throughput).toEqual([120, 130]);
-    expect(model.endpoints[0].p99).toEqual([4.5, 5]);
-    expect(model.availability.metrics).toBe('available');
+    sockets[0].onopen?.({});
+    const notices: string[] = [];
+    model.notice.connect((_, n) => notices.push(`${n.kind}: ${n.message}`));
+    let changed = 0;
+    model.changed.connect(() => changed++);
+    api.calls = [];
+    sockets[0].send({ type: 'deployment.loading', model: 'mnist', version: 3, ...stamp() });
+    jest.advanceTimersByTime(200);
+    await settle();
+    expect([notices, api.calls, changed]).toEqual([[], [], 0]);
+
+    sockets[0].send({
+      type: 'deployment.load_failed', model: 'mnist', version: 3, error: 'the ONNX file is corrupt: bad magic number',
+      ...stamp()
+    });
+    expect(notices).toEqual(['error: mnist v3 could not be loaded: the ONNX file is corrupt: bad magic number']);
+    jest.advanceTimersByTime(200);
+    await settle();
+    expect(api.calls).toEqual(['listDeployments']);
     model.dispose();
   });
 
-  it('tracks job state and live loss from job events', async () => {
+  it('ignores kinds of event it does not know, such as a newer server may send', async () => {
     const { model, api, sockets } = setup();
-    api.jobs = [{ id: 'j1', name: 'train-mnist', state: 'running' }];
+    await model.start();
+    sockets[0].onopen?.({});
+    await model.deploy('ep', 'mnist', '1');
+    jest.advanceTimersByTime(200);
+    await settle();
+    const before = JSON.stringify(model.endpoints);
+    let changed = 0;
+    model.changed.connect(() => changed++);
+    api.calls = [];
+    const newer = { type: 'deployment.scaled', name: 'ep', replicas: 3, seq: 90, at: 1700000090 };
+    sockets[0].sendRaw(JSON.stringify(newer));
+    sockets[0].sendRaw(JSON.stringify({ type: 'metrics', endpoint: 'ep', throughput: 120, p99_ms: 4.5 }));
+    jest.advanceTimersByTime(200);
+    await settle();
+    expect([api.calls, changed, JSON.stringify(model.endpoints)]).toEqual([[], 0, before]);
+    model.dispose();
+  });
+
+  it('draws the endpoint sparklines from the metrics route, polled while endpoints exist', async () => {
+    const { model, api, sockets } = setup();
+    api.metrics = { ep: [{ t: 1, throughput: 120, p99: 4.5 }, { t: 2, throughput: 130, p99: null }] };
+    await model.start();
+    sockets[0].onopen?.({});
+    await model.deploy('ep', 'mnist', '1');
+    jest.advanceTimersByTime(200); // the keys reload a new endpoint brings
+    await settle();
+    api.calls = [];
+    jest.advanceTimersByTime(5000);
+    await settle();
+    expect(api.calls).toEqual(['metrics ep']);
+    expect(model.availability.metrics).toBe('available');
+    expect(model.endpoints[0].throughput).toEqual([120, 130]);
+    expect(model.endpoints[0].p99).toEqual([4.5]); // a second without requests has no latency
+
+    api.metrics.ep = [...api.metrics.ep, { t: 3, throughput: 90, p99: 6 }];
+    jest.advanceTimersByTime(5000);
+    await settle();
+    expect(api.calls).toEqual(['metrics ep', 'metrics ep']); // one poll per period
+    expect(model.endpoints[0].throughput).toEqual([120, 130, 90]);
+    expect(model.endpoints[0].p99).toEqual([4.5, 6]);
+    model.dispose();
+  });
+
+  it.each([
+    ['a number', 1],
+    ['text', '1']
+  ])('tracks job state and live loss from job events (the list gives the id as %s)', async (_how, id) => {
+    const { model, api, sockets } = setup();
+    api.jobs = [{ id, name: 'train-mnist', state: 'RUNNING' }];
     await model.start();
     expect(model.availability.jobs).toBe('available');
-    sockets[0].send({ type: 'batch', job_id: 'j1', loss: 2.3 });
-    sockets[0].send({ type: 'batch', job_id: 'j1', loss: 1.1 });
-    sockets[0].send({ type: 'epoch', job_id: 'j1', logs: { loss: 1.5 } }); // batch losses already shown
+    sockets[0].send(jobTraining(1, trainBegin()));
+    sockets[0].send(jobTraining(1, trainBatch(1, 2.3)));
+    sockets[0].send(jobTraining(1, trainBatch(2, null))); // a NaN loss: no point
+    sockets[0].send(jobTraining(1, trainBatch(3, 1.1)));
+    sockets[0].send(jobTraining(1, trainEpoch(1, 1.5))); // batch losses already shown: one curve
     expect(model.jobs[0].loss).toEqual([2.3, 1.1]);
-    sockets[0].send({ type: 'job.state', job_id: 'j1', state: 'cancelled' });
-    expect(model.jobs[0].state).toBe('cancelled');
-    await model.cancelJob('j1');
-    expect(api.calls).toContain('cancel j1');
+    sockets[0].send(jobState(1, 'CANCELLED', 'cancelled'));
+    expect(model.jobs[0].state).toBe('CANCELLED');
+    expect(model.jobs[0].error).toBeNull();
+    expect(isJobActive(model.jobs[0].state)).toBe(false);
+    await model.cancelJob('1');
+    expect(api.calls).toContain('cancel 1');
     model.dispose();
   });
 
   it('follows job.training events and starts a late-opened curve from the job\'s past events', async () => {
     const { model, api, sockets } = setup();
-    api.jobs = [{ id: 'j2', name: 'train', state: 'RUNNING' }];
-    api.jobHistory.j2 = [{ type: 'train_begin' }, { type: 'epoch', epoch: 1, logs: { loss: 0.9 } }];
+    api.jobs = [{ id: 2, name: 'train', state: 'RUNNING' }];
+    api.jobHistory['2'] = [trainBegin(), trainEpoch(1, 0.9)];
     await model.start();
     await settle();
     expect(model.jobs[0].loss).toEqual([0.9]);
-    sockets[0].send({ type: 'job.training', job_id: 'j2', event: { type: 'epoch', epoch: 2, logs: { loss: 0.5 } } });
+    sockets[0].onopen?.({});
+    api.calls = [];
+    sockets[0].send(jobTraining(2, trainEpoch(2, 0.5)));
     expect(model.jobs[0].loss).toEqual([0.9, 0.5]);
-    sockets[0].send({ type: 'job.state', job_id: 'j2', name: 'train', state: 'SUCCEEDED' });
+    jest.advanceTimersByTime(200);
+    await settle();
+    expect(api.calls).toEqual([]); // a point of the curve: nothing to reload
+
+    sockets[0].send(jobTraining(2, trainEnd()));
+    api.jobs = [{ id: 2, name: 'train', state: 'SUCCEEDED', registered_version: 3 }];
+    sockets[0].send(jobState(2, 'SUCCEEDED', ''));
     expect(model.jobs[0].state).toBe('SUCCEEDED');
-    expect(isJobActive(model.jobs[0].state)).toBe(false);
+    jest.advanceTimersByTime(200);
+    await settle();
+    expect(api.calls).toEqual(['listJobs']); // once for the burst: the row has the version it registered
+    expect(model.jobs[0]).toMatchObject({ state: 'SUCCEEDED', loss: [0.9, 0.5], raw: { registered_version: 3 } });
+    model.dispose();
+  });
+
+  it('shows why a job failed, and loads a job it has not listed yet when it streams', async () => {
+    const { model, api, sockets } = setup();
+    api.jobs = [{ id: 4, name: 'train', state: 'RUNNING' }];
+    await model.start();
+    sockets[0].onopen?.({});
+    const reason = 'the worker was killed by SIGKILL (out of memory, or killed from outside)';
+    api.jobs = [{ id: 4, name: 'train', state: 'FAILED', reason }];
+    sockets[0].send(jobState(4, 'FAILED', reason));
+    expect(model.jobs[0]).toMatchObject({ state: 'FAILED', error: reason });
+
+    jest.advanceTimersByTime(200);
+    await settle();
+    expect(model.jobs.map(j => [j.id, j.state])).toEqual([['4', 'FAILED']]);
+
+    // Submitted from a notebook since the list was loaded: its first event brings it in, with its curve so far.
+    api.jobs = [{ id: 5, name: 'churn', state: 'RUNNING' }, ...api.jobs];
+    api.jobHistory['5'] = [trainBegin(), trainBatch(1, 0.7)];
+    api.calls = [];
+    sockets[0].send(jobTraining(5, trainBatch(1, 0.7)));
+    jest.advanceTimersByTime(200);
+    await settle();
+    expect(api.calls).toEqual(['listJobs']);
+    expect(model.jobs.map(j => [j.id, j.loss])).toEqual([['5', [0.7]], ['4', []]]);
+    sockets[0].send(jobTraining(5, trainBatch(2, 0.6)));
+    expect(model.jobs[0].loss).toEqual([0.7, 0.6]);
     model.dispose();
   });
 

@@ -1,0 +1,10 @@
+import { toJobView } from '../records';
+
+describe('toJobView', () => {
+  it("shows a failed job's reason, as the server's job rows carry it, and no reason of a job that did not fail", () => {
+    expect(toJobView({ id: 3, name: 'm', state: 'FAILED', reason: 'ValueError: no data' }).error).toBe('ValueError: no data');
+    expect(toJobView({ id: 4, name: 'm', state: 'CANCELLED', reason: 'cancelled' }).error).toBeNull();
+    expect(toJobView({ id: 5, name: 'm', state: 'SUCCEEDED', reason: '' }).error).toBeNull();
+    expect(toJobView({ id: 6, name: 'm', state: 'RUNNING' })).toMatchObject({ id: '6', state: 'RUNNING', error: null });
+  });
+});
