@@ -10,8 +10,12 @@ def load_ipython_extension(ipython):
 
     if "tensorflow" not in sys.modules:
         # TensorFlow reads this once, when imported: loaded first, the extension spares the notebook its
-        # native INFO and WARNING lines (an explicit setting of the user's stands).
+        # native INFO and WARNING lines (an explicit setting of the user's stands); the lines it writes
+        # through absl whatever the setting are dropped from its import.
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        from .registry.native_logs import quiet_first_tensorflow_import
+
+        quiet_first_tensorflow_import()
     from .magics import register_magics
 
     register_magics(ipython)
