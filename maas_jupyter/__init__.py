@@ -24,14 +24,14 @@ def load_ipython_extension(ipython):
 def connection(key: str | None = None):
     """The server this notebook's %maas commands use: V2 REST/gRPC addresses and the credential header
     (this notebook's own, or the inference key `key`)."""
-    from .access import connection
+    from .magics.notebook_access import connection
 
     return connection(key)
 
 
 def endpoint(name: str, key: str | None = None):
     """Where endpoint `name` answers (`.infer_url`, `.grpc`, `.model`) and the header to send (`.headers`)."""
-    from .access import endpoint
+    from .magics.notebook_access import endpoint
 
     return endpoint(name, key)
 

@@ -1,5 +1,6 @@
 """Where an endpoint answers and with which credential, for code in the notebook (requests,
-tritonclient, an application being tried out): the same service the %maas magics talk to.
+tritonclient, an application being tried out): the same service the %maas magics talk to
+(maas_jupyter.magics.notebook_access finds it).
 
     import maas_jupyter
     mnist = maas_jupyter.endpoint("mnist")                 # this notebook's own credential
@@ -48,30 +49,3 @@ class EndpointAccess(Access):
     def infer_url(self) -> str:
         """POST a V2 inference request here."""
         return self.url + "/infer"
-
-
-def _service():
-    """The service of the %maas magics in this IPython kernel when they are loaded, else a new one."""
-    try:
-        from IPython import get_ipython
-
-        shell = get_ipython()
-    except ImportError:
-        shell = None
-    magic = shell.find_magic("maas") if shell is not None else None
-    if magic is not None:
-        return magic.__self__.context.service
-    from .magics.context import connect
-
-    return connect()
-
-
-def connection(key: str | None = None) -> Access:
-    """The server this notebook's %maas commands use: its V2 REST and gRPC addresses, and the header to
-    send: this notebook's own credential, or the inference key `key` (what an application would hold)."""
-    return _service().access(key)
-
-
-def endpoint(name: str, key: str | None = None) -> EndpointAccess:
-    """Where endpoint `name` answers, with the header to send (it need not exist yet)."""
-    return connection(key).endpoint(name)

@@ -8,21 +8,13 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import quote
 
 import requests
 
-from .errors import (Conflict, InsufficientStorage, InvalidInput, MaasError, NotFound, PayloadTooLarge,
-                     Unavailable, UnsupportedMediaType)
+from .errors import Unavailable
+from .http_session import authorization, path_segment as _seg, raise_for, session
 from .registry.intake import prepare
 from .registry.origins import ModelOrigins
-
-_BY_STATUS = {400: InvalidInput, 404: NotFound, 409: Conflict, 413: PayloadTooLarge, 415: UnsupportedMediaType,
-              503: Unavailable, 507: InsufficientStorage}
-
-
-def _seg(value: Any) -> str:
-    return quote(str(value), safe="")
 
 
 class HttpApi:
@@ -30,9 +22,7 @@ class HttpApi:
 
     def __init__(self, base_url: str, token: str = "", timeout: float = 300.0):
         self.base_url = base_url.rstrip("/") + "/"
-        self.session = requests.Session()
-        if token:
-            self.session.headers["Authorization"] = f"token {token}"
+        self.session = session(token)
         self.timeout = timeout
 
     def request(self, method: str, path: str, **kwargs) -> Any:
@@ -47,34 +37,6 @@ class HttpApi:
         if reply.headers.get("Content-Type", "").startswith("application/json"):
             return reply.json()
         return reply.content
-
-
-class HttpError(MaasError):
-    """A server answer that maps to no typed error (401, 403, 500…), with its status."""
-
-    def __init__(self, message: str, http_status: int):
-        super().__init__(message)
-        self.http_status = http_status
-
-
-def error_from(reply: requests.Response) -> MaasError:
-    """The typed error for an HTTP error reply (management `{"error": {…}}` or V2 `{"error": "…"}`)."""
-    try:
-        error = reply.json().get("error")
-        message = error.get("message") if isinstance(error, dict) else error
-    except (ValueError, AttributeError):
-        message = None
-    message = message or f"HTTP {reply.status_code} {reply.reason} from {reply.url}"
-    if reply.status_code in (401, 403):
-        return HttpError(f"not authorised by the server ({reply.status_code}): {message}", reply.status_code)
-    typed = _BY_STATUS.get(reply.status_code)
-    return typed(message) if typed else HttpError(message, reply.status_code)
-
-
-def raise_for(reply: requests.Response) -> None:
-    """Raise the typed error of an HTTP error reply; nothing for a success."""
-    if reply.status_code >= 400:
-        raise error_from(reply)
 
 
 class RegistryClient:
@@ -191,10 +153,10 @@ class MaasClient:
 
         grpc = self.info().get("grpc_address")  # fresh: the serving process may have started (or moved) since
         if key:
-            return Access(rest=self.root + "/v2", api=self.http.base_url.rstrip("/"),
-                          headers={"Authorization": f"Bearer {key}"}, grpc=grpc)
-        headers = {"Authorization": self.http.session.headers["Authorization"]} if self.token else {}
-        return Access(rest=self.root + "/v2", api=self.http.base_url.rstrip("/"), headers=headers, grpc=None,
+            return Access(rest=self.root + "/v2", api=self.http.base_url.rstrip("/"), headers=authorization(key),
+                          grpc=grpc)
+        return Access(rest=self.root + "/v2", api=self.http.base_url.rstrip("/"), headers=authorization(self.token),
+                      grpc=None,
                       grpc_note=GRPC_NEEDS_A_KEY.format(address=grpc or "the serving process's port"))
 
     def register(self, name: str, model: Any, *, sample: Any = None, tolerance: float | None = None,

@@ -1,11 +1,11 @@
-"""The Platform: the one object every face calls (registry now; deployments, jobs, monitor join it)."""
+"""The Platform: the one object every face calls (registry, deployments, jobs and runs, monitoring, keys)."""
 
 from __future__ import annotations
 
 import functools
 from typing import Any
 
-from . import __version__
+from ._version import __version__
 from .config import Settings
 from .names import check_name
 from .registry.artifacts import ArtifactStore

@@ -9,7 +9,6 @@ import sys
 import time
 from pathlib import Path
 
-import onnx
 import pytest
 from jsonschema import Draft202012Validator
 from onnx import TensorProto, helper

@@ -14,6 +14,7 @@ import orjson
 from tornado import web
 
 from ..errors import InvalidInput, MaasError
+from ..json_input import json_object
 from ..names import parse_number
 from ..security.request_policy import JSON, check_body_type
 
@@ -32,13 +33,7 @@ class ApiHandler(web.RequestHandler):
         if not body or not body.strip():
             return {}
         check_body_type(self.request.headers.get("Content-Type"), (JSON,))
-        try:
-            value = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise InvalidInput(f"the body is not valid JSON: {exc}") from None
-        if not isinstance(value, dict):
-            raise InvalidInput("the body must be a JSON object")
-        return value
+        return json_object(body)
 
     def int_argument(self, name: str, default: int) -> int:
         """An integer query argument; InvalidInput if it is present and not an integer."""

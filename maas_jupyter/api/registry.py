@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-import orjson
-
 from ..errors import InvalidInput, PayloadTooLarge
+from ..json_input import json_object
 from ..registry.registry import parse_version_ref
 from ..security.request_policy import BINARY, media_type
 from .base import ApiHandler, only_fields
@@ -79,12 +78,7 @@ class VersionsHandler(UploadHandler):
                 raise InvalidInput("the multipart upload has no file field named 'file'")
             onnx_bytes = files["file"][0]["body"]
             keras_bytes = files["keras"][0]["body"] if "keras" in files else None
-            try:
-                metadata = orjson.loads(fields.get("metadata", [b"{}"])[0])
-            except orjson.JSONDecodeError as exc:
-                raise InvalidInput(f"the metadata field is not valid JSON: {exc}") from None
-            if not isinstance(metadata, dict):
-                raise InvalidInput("the metadata field must be a JSON object")
+            metadata = json_object(fields.get("metadata", [b"{}"])[0], "the metadata field")
         else:
             onnx_bytes, keras_bytes = body, None
             metadata = {k: self.get_query_argument(k) for k in ("description", "alias")

@@ -9,6 +9,7 @@ from typing import Any
 
 from ..config import ENV_JUPYTER_TOKEN, ENV_JUPYTER_URL
 from ..errors import InvalidInput, MaasError
+from ..http_session import authorization
 
 
 class MagicContext:
@@ -95,10 +96,9 @@ class InProcessBody:
         kernel's serving process if it is not running yet. Its token, or `key`, opens REST and gRPC."""
         from ..access import Access
 
-        client = self.deployments
-        header = f"Bearer {key}" if key else client.session.headers["Authorization"]
+        self.deployments  # noqa: B018 - starts the serving process if it is not running yet
         return Access(rest=self._serving.http_url + "/v2", api=self._serving.http_url + "/api",
-                      headers={"Authorization": header}, grpc=self._serving.grpc_address)
+                      headers=authorization(key or self._serving.token), grpc=self._serving.grpc_address)
 
     def info(self) -> dict:
         info = {**self.platform.info(), "mode": "in-process"}

@@ -7,12 +7,12 @@ of a serving process (Jupyter's proxy or `maas serve`), against the monitoring R
 from __future__ import annotations
 
 import io
-from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
 
 from ..errors import InvalidInput
+from ..http_session import path_segment, raise_for
 from ..monitoring import evaluation
 from .commands import command
 from .render import frame, split_ref
@@ -58,7 +58,7 @@ class RemoteMonitor:
         return self.client.api_call("GET", path)
 
     def series(self, endpoint, window_s):
-        return self._get(f"/deployments/{quote(endpoint, safe='')}/metrics?window={window_s}")
+        return self._get(f"/deployments/{path_segment(endpoint)}/metrics?window={window_s}")
 
     def overview(self, window_s):
         rows = []
@@ -77,14 +77,12 @@ class RemoteMonitor:
         return rows
 
     def drift(self, endpoint, threshold, top):
-        return self._get(f"/deployments/{quote(endpoint, safe='')}/drift?threshold={threshold}&top={top or 0}")
+        return self._get(f"/deployments/{path_segment(endpoint)}/drift?threshold={threshold}&top={top or 0}")
 
     def reset_drift(self, endpoint):
-        self.client.api_call("DELETE", f"/deployments/{quote(endpoint, safe='')}/drift")
+        self.client.api_call("DELETE", f"/deployments/{path_segment(endpoint)}/drift")
 
     def evaluate(self, name, ref, x, y, batch_size, progress):
-        from ..client import raise_for as _raise_for
-
         def npy(array) -> bytes:
             buffer = io.BytesIO()
             np.save(buffer, np.asarray(array), allow_pickle=False)
@@ -92,14 +90,14 @@ class RemoteMonitor:
 
         print(f"evaluating {len(x)} rows on the server…")  # progress, not a warning: not in red
         response = self.client.session.post(
-            f"{self.client.api}/models/{quote(name, safe='')}/versions/{quote(str(ref or 'latest'), safe='')}/evaluate",
+            f"{self.client.api}/models/{path_segment(name)}/versions/{path_segment(ref or 'latest')}/evaluate",
             files={"x": ("x.npy", npy(x)), "y": ("y.npy", npy(y))}, data={"batch_size": str(batch_size)},
             timeout=self.client.timeout)
-        _raise_for(response)
+        raise_for(response)
         return response.json()
 
     def slo(self, endpoint, bounds):
-        path = f"/deployments/{quote(endpoint, safe='')}/slo"
+        path = f"/deployments/{path_segment(endpoint)}/slo"
         if bounds:
             self.client.api_call("PUT", path, bounds)
         return self._get(path)
@@ -211,7 +209,7 @@ def _reference_info(service, name, version) -> dict:
     monitor = getattr(service, "monitor", None)
     if monitor is not None:  # in-process
         return monitor.reference_info(name, version)
-    return service.http.request("GET", f"models/{quote(name, safe='')}/versions/{version}/reference")
+    return service.http.request("GET", f"models/{path_segment(name)}/versions/{version}/reference")
 
 
 @command("drift", "Input drift of an endpoint against its version's training data: PSI per feature and overall.")

@@ -9,13 +9,10 @@ from __future__ import annotations
 import threading
 import time
 from typing import Iterator
-from urllib.parse import quote
+
+from ..http_session import path_segment as _seg
 
 FINAL_STATES = ("SUCCEEDED", "FAILED", "CANCELLED")
-
-
-def _seg(value) -> str:
-    return quote(str(value), safe="")
 
 
 class JobsClient:

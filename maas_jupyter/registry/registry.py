@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
-from datetime import datetime, timezone
 from typing import Callable
 
 from sqlalchemy import func, select
@@ -15,18 +13,9 @@ from ..names import check_alias, check_name, parse_number
 from .artifacts import TMP_PREFIX, ArtifactStore
 from .database import Database
 from .signature import parse_onnx, signature_of
-from .tables import Alias, HistoryEvent, Model, ModelVersion, utcnow
+from .tables import Alias, HistoryEvent, Model, ModelVersion, iso_utc, utcnow, whoami
 
 MAX_PAGE = 1000
-
-
-def iso_utc(value: datetime) -> str:
-    """A stored timestamp as ISO 8601 in UTC, whatever the database handed back."""
-    # SQLite hands back naive datetimes; every timestamp we write is UTC. PostgreSQL hands them back
-    # in the session's time zone (the server's setting): render UTC whatever the database.
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc).isoformat()
 
 
 def _check_tags(tags: object) -> dict:
@@ -219,7 +208,7 @@ class Registry:
         summary = {"files": len(removed), "bytes": sum(size for _name, size in removed),
                    "temporary": sum(1 for name, _size in removed if name.startswith(TMP_PREFIX))}
         if removed:
-            self.record("registry", "artifacts", "sweep", summary, _whoami(),
+            self.record("registry", "artifacts", "sweep", summary, whoami(),
                         "reclaimed what interrupted registrations left behind")
         return summary
 
@@ -261,7 +250,7 @@ class Registry:
         if parent_version is not None and (not isinstance(parent_version, int) or parent_version < 1):
             raise InvalidInput("parent_version must be a positive integer")
         signature = signature_of(parse_onnx(onnx_bytes))
-        actor = actor or _whoami()
+        actor = actor or whoami()
 
         # Artifacts first (idempotent, content-addressed), the row last: a crash in between leaves
         # an unreferenced blob that sweep() collects, never a version without its bytes.
@@ -402,7 +391,7 @@ class Registry:
             # each reads where the alias points after the previous move, and the history chains.
             model = self._find_model(session, name, lock=True)
             version = self._find_version(session, model, ref)
-            self._move_alias(session, model, alias, version.version, actor or _whoami(), reason)
+            self._move_alias(session, model, alias, version.version, actor or whoami(), reason)
             session.flush()
             return self._version_dict(model, version)
 
@@ -419,7 +408,7 @@ class Registry:
                 raise NotFound(f"model {name!r} has no alias {alias!r}")
             model.aliases.remove(row)
             self._record(session, "model", name, "alias", {"alias": alias, "from": row.version, "to": None},
-                         actor or _whoami(), reason)
+                         actor or whoami(), reason)
 
     # ---- history ---------------------------------------------------------------------------
 
@@ -447,10 +436,3 @@ class Registry:
              "actor": r.actor, "reason": r.reason}
             for r in reversed(rows)
         ]
-
-
-def _whoami() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:
-        return ""

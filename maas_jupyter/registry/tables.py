@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 from datetime import datetime, timezone
 
 from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
@@ -10,6 +11,25 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def iso_utc(value: datetime | None) -> str | None:
+    """A stored timestamp as ISO 8601 in UTC, whatever the database handed back (None stays None)."""
+    # SQLite hands back naive datetimes; every timestamp we write is UTC. PostgreSQL hands them back
+    # in the session's time zone (the server's setting): render UTC whatever the database.
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc).isoformat()
+
+
+def whoami() -> str:
+    """The operating-system user acting (recorded as the actor of a change), "" where it has no name."""
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name (a container's uid without a passwd entry)
+        return ""
 
 
 class Base(DeclarativeBase):

@@ -21,7 +21,7 @@ from sqlalchemy import select
 from ..errors import Forbidden, InvalidInput, NotFound
 from ..names import check_name, parse_number
 from ..registry.database import Database
-from ..registry.registry import iso_utc
+from ..registry.tables import iso_utc
 from ..registry.tables import HistoryEvent, utcnow
 from .tables import InferenceKey
 
@@ -70,7 +70,7 @@ class InferenceKeys:
     @staticmethod
     def _dict(row: InferenceKey) -> dict:
         def iso(value):
-            return None if value is None else iso_utc(value)
+            return iso_utc(value)
 
         return {"id": row.id, "prefix": row.prefix, "endpoints": list(row.endpoints),
                 "description": row.description, "created_by": row.created_by, "created_at": iso(row.created_at),

@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 import orjson
 
-from ..client import raise_for as _raise_for
 from ..errors import InvalidInput
+from ..http_session import raise_for, session
 from .types import numpy_dtype, v2_datatype
 
 
@@ -21,14 +21,10 @@ class ServingClient:
     """Talks to `maas serve` (or the Jupyter extension's proxy) at `url` with an optional bearer token."""
 
     def __init__(self, url: str, token: str | None = None, timeout: float = 300.0, api_prefix: str = "/api"):
-        import requests
-
         self.url = url.rstrip("/")
         self.api = self.url + api_prefix
         self.timeout = timeout
-        self.session = requests.Session()
-        if token:
-            self.session.headers["Authorization"] = f"Bearer {token}"
+        self.session = session(token)
 
     def close(self) -> None:
         self.session.close()
@@ -38,7 +34,7 @@ class ServingClient:
         data = None if body is None else orjson.dumps(body)
         response = self.session.request(method, self.api + path, data=data, timeout=self.timeout,
                                         headers={"Content-Type": "application/json"} if data else None)
-        _raise_for(response)
+        raise_for(response)
         return None if response.status_code == 204 or not response.content else response.json()
 
     # ---- registry (read) ---------------------------------------------------------------------
@@ -116,7 +112,7 @@ class ServingClient:
 
     def metadata(self, endpoint: str, version: str | None = None) -> dict:
         response = self.session.get(self.url + _model_path(endpoint, version), timeout=self.timeout)
-        _raise_for(response)
+        raise_for(response)
         return response.json()
 
     def predict(self, endpoint: str, inputs, version: str | None = None, metadata: dict | None = None
@@ -147,7 +143,7 @@ class ServingClient:
                                      data=b"".join([header, *chunks]), timeout=self.timeout,
                                      headers={"Inference-Header-Content-Length": str(len(header)),
                                               "Content-Type": "application/octet-stream"})
-        _raise_for(response)
+        raise_for(response)
         return decode_binary_response(response.content, response.headers.get("Inference-Header-Content-Length"))
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import orjson
 
 from ..errors import InvalidInput
+from ..json_input import json_object
 from .types import V2_TO_NUMPY, InferenceRequest, InferenceResponse, RequestedOutput, Tensor
 
 # What numpy infers from JSON values, per target datatype: anything else is a wrong value.
@@ -29,12 +30,7 @@ def decode_request(body: bytes, header_length: int | None = None) -> InferenceRe
             raise InvalidInput(f"Inference-Header-Content-Length is {header_length} but the body has "
                                f"{len(body)} bytes")
         json_part, binary = body[:header_length], memoryview(body)[header_length:]
-    try:
-        doc = orjson.loads(json_part)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidInput(f"the request is not valid JSON: {exc}") from None
-    if not isinstance(doc, dict):
-        raise InvalidInput("the request must be a JSON object")
+    doc = json_object(json_part, "the request")
     raw_inputs = doc.get("inputs")
     if not isinstance(raw_inputs, list) or not raw_inputs:
         raise InvalidInput("the request needs a non-empty 'inputs' list")

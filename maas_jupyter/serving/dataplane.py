@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from .. import __version__
+from .._version import __version__
 from ..errors import InvalidInput, MaasError, NotFound, Unavailable
 from .types import InferenceRequest, InferenceResponse, Tensor, v2_datatype
 

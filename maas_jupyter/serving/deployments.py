@@ -7,7 +7,6 @@ assignment: a failed load changes nothing, and requests in flight finish on the 
 
 from __future__ import annotations
 
-import getpass
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -16,6 +15,7 @@ from sqlalchemy import select
 
 from ..errors import Conflict, InvalidInput, MaasError, NotFound
 from ..names import check_name
+from ..registry.tables import iso_utc, whoami
 from .endpoint import Endpoint, Routes
 from .reconcile import ReconcileAndRepository
 from .runtime import load_runtime
@@ -156,7 +156,7 @@ class Deployments(ReconcileAndRepository):
                                                                "weight": row.canary_weight},
             "max_batch_size": row.max_batch_size, "max_queue_delay_ms": row.max_queue_delay_ms,
             "state": state, "error": error, "loaded": versions,
-            "created_at": _iso(row.created_at), "updated_at": _iso(row.updated_at),
+            "created_at": iso_utc(row.created_at), "updated_at": iso_utc(row.updated_at),
         }
 
     # ---- loading -------------------------------------------------------------------------------
@@ -226,7 +226,7 @@ class Deployments(ReconcileAndRepository):
                 for key, value in fields.items():
                     setattr(row, key, value)
                 row.updated_at = utcnow()
-        self.registry.record("endpoint", name, action, detail, actor or _whoami(), reason)
+        self.registry.record("endpoint", name, action, detail, actor or whoami(), reason)
 
     # ---- changes -------------------------------------------------------------------------------
 
@@ -383,7 +383,7 @@ class Deployments(ReconcileAndRepository):
                 if stored is not None:
                     session.delete(stored)
             self.registry.record("endpoint", name, "undeploy", {"model": row.model, "version": row.version},
-                                 actor or _whoami(), reason)
+                                 actor or whoami(), reason)
             endpoint = self._endpoints.pop(name, None)
             if endpoint is not None:
                 for rt in endpoint.runtimes():
@@ -401,17 +401,3 @@ class Deployments(ReconcileAndRepository):
                 self._executor.shutdown(wait=False, cancel_futures=True)
                 self._executor = None
 
-
-def _iso(value) -> str:
-    from datetime import timezone
-
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.isoformat()
-
-
-def _whoami() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:
-        return ""

@@ -10,12 +10,13 @@ import orjson
 from tornado import web
 
 from ..errors import InvalidInput, MaasError, PayloadTooLarge
+from ..json_input import json_object
 from ..names import parse_number
 from ..security.authentication import ADMIN, MODEL, SERVER
 from ..security.request_policy import BINARY, JSON, NONE, check_body_type
+from .codec_rest import decode_request, encode_error, encode_response
 from .http_limits import MAX_RECEIVING, LimitedApplication
 from .serve_face import ServeFace
-from .codec_rest import decode_request, encode_error, encode_response
 
 NAME = r"(?P<name>[^/]+)"
 VERSION = r"(?:/versions/(?P<version>[^/]+))?"
@@ -188,15 +189,7 @@ def _has_body(request) -> bool:
 
 
 def _json_object(body: bytes) -> dict:
-    if not body or not body.strip():
-        return {}
-    try:
-        value = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidInput(f"the body is not valid JSON: {exc}") from None
-    if not isinstance(value, dict):
-        raise InvalidInput("the body must be a JSON object")
-    return value
+    return json_object(body) if body and body.strip() else {}
 
 
 def v2_routes(prefix: str = "/v2") -> list[tuple[str, type[web.RequestHandler]]]:
@@ -222,9 +215,9 @@ def make_application(platform, dataplane, authenticator, policy, max_request_byt
     route behind the request policy and the authenticator (serve_face), every request's head checked
     against the limits first (http_limits)."""
     from ..api import mount
-    from ..api.uploads import UPLOAD_FRAMING_BYTES
     from ..api.events import EventStream
     from ..api.monitoring import PrometheusHandler
+    from ..api.uploads import UPLOAD_FRAMING_BYTES
 
     events = type("ServeEventStream", (EventStream, ServeFace), {})
     handlers = v2_routes("/v2") + [(r"/api/events/?$", events)] + mount("/api/", ServeFace)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import os
 import socket
 from pathlib import Path
@@ -12,8 +11,8 @@ from sqlalchemy import func, select
 from ..errors import Conflict, InvalidInput, NotFound
 from ..names import check_name, parse_number
 from ..registry.database import Database
-from ..registry.tables import utcnow
-from .runs import MAX_PAGE, _iso
+from ..registry.tables import iso_utc, utcnow, whoami
+from .runs import MAX_PAGE
 from .tables import TrainingJob
 
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = "QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED"
@@ -63,7 +62,7 @@ class JobStore:
         return {
             "id": job.id, "name": job.name, "state": job.state, "params": dict(job.params),
             "resources": dict(job.resources or {}),
-            "created_at": _iso(job.created_at), "started_at": _iso(job.started_at), "ended_at": _iso(job.ended_at),
+            "created_at": iso_utc(job.created_at), "started_at": iso_utc(job.started_at), "ended_at": iso_utc(job.ended_at),
             "pid": job.pid, "owner": job.owner, "cancel_requested": job.cancel_requested, "run_id": job.run_id,
             "registered_version": job.registered_version, "reason": job.reason, "created_by": job.created_by,
         }
@@ -82,10 +81,7 @@ class JobStore:
     def create(self, name: str, script: str, params: dict, owner: str, resources: dict | None = None) -> dict:
         """A new QUEUED job (`resources`: what its worker reserves, already checked by the launcher)."""
         check_name(name, "model name")
-        try:
-            user = getpass.getuser()
-        except Exception:
-            user = ""
+        user = whoami()
         with self.db.write() as session:
             job = TrainingJob(name=name, state=QUEUED, script=script, params=dict(params),
                               resources=dict(resources or {}), owner=owner,

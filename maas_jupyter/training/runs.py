@@ -4,27 +4,18 @@ from __future__ import annotations
 
 import math
 import uuid
-from datetime import datetime, timezone
 
 from sqlalchemy import func, select
 
 from ..errors import InvalidInput, NotFound
 from ..names import check_name
 from ..registry.database import Database
-from ..registry.tables import utcnow
+from ..registry.tables import iso_utc, utcnow
 from .tables import TrainingRun
 
 RUNNING, FINISHED, INTERRUPTED, FAILED, DIVERGED = "running", "finished", "interrupted", "failed", "diverged"
 RUN_STATUSES = (RUNNING, FINISHED, INTERRUPTED, FAILED, DIVERGED)
 MAX_PAGE = 1000
-
-
-def _iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:  # SQLite hands back naive datetimes; we only write UTC
-        value = value.replace(tzinfo=timezone.utc)
-    return value.isoformat()
 
 
 def json_number(value) -> float | None:
@@ -57,8 +48,8 @@ class RunStore:
             "history": list(run.history),
             "epochs_completed": run.epochs_completed,
             "metrics": dict(run.history[-1]) if run.history else {},
-            "started_at": _iso(run.started_at),
-            "ended_at": _iso(run.ended_at),
+            "started_at": iso_utc(run.started_at),
+            "ended_at": iso_utc(run.ended_at),
             "duration_s": run.duration_s,
             "error": run.error,
             "job_id": run.job_id,
