@@ -15,7 +15,7 @@ from __future__ import annotations
 import base64
 import threading
 import time
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from .axes import compact_label, integer_ticks, value_extent
 from .chart import Chart, Series
@@ -46,8 +46,13 @@ def step_axis(state: CurveState) -> tuple[float, float, list[int], dict[str, str
 class LossCurveWidget:
     """Live curves of one run: smoothed batch loss, train/validation loss and metrics per epoch."""
 
-    def __init__(self, title: str = "", max_updates_per_s: float = DEFAULT_MAX_UPDATES_PER_S,
-                 clock: Callable[[], float] = time.monotonic, state: CurveState | None = None):
+    def __init__(
+        self,
+        title: str = "",
+        max_updates_per_s: float = DEFAULT_MAX_UPDATES_PER_S,
+        clock: Callable[[], float] = time.monotonic,
+        state: CurveState | None = None,
+    ):
         import ipywidgets
 
         self.state = state or CurveState()
@@ -67,10 +72,12 @@ class LossCurveWidget:
         self.epoch_chart = Chart("loss per epoch", "epoch", EPOCH_SERIES)
         self.metric_chart: Chart | None = None
         self._metric_name: str | None = None
-        self._epoch_view = None  # what the epoch charts show now: they change once an epoch, not per push
+        self._epoch_view: tuple | None = None  # what the epoch charts show now: they change once an epoch, not per push
         # Charts keep a third of the width whether two or three are shown, so one added later moves nothing.
-        self.charts = ipywidgets.HBox([self.batch_chart.widget, self.epoch_chart.widget],
-                                      layout=ipywidgets.Layout(width="100%", flex_flow="row wrap"))
+        self.charts = ipywidgets.HBox(
+            [self.batch_chart.widget, self.epoch_chart.widget],
+            layout=ipywidgets.Layout(width="100%", flex_flow="row wrap"),
+        )
         self.box = ipywidgets.VBox([self.header, self.progress, self.charts])
         self._draw()
 
@@ -91,15 +98,22 @@ class LossCurveWidget:
 
     def follow(self, events: Iterable[dict], background: bool = True) -> threading.Thread | None:
         """Feed the widget from a stream of events (a job's), in a thread unless told otherwise."""
+
         def consume():
             for event in events:
                 self.on_event(event)
             self.finish()
 
+        def consume_in_background():
+            try:
+                consume()
+            except Exception as exc:  # e.g. the server stopped: say so in the view, not as a kernel traceback
+                self.stopped_following(str(exc) or type(exc).__name__)
+
         if not background:
             consume()
             return None
-        thread = threading.Thread(target=consume, name="maas-curve-follow", daemon=True)
+        thread = threading.Thread(target=consume_in_background, name="maas-curve-follow", daemon=True)
         thread.start()
         return thread
 
@@ -113,8 +127,12 @@ class LossCurveWidget:
         if state.total_steps:
             self.progress.max = state.total_steps
             self.progress.value = min(state.global_step, state.total_steps)
-        self.progress.bar_style = {"finished": "success", "interrupted": "warning", "failed": "danger",
-                                   "diverged": "danger"}.get(state.status, "")
+        self.progress.bar_style = {
+            "finished": "success",
+            "interrupted": "warning",
+            "failed": "danger",
+            "diverged": "danger",
+        }.get(state.status, "")
         self.header.value = self._header_html()
 
     def _draw(self) -> None:
@@ -150,7 +168,7 @@ class LossCurveWidget:
 
     def _epoch_charts(self) -> list[tuple[Chart, str]]:
         charts = [(self.epoch_chart, "loss")]
-        if self.metric_chart is not None:
+        if self.metric_chart is not None and self._metric_name is not None:
             charts.append((self.metric_chart, self._metric_name))
         return charts
 
@@ -170,8 +188,10 @@ class LossCurveWidget:
 
     def mimebundle(self) -> dict:
         """The widget view, plus (once the run ended) a PNG, plus a text line: renderers pick what they can."""
-        bundle = {WIDGET_MIME: {"version_major": 2, "version_minor": 0, "model_id": self.box.model_id},
-                  "text/plain": self.text_summary()}
+        bundle = {
+            WIDGET_MIME: {"version_major": 2, "version_minor": 0, "model_id": self.box.model_id},
+            "text/plain": self.text_summary(),
+        }
         if self._png is not None:
             bundle["image/png"] = base64.b64encode(self._png).decode("ascii")
         return bundle
@@ -179,12 +199,18 @@ class LossCurveWidget:
     def _repr_mimebundle_(self, include=None, exclude=None):
         return self.mimebundle()
 
-    def show(self) -> "LossCurveWidget":
+    def show(self) -> LossCurveWidget:
         """Display the widget in the current cell, keeping a handle to add the static image at the end."""
         from IPython.display import display
 
         self._display = display(self.mimebundle(), raw=True, display_id=True)
         return self
+
+    def stopped_following(self, reason: str) -> None:
+        """The events stopped coming before the run ended: the view keeps what it has and says why."""
+        with self._lock:
+            self.state.error = f"stopped following: {reason}"
+            self.header.value = self._header_html()
 
     def finish(self) -> None:
         """Push the final state and leave the static image and text summary in the output (once)."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -14,13 +13,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import requests
+from helpers import free_port, stop_process
+from monitoring_models import fails_when_first_feature_large, identity, slow_identity
 from prometheus_client.parser import text_string_to_metric_families
 
 from maas_jupyter.config import Settings
+from maas_jupyter.errors import InvalidInput
 from maas_jupyter.platform import Platform
 from maas_jupyter.serving.client import ServingClient
-from maas_jupyter.serving.supervisor import free_port
-from monitoring_models import fails_when_first_feature_large, identity, slow_identity
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "monitoring-test-token"
@@ -33,13 +33,22 @@ JUDGED_PASSES = 3  # the guard's verdicts on a healthy canary before it counts a
 def maas_serve(home: Path):
     """`maas serve` on a free loopback port until the block ends; stopped by its PID."""
     port = free_port()
-    env = {**os.environ, "MAAS_HOME": str(home), "MAAS_TOKEN": TOKEN, "MAAS_SLO_INTERVAL_S": "0.2",
-           "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    env = {
+        **os.environ,
+        "MAAS_HOME": str(home),
+        "MAAS_TOKEN": TOKEN,
+        "MAAS_SLO_INTERVAL_S": "0.2",
+        "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+    }
     env.pop("MAAS_DATABASE_URL", None)
     log_path = home / "serve.log"
     with open(log_path, "wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "maas_jupyter.cli", "serve", "--host", "127.0.0.1",
-                                    "--http-port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "maas_jupyter.cli", "serve", "--host", "127.0.0.1", "--http-port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     client = ServingClient(f"http://127.0.0.1:{port}", TOKEN, timeout=30)
     try:
         deadline = time.monotonic() + 90
@@ -50,13 +59,7 @@ def maas_serve(home: Path):
         yield client
     finally:
         client.close()
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_process(process, grace_s=20)
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +97,7 @@ def test_metrics_api_and_prometheus_count_the_same_requests(server):
     rng = np.random.default_rng(1)
     for _ in range(25):
         assert server.predict("ep", _rows(rng, 2), metadata=None)["y"].shape == (2, 4)
-    with pytest.raises(Exception):
+    with pytest.raises(InvalidInput):
         server.predict("ep", np.zeros((1, 3), dtype=np.float32))  # wrong width: 400, counted as an error
     series = _api(server, "GET", "/deployments/ep/metrics?window=60")
     summary = series["versions"]["1"]["summary"]
@@ -105,11 +108,16 @@ def test_metrics_api_and_prometheus_count_the_same_requests(server):
     text = server.session.get(server.url + "/metrics", timeout=30)
     assert text.status_code == 200 and text.headers["Content-Type"].startswith("text/plain")
     families = {f.name: f for f in text_string_to_metric_families(text.text)}
-    counts = {s.labels["code"]: s.value for s in families["maas_requests"].samples
-              if s.labels["endpoint"] == "ep" and s.labels["version"] == "1" and s.name == "maas_requests_total"}
+    counts = {
+        s.labels["code"]: s.value
+        for s in families["maas_requests"].samples
+        if s.labels["endpoint"] == "ep" and s.labels["version"] == "1" and s.name == "maas_requests_total"
+    }
     assert counts["200"] >= 25 and counts["400"] >= 1
-    assert sum(counts.values()) == _api(server, "GET", "/deployments/ep/metrics?window=600")[
-        "versions"]["1"]["summary"]["total_requests"]
+    assert (
+        sum(counts.values())
+        == _api(server, "GET", "/deployments/ep/metrics?window=600")["versions"]["1"]["summary"]["total_requests"]
+    )
     assert requests.get(server.url + "/metrics", timeout=30).status_code == 401  # the token guards it too
     bad = server.session.get(server.api + "/deployments/ep/metrics?window=0", timeout=30)
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_input"
@@ -143,18 +151,29 @@ def _load_until_canary_gone(server, rng, **row_options) -> int:
     return sent
 
 
-@pytest.mark.parametrize("version, row_options, reason", [
-    (2, {"first": 5.0}, "failure rate"),  # version 2 fails on these rows, version 1 answers them
-    (3, {}, "p99 latency"),  # version 3 takes milliseconds, version 1 microseconds
-])
+@pytest.mark.parametrize(
+    "version, row_options, reason",
+    [
+        (2, {"first": 5.0}, "failure rate"),  # version 2 fails on these rows, version 1 answers them
+        (3, {}, "p99 latency"),  # version 3 takes milliseconds, version 1 microseconds
+    ],
+)
 def test_slo_guard_rolls_back_a_bad_canary(server, version, row_options, reason):
     rng = np.random.default_rng(version)
     state = server.canary("ep", version, 50)
     assert state["canary"] == {"version": version, "weight": 50}
     _load_until_canary_gone(server, rng, **row_options)
     assert server.get("ep")["canary"] is None and server.get("ep")["version"] == 1
-    slo = _api(server, "GET", "/deployments/ep/slo")
-    mine = [r for r in slo["rollbacks"] if r["canary_version"] == version]
+    # The guard takes the canary out, then records why: a reader may come in between, so wait for the record.
+    deadline = time.monotonic() + LOOP_SECONDS
+    while True:
+        slo = _api(server, "GET", "/deployments/ep/slo")
+        mine = [r for r in slo["rollbacks"] if r["canary_version"] == version]
+        recorded = (slo["evaluation"] or {}).get("last") or {}
+        if mine and recorded.get("canary_version") == version:
+            break
+        assert time.monotonic() < deadline, f"the canary is gone but the guard recorded no rollback of it: {slo}"
+        time.sleep(0.05)
     assert slo["guard_running"] and len(mine) == 1 and reason in mine[0]["reason"]
     last = slo["evaluation"]["last"]  # the guard's own record of the pass that did it
     assert last["verdict"] == "rolled_back" and last["canary_version"] == version and reason in last["reason"]
@@ -182,8 +201,9 @@ def test_healthy_canary_is_left_alone(server):
         evaluation = slo["evaluation"] or {"judged": 0, "last": None}
         if evaluation["judged"] >= judged_before + JUDGED_PASSES:
             break
-        assert sent < LOOP_REQUESTS and time.monotonic() - started < LOOP_SECONDS, \
+        assert sent < LOOP_REQUESTS and time.monotonic() - started < LOOP_SECONDS, (
             f"the guard judged the canary {evaluation['judged'] - judged_before} times in {sent} requests: {slo}"
+        )
     last = evaluation["last"]
     assert last["canary_version"] == 2 and last["verdict"] == "within_bounds", slo
     assert last["canary_requests"] >= slo["bounds"]["min_requests"], slo

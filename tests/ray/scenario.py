@@ -23,15 +23,17 @@ import traceback
 from pathlib import Path
 
 TMP = Path(sys.argv[1]).resolve()
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import loopback_cluster  # noqa: E402
+import loopback_cluster  # noqa: E402  (run as a script: its own folder is on sys.path)
 
 loopback_cluster.prepare(TMP)
 import numpy as np  # noqa: E402
 
 LOAD_WORKERS = 4
-LOAD_MAX_REQUESTS = 3000  # every load loop is bounded in count and in time
-LOAD_MAX_SECONDS = 120.0
+# Every load loop is bounded in count and in time; the bounds are far above what a change needs even on one
+# slow core, so a loop ends when the change has been seen through, never in the middle of it.
+LOAD_MAX_REQUESTS = 200_000
+LOAD_MAX_SECONDS = 300.0
+ANSWERS_AROUND_A_CHANGE = 20  # answered requests before a change starts, and after it returned
 
 result: dict = {"steps": []}
 
@@ -50,9 +52,11 @@ def tiny_model(scale: float) -> bytes:
     b = np.arange(3, dtype=np.float32) * scale
     graph = helper.make_graph(
         [helper.make_node("MatMul", ["x", "w"], ["xw"]), helper.make_node("Add", ["xw", "b"], ["y"])],
-        "tiny", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])],
+        "tiny",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3])],
-        [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")])
+        [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     return model.SerializeToString()
@@ -64,9 +68,10 @@ def request(x):
     return InferenceRequest([Tensor("x", "FP32", list(x.shape), x.reshape(-1))])
 
 
-async def load_loop(dataplane, stop: threading.Event, rows: np.ndarray) -> dict:
-    """LOAD_WORKERS concurrent clients until `stop`, LOAD_MAX_REQUESTS or LOAD_MAX_SECONDS."""
-    counts = {"ok": 0, "unavailable": 0, "other": 0, "versions": {}, "errors": []}
+async def load_loop(dataplane, stop: threading.Event, rows: np.ndarray, counts: dict) -> dict:
+    """LOAD_WORKERS concurrent clients until `stop`, LOAD_MAX_REQUESTS or LOAD_MAX_SECONDS; `counts` fills
+    as they go."""
+    counts.update({"ok": 0, "unavailable": 0, "other": 0, "versions": {}, "errors": []})
     deadline = time.monotonic() + LOAD_MAX_SECONDS
     sent = 0
 
@@ -93,16 +98,28 @@ async def load_loop(dataplane, stop: threading.Event, rows: np.ndarray) -> dict:
     return counts
 
 
+def _answered(counts: dict, at_least: int) -> None:
+    """Wait until `at_least` requests were answered (or failed), within the load loop's own time bound."""
+    deadline = time.monotonic() + LOAD_MAX_SECONDS
+    while counts.get("ok", 0) + counts.get("unavailable", 0) + counts.get("other", 0) < at_least:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the load loop answered too few requests: {counts}")
+        time.sleep(0.01)
+
+
 async def under_load(dataplane, rows, action) -> tuple[dict, object]:
-    """Run `action` in a thread while the load loop runs; the loop stops shortly after it returns."""
+    """Run `action` in a thread while the load loop runs: requests flow before it starts and go on until
+    ANSWERS_AROUND_A_CHANGE more were answered after it returned."""
     stop = threading.Event()
     outcome = {}
+    counts: dict = {}
 
     def run():
         try:
-            time.sleep(0.5)  # requests are flowing before the change
+            _answered(counts, ANSWERS_AROUND_A_CHANGE)
             outcome["value"] = action()
-            time.sleep(1.0)  # and keep flowing after it
+            done = counts["ok"] + counts["unavailable"] + counts["other"]
+            _answered(counts, done + ANSWERS_AROUND_A_CHANGE)
         except Exception:
             outcome["error"] = traceback.format_exc()
         finally:
@@ -110,7 +127,7 @@ async def under_load(dataplane, rows, action) -> tuple[dict, object]:
 
     thread = threading.Thread(target=run)
     thread.start()
-    counts = await load_loop(dataplane, stop, rows)
+    counts = await load_loop(dataplane, stop, rows, counts)
     thread.join()
     if "error" in outcome:
         raise RuntimeError(outcome["error"])
@@ -120,15 +137,18 @@ async def under_load(dataplane, rows, action) -> tuple[dict, object]:
 def namespace_sockets() -> dict:
     interfaces = subprocess.run(["ip", "-o", "addr"], capture_output=True, text=True).stdout.split("\n")
     listening = subprocess.run(["ss", "-ltnH"], capture_output=True, text=True).stdout.split("\n")
-    return {"interfaces": sorted({line.split()[1] for line in interfaces if line.strip()}),
-            "addresses": sorted({line.split()[3].split("/")[0] for line in interfaces if line.strip()}),
-            "listening": sorted({line.split()[3] for line in listening if line.strip()})}
+    return {
+        "interfaces": sorted({line.split()[1] for line in interfaces if line.strip()}),
+        "addresses": sorted({line.split()[3].split("/")[0] for line in interfaces if line.strip()}),
+        "listening": sorted({line.split()[3] for line in listening if line.strip()}),
+    }
 
 
 def main() -> None:
     import onnxruntime as ort
     import ray
     from ray import serve
+
     from maas_jupyter.config import Settings
     from maas_jupyter.platform import Platform
     from maas_jupyter.serving.dataplane import DataPlane
@@ -151,8 +171,11 @@ def main() -> None:
         state = deployments.deploy("ep", "m", 1, replicas=2, cpus=0.5)
         deployments.reconcile()  # as `maas serve` does at start (also removes leftovers of this server)
         step("deployed", state=state)
-        result["deploy"] = {"replicas": state["loaded"][0].get("replicas"), "scaling": state["scaling"],
-                            "version": state["version"]}
+        result["deploy"] = {
+            "replicas": state["loaded"][0].get("replicas"),
+            "scaling": state["scaling"],
+            "version": state["version"],
+        }
 
         rows = np.random.default_rng(1).standard_normal((64, 4)).astype(np.float32)
         direct = {n: ort.InferenceSession(b, providers=["CPUExecutionProvider"]) for n, b in ((1, v1), (2, v2))}
@@ -178,8 +201,10 @@ def main() -> None:
         # Which replicas serve: each answers with its process and node.
         runtime = deployments.endpoint("ep").routes.primary
         seen = [runtime.handle.where.remote().result() for _ in range(20)]
-        result["replicas_seen"] = {"pids": sorted({s["pid"] for s in seen}),
-                                   "nodes": sorted({s["node_id"] for s in seen})}
+        result["replicas_seen"] = {
+            "pids": sorted({s["pid"] for s in seen}),
+            "nodes": sorted({s["node_id"] for s in seen}),
+        }
         step("replicas", **result["replicas_seen"])
 
         changes = {}
@@ -217,21 +242,34 @@ def main() -> None:
         counts, _ = asyncio.run(under_load(dataplane, rows, kill))
         recovered, states = wait_replaced(deployments, {victim})
         after = asyncio.run(load_loop_fixed(dataplane, rows, 40))
-        result["kill"] = {**counts, "victim": victim, "victim_was_replica": True, "replica_states": states,
-                          "recovered": recovered, "after": after}
+        result["kill"] = {
+            **counts,
+            "victim": victim,
+            "victim_was_replica": True,
+            "replica_states": states,
+            "recovered": recovered,
+            "after": after,
+        }
         step("kill", **result["kill"])
 
         info = platform.info()
-        result["info"] = {"backend": info.get("backend"), "nodes": info.get("nodes"),
-                          "endpoints": info.get("endpoints"), "scaling": info.get("scaling")}
+        result["info"] = {
+            "backend": info.get("backend"),
+            "nodes": info.get("nodes"),
+            "endpoints": info.get("endpoints"),
+            "scaling": info.get("scaling"),
+        }
         step("info", **result["info"])
 
         # Remove the worker node (its raylet and every process on it) under load: Serve restarts its
         # replicas on the remaining node.
         worker = next(iter(cluster.worker_nodes))
         runtime = deployments.endpoint("ep").routes.primary
-        lost_pids = {s["pid"] for s in (runtime.handle.where.remote().result() for _ in range(20))
-                     if s["node_id"] == worker.node_id}
+        lost_pids = {
+            s["pid"]
+            for s in (runtime.handle.where.remote().result() for _ in range(20))
+            if s["node_id"] == worker.node_id
+        }
 
         def remove_node():
             cluster.remove_node(worker, allow_graceful=False)
@@ -245,8 +283,13 @@ def main() -> None:
         deadline = time.monotonic() + 120
         while (alive := sum(1 for node in ray.nodes() if node["Alive"])) > 1 and time.monotonic() < deadline:
             time.sleep(1)
-        result["node_loss"] = {**counts, "recovered": recovered, "replica_states": states, "after": after,
-                               "alive_nodes": alive}
+        result["node_loss"] = {
+            **counts,
+            "recovered": recovered,
+            "replica_states": states,
+            "after": after,
+            "alive_nodes": alive,
+        }
         step("node_loss", **result["node_loss"])
 
         scaled = deployments.scale("ep", replicas=1)

@@ -23,17 +23,25 @@ SCRIPT = "model = x_train = y_train = None\n"
 
 # ---- resource requests ---------------------------------------------------------------------------
 
+
 def test_resource_requests_are_checked_and_normalised():
     assert check_resources({"cpus": 2, "gpus": None}) == {"cpus": 2.0}
     assert check_resources({"gpus": 0.5}) == {"gpus": 0.5}
     assert check_resources(None) == {}
 
 
-@pytest.mark.parametrize("requested, words", [
-    ({"cpus": 0}, "cpus must be a number above 0"), ({"cpus": -1}, "above 0"), ({"gpus": "two"}, "gpus must be"),
-    ({"cpus": True}, "above 0"), ({"cpus": float("nan")}, "above 0"), ({"gpus": float("inf")}, "above 0"),
-    ({"memory": 4}, "unknown resource"),
-])
+@pytest.mark.parametrize(
+    "requested, words",
+    [
+        ({"cpus": 0}, "cpus must be a number above 0"),
+        ({"cpus": -1}, "above 0"),
+        ({"gpus": "two"}, "gpus must be"),
+        ({"cpus": True}, "above 0"),
+        ({"cpus": float("nan")}, "above 0"),
+        ({"gpus": float("inf")}, "above 0"),
+        ({"memory": 4}, "unknown resource"),
+    ],
+)
 def test_bad_resource_requests_are_refused(requested, words):
     with pytest.raises(InvalidInput, match=words):
         check_resources(requested)
@@ -57,9 +65,11 @@ def test_a_local_runner_stores_nothing_for_a_resource_request(platform):
         runner.close()
 
 
-NODES = [{"NodeID": "a", "Alive": True, "Resources": {"CPU": 4.0}},
-         {"NodeID": "b", "Alive": True, "Resources": {"CPU": 2.0, "memory": 1e9}},
-         {"NodeID": "c", "Alive": False, "Resources": {"CPU": 64.0, "GPU": 8.0}}]
+NODES = [
+    {"NodeID": "a", "Alive": True, "Resources": {"CPU": 4.0}},
+    {"NodeID": "b", "Alive": True, "Resources": {"CPU": 2.0, "memory": 1e9}},
+    {"NodeID": "c", "Alive": False, "Resources": {"CPU": 64.0, "GPU": 8.0}},
+]
 
 
 def test_a_request_no_live_ray_node_can_meet_is_refused_at_submit():
@@ -79,6 +89,7 @@ def test_a_worker_without_the_database_does_not_see_the_servers_home():
 
 # ---- what an end means ---------------------------------------------------------------------------
 
+
 def test_final_states_and_reasons():
     lost = WorkerExit(None, "the Ray node running the job died (node 1234)")
     assert final_state(False, lost, {}, False) == ("FAILED", lost.reason)
@@ -86,12 +97,15 @@ def test_final_states_and_reasons():
     assert final_state(True, WorkerExit(-signal.SIGKILL), {}, False)[1] == "cancelled (killed after the grace period)"
     assert final_state(False, WorkerExit(0), {"status": "succeeded"}, False) == ("SUCCEEDED", "")
     assert final_state(False, WorkerExit(1), {"status": "failed", "error": "ValueError: x"}, False) == (
-        "FAILED", "ValueError: x")
+        "FAILED",
+        "ValueError: x",
+    )
     assert "SIGKILL" in final_state(False, WorkerExit(-signal.SIGKILL), {}, False)[1]
     assert final_state(False, WorkerExit(-signal.SIGKILL), {}, True)[1] == "the server stopped while the job ran"
 
 
 # ---- the runner over a scripted launcher ---------------------------------------------------------
+
 
 class ScriptedWorker:
     """A worker whose life the test writes: `finish()` ends it, `signals` records what it was sent."""
@@ -156,8 +170,9 @@ class ScriptedLauncher:
 @pytest.fixture
 def scripted(platform):
     launcher = ScriptedLauncher()
-    runner = JobRunner(platform.settings, platform.db, platform.events, max_concurrent=1, cancel_grace_s=0.2,
-                       launcher=launcher)
+    runner = JobRunner(
+        platform.settings, platform.db, platform.events, max_concurrent=1, cancel_grace_s=0.2, launcher=launcher
+    )
     yield runner, launcher
     runner.close()
 
@@ -215,22 +230,58 @@ def test_the_server_records_the_streamed_run_and_registers_the_returned_model(sc
     job = runner.submit("tiny", SCRIPT)
     worker = launcher.started[0][0]
     run_id = "ab" * 16
-    begin = {"type": "train_begin", "run_id": run_id, "epochs": 2, "batch_size": 32, "optimizer": "adam",
-             "lr": 0.001, "samples": 256, "steps_per_epoch": 8, "has_validation": False}
-    epochs = [{"type": "epoch", "run_id": run_id, "epoch": e, "logs": {"loss": 1.0 / e}, "time": 0.1 * e}
-              for e in (1, 2)]
+    begin = {
+        "type": "train_begin",
+        "run_id": run_id,
+        "epochs": 2,
+        "batch_size": 32,
+        "optimizer": "adam",
+        "lr": 0.001,
+        "samples": 256,
+        "steps_per_epoch": 8,
+        "has_validation": False,
+        "model_name": "tiny",
+        "job_id": job["id"],
+        "metrics": [],
+    }
+    epochs = [
+        {"type": "epoch", "run_id": run_id, "epoch": e, "logs": {"loss": 1.0 / e}, "time": 0.1 * e} for e in (1, 2)
+    ]
     worker.stream([begin, epochs[0]])
     _until(lambda: runner.get(job["id"])["run_id"] == run_id, "the streamed train_begin")
     assert platform.runs.get(run_id)["status"] == "running"  # a running job's run is visible while it runs
 
     history = [{"epoch": 1, "loss": 1.0, "time": 0.1}, {"epoch": 2, "loss": 0.5, "time": 0.2}]
-    run = {"run_id": run_id, "status": "finished", "history": history, "epochs_completed": 2, "steps": 16,
-           "duration_s": 0.3, "error": "", "params": {**begin, "loss": "sparse_categorical_crossentropy"}}
-    result = {"status": "trained", "run_id": run_id, "run": run,
-              "intake": {"source": "keras", "params": {"parity_max_abs_diff": 1e-7}}}
-    end = {"type": "train_end", "run_id": run_id, "status": "finished", "epochs_completed": 2, "duration_s": 0.3}
-    worker.finish(WorkerExit(0), events=[epochs[1], end],
-                  files={"result.json": json.dumps(result).encode(), "model.onnx": make_onnx(4, 2)})
+    run = {
+        "run_id": run_id,
+        "status": "finished",
+        "history": history,
+        "epochs_completed": 2,
+        "steps": 16,
+        "duration_s": 0.3,
+        "error": "",
+        "params": {**begin, "loss": "sparse_categorical_crossentropy"},
+    }
+    result = {
+        "status": "trained",
+        "run_id": run_id,
+        "run": run,
+        "intake": {"source": "keras", "params": {"parity_max_abs_diff": 1e-7}},
+    }
+    end = {
+        "type": "train_end",
+        "run_id": run_id,
+        "status": "finished",
+        "epochs_completed": 2,
+        "steps": 16,
+        "duration_s": 0.3,
+        "error": "",
+    }
+    worker.finish(
+        WorkerExit(0),
+        events=[epochs[1], end],
+        files={"result.json": json.dumps(result).encode(), "model.onnx": make_onnx(4, 2)},
+    )
     done = runner.wait(job["id"], timeout=30)
     assert done["state"] == "SUCCEEDED" and done["registered_version"] == 1 and done["run_id"] == run_id
     version = platform.registry.get_version("tiny", 1)
@@ -248,8 +299,9 @@ def test_a_model_that_does_not_register_fails_the_job_and_leaves_no_version(scri
     runner, launcher = scripted
     job = runner.submit("tiny", SCRIPT)
     result = {"status": "trained", "run_id": "cd" * 16, "run": {"run_id": "cd" * 16, "status": "finished"}}
-    launcher.started[0][0].finish(WorkerExit(0), files={"result.json": json.dumps(result).encode(),
-                                                         "model.onnx": b"not onnx"})
+    launcher.started[0][0].finish(
+        WorkerExit(0), files={"result.json": json.dumps(result).encode(), "model.onnx": b"not onnx"}
+    )
     done = runner.wait(job["id"], timeout=30)
     assert done["state"] == "FAILED" and done["reason"].startswith("registering failed")
     assert platform.registry.list_models()["total"] == 0

@@ -26,8 +26,17 @@ class FakeClock:
 
 
 def _begin(epochs=2, steps=500, **extra):
-    return {"type": "train_begin", "run_id": "r1", "epochs": epochs, "steps_per_epoch": steps,
-            "samples": steps * 32, "batch_size": 32, "optimizer": "adam", "lr": 0.001, **extra}
+    return {
+        "type": "train_begin",
+        "run_id": "r1",
+        "epochs": epochs,
+        "steps_per_epoch": steps,
+        "samples": steps * 32,
+        "batch_size": 32,
+        "optimizer": "adam",
+        "lr": 0.001,
+        **extra,
+    }
 
 
 def _run_events(epochs=2, steps=500, seconds_per_step=0.001):
@@ -36,11 +45,21 @@ def _run_events(epochs=2, steps=500, seconds_per_step=0.001):
     for epoch in range(1, epochs + 1):
         for s in range(1, steps + 1):
             step += 1
-            yield {"type": "batch", "epoch": epoch, "step": s, "global_step": step, "loss": 1.0 / step,
-                   "metrics": {"accuracy": 0.5}, "time": step * seconds_per_step}
-        yield {"type": "epoch", "epoch": epoch, "logs": {"loss": 1.0 / epoch, "accuracy": 0.5 + epoch / 10,
-                                                         "val_loss": 1.2 / epoch, "val_accuracy": 0.5},
-               "time": step * seconds_per_step}
+            yield {
+                "type": "batch",
+                "epoch": epoch,
+                "step": s,
+                "global_step": step,
+                "loss": 1.0 / step,
+                "metrics": {"accuracy": 0.5},
+                "time": step * seconds_per_step,
+            }
+        yield {
+            "type": "epoch",
+            "epoch": epoch,
+            "logs": {"loss": 1.0 / epoch, "accuracy": 0.5 + epoch / 10, "val_loss": 1.2 / epoch, "val_accuracy": 0.5},
+            "time": step * seconds_per_step,
+        }
     yield {"type": "train_end", "status": "finished", "epochs_completed": epochs, "duration_s": step * seconds_per_step}
 
 
@@ -130,6 +149,29 @@ def test_following_a_stream_of_events_in_a_thread():
     assert "image/png" in widget.mimebundle()
 
 
+def test_a_stream_that_breaks_off_leaves_the_curve_and_says_why_instead_of_a_thread_traceback(monkeypatch):
+    """The events of a watched job come from a server; if it goes away mid-run, the background follower
+    ends quietly and the view says it stopped following, keeping what it drew."""
+    import threading
+
+    from maas_jupyter.errors import Unavailable
+
+    crashes = []
+    monkeypatch.setattr(threading, "excepthook", crashes.append)
+
+    def events():
+        yield from list(_run_events(epochs=1, steps=30))[:10]
+        raise Unavailable("cannot reach the maas server at http://127.0.0.1:1/maas/api/")
+
+    widget = LossCurveWidget(clock=FakeClock())
+    thread = widget.follow(events())
+    thread.join(timeout=60)
+    assert not thread.is_alive() and crashes == []
+    assert widget.state.global_step > 0 and widget.state.status == "running"
+    assert "stopped following: cannot reach the maas server" in widget.header.value
+    assert "image/png" not in widget.mimebundle()  # the run did not end: no closing image pretends it did
+
+
 def test_outside_a_kernel_the_live_view_is_text():
     lines = []
     view = live_curve("demo", write=lines.append)
@@ -154,7 +196,9 @@ result = Platform().train(model, x, y, epochs=2, batch_size=16, listener=live_cu
 print(result.status)
 """
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
-    NotebookClient(notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    NotebookClient(
+        notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    ).execute()
     outputs = notebook.cells[0].outputs
     displays = [o for o in outputs if o.output_type in ("display_data", "update_display_data")]
     assert displays, outputs
@@ -200,11 +244,22 @@ def test_no_value_sent_to_a_mark_is_none_or_nan(sent_to_marks):
         for s in range(1, 5):
             step += 1
             loss = float("nan") if step == 3 else None if step == 5 else 1.0 / step
-            widget.on_event({"type": "batch", "epoch": epoch, "step": s, "global_step": step, "loss": loss,
-                             "metrics": {"accuracy": None}})
+            widget.on_event(
+                {
+                    "type": "batch",
+                    "epoch": epoch,
+                    "step": s,
+                    "global_step": step,
+                    "loss": loss,
+                    "metrics": {"accuracy": None},
+                }
+            )
         # validation only every other epoch, and a metric that was not a number
-        logs = {"loss": 1.0 / epoch, "accuracy": float("nan") if epoch == 2 else 0.5,
-                **({"val_loss": 1.1 / epoch} if epoch != 2 else {"val_accuracy": None})}
+        logs = {
+            "loss": 1.0 / epoch,
+            "accuracy": float("nan") if epoch == 2 else 0.5,
+            **({"val_loss": 1.1 / epoch} if epoch != 2 else {"val_accuracy": None}),
+        }
         widget.on_event({"type": "epoch", "epoch": epoch, "logs": logs})
     widget.on_event({"type": "train_end", "status": "finished", "steps": step})
     _assert_all_finite(sent_to_marks)
@@ -264,10 +319,20 @@ def test_step_ticks_are_few_and_compact_at_thousands_of_steps():
     assert [labels[str(t)] for t in ticks] == ["0", "500", "1k", "1.5k", "2k", "2.5k"]
 
 
-@pytest.mark.parametrize("lo, hi, expected", [
-    (0.5, 1.5, [1]), (0.5, 3.5, [1, 2, 3]), (0.5, 10.5, [2, 4, 6, 8, 10]), (0, 2700, [0, 500, 1000, 1500, 2000, 2500]),
-    (0, 1, [0, 1]), (-28, 0, [-25, -20, -15, -10, -5, 0]), (0, 125_000, [0, 25_000, 50_000, 75_000, 100_000, 125_000]),
-    (3.2, 3.8, []), (5, 1, [])])
+@pytest.mark.parametrize(
+    "lo, hi, expected",
+    [
+        (0.5, 1.5, [1]),
+        (0.5, 3.5, [1, 2, 3]),
+        (0.5, 10.5, [2, 4, 6, 8, 10]),
+        (0, 2700, [0, 500, 1000, 1500, 2000, 2500]),
+        (0, 1, [0, 1]),
+        (-28, 0, [-25, -20, -15, -10, -5, 0]),
+        (0, 125_000, [0, 25_000, 50_000, 75_000, 100_000, 125_000]),
+        (3.2, 3.8, []),
+        (5, 1, []),
+    ],
+)
 def test_integer_ticks(lo, hi, expected):
     assert integer_ticks(lo, hi) == expected
 
@@ -277,8 +342,16 @@ def test_round_ticks_and_compact_labels():
     assert nice_ticks(0.83, 1.0, 5) == [0.85, 0.9, 0.95, 1.0]
     assert nice_ticks(0.0, 110.0, 6) == [0, 20, 40, 60, 80, 100]
     assert nice_ticks(float("nan"), 1.0) == []
-    assert [compact_label(v) for v in (0, 950, 1000, 1500, 2500, 12_000, 1250, 1_500_000)] == \
-        ["0", "950", "1k", "1.5k", "2.5k", "12k", "1.25k", "1.5M"]
+    assert [compact_label(v) for v in (0, 950, 1000, 1500, 2500, 12_000, 1250, 1_500_000)] == [
+        "0",
+        "950",
+        "1k",
+        "1.5k",
+        "2.5k",
+        "12k",
+        "1.25k",
+        "1.5M",
+    ]
     assert value_extent([]) == (0.0, 1.0) and value_extent([np.array([np.nan])]) == (0.0, 1.0)
     lo, hi = value_extent([np.array([0.5])])
     assert lo < 0.5 < hi  # one value is not a point-sized domain
@@ -303,8 +376,9 @@ def test_a_run_that_does_not_name_its_metrics_gets_the_chart_with_its_first_batc
     widget = LossCurveWidget(clock=FakeClock(), max_updates_per_s=0)
     widget.on_event(_begin(epochs=2, steps=20))
     assert len(widget.charts.children) == 2
-    widget.on_event({"type": "batch", "epoch": 1, "step": 1, "global_step": 1, "loss": 1.0,
-                     "metrics": {"accuracy": 0.5}})
+    widget.on_event(
+        {"type": "batch", "epoch": 1, "step": 1, "global_step": 1, "loss": 1.0, "metrics": {"accuracy": 0.5}}
+    )
     assert [chart.title for chart in widget.chart_list()][-1] == "accuracy per epoch"
     widths = {chart.widget.layout.width for chart in widget.chart_list()}
     assert widths == {"33%"}, "the charts already shown keep their size"
