@@ -23,7 +23,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
-from jupyter_process import start_jupyter  # noqa: E402
+from helpers.jupyter_process import start_jupyter  # noqa: E402
 
 CELLS = [
     """
@@ -75,18 +75,34 @@ def main(argv: list[str]) -> int:
         settings = workdir / "lab-settings" / "@jupyterlab" / "apputils-extension"
         settings.mkdir(parents=True)
         (settings / "notification.jupyterlab-settings").write_text(
-            json.dumps({"fetchNews": "false", "checkForUpdates": False}))
-        notebook = new_notebook(cells=[new_code_cell(textwrap.dedent(c).strip()) for c in CELLS], metadata={
-            "kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}})
+            json.dumps({"fetchNews": "false", "checkForUpdates": False})
+        )
+        notebook = new_notebook(
+            cells=[new_code_cell(textwrap.dedent(c).strip()) for c in CELLS],
+            metadata={"kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}},
+        )
         nbformat.write(notebook, workdir / "tour.ipynb")
-        server = start_jupyter(workdir, app="lab", extra_env={
-            "JUPYTERLAB_SETTINGS_DIR": str(workdir / "lab-settings"),
-            "JUPYTERLAB_WORKSPACES_DIR": str(workdir / "lab-workspaces")})
+        server = start_jupyter(
+            workdir,
+            app="lab",
+            extra_env={
+                "JUPYTERLAB_SETTINGS_DIR": str(workdir / "lab-settings"),
+                "JUPYTERLAB_WORKSPACES_DIR": str(workdir / "lab-workspaces"),
+            },
+        )
         try:
-            driver = {"url": server.url, "token": server.token, "notebook": "tour.ipynb", "out": str(out),
-                      "trainCell": TRAIN_CELL, "monitorCell": MONITOR_CELL, "monitorWaitS": 20}
-            done = subprocess.run(["node", str(REPO / "scripts" / "readme_screenshots.js"), json.dumps(driver)],
-                                  timeout=900)
+            driver = {
+                "url": server.url,
+                "token": server.token,
+                "notebook": "tour.ipynb",
+                "out": str(out),
+                "trainCell": TRAIN_CELL,
+                "monitorCell": MONITOR_CELL,
+                "monitorWaitS": 20,
+            }
+            done = subprocess.run(
+                ["node", str(REPO / "scripts" / "readme_screenshots.js"), json.dumps(driver)], timeout=900
+            )
             return done.returncode
         finally:
             server.stop()

@@ -3,40 +3,15 @@
 from __future__ import annotations
 
 import os
-import socket
 
-import numpy as np
-import onnx
 import pytest
-from onnx import TensorProto, helper, numpy_helper
+from helpers import free_port
+from helpers.onnx_models import build_linear_onnx
 
 # Keep TensorFlow quiet and single-minded in tests (2-core machines).
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
-
-
-def build_linear_onnx(n_in: int = 4, n_out: int = 3, seed: int = 0, input_name: str = "x",
-                      output_name: str = "y") -> bytes:
-    """y = softmax(x @ W + b) as an ONNX model with a dynamic batch dimension."""
-    rng = np.random.default_rng(seed)
-    w = numpy_helper.from_array(rng.standard_normal((n_in, n_out)).astype(np.float32), "W")
-    b = numpy_helper.from_array(rng.standard_normal(n_out).astype(np.float32), "b")
-    nodes = [
-        helper.make_node("MatMul", [input_name, "W"], ["xw"]),
-        helper.make_node("Add", ["xw", "b"], ["logits"]),
-        helper.make_node("Softmax", ["logits"], [output_name], axis=-1),
-    ]
-    graph = helper.make_graph(
-        nodes, "linear",
-        [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, ["batch", n_in])],
-        [helper.make_tensor_value_info(output_name, TensorProto.FLOAT, ["batch", n_out])],
-        initializer=[w, b],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    return model.SerializeToString()
 
 
 @pytest.fixture(autouse=True)
@@ -93,12 +68,6 @@ def platform(maas_home):
     p.close()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def unused_port():
     return free_port()
@@ -107,7 +76,7 @@ def unused_port():
 @pytest.fixture(scope="module")
 def jupyter_server(tmp_path_factory):
     """A real `jupyter server` with the maas extension, shared by the tests of one module."""
-    from jupyter_process import start_jupyter
+    from helpers.jupyter_process import start_jupyter
 
     server = start_jupyter(tmp_path_factory.mktemp("jupyter"))
     yield server

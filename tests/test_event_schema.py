@@ -34,11 +34,14 @@ model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="s
 def unloadable_onnx() -> bytes:
     """Passes onnx.checker; ONNX Runtime cannot load it (an operator of a domain nobody implements)."""
     graph = helper.make_graph(
-        [helper.make_node("NoSuchOperator", ["x"], ["y"], domain="com.example.missing")], "unloadable",
+        [helper.make_node("NoSuchOperator", ["x"], ["y"], domain="com.example.missing")],
+        "unloadable",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 3])])
-    model = helper.make_model(graph, ir_version=8, opset_imports=[helper.make_opsetid("", 17),
-                                                                   helper.make_opsetid("com.example.missing", 1)])
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 3])],
+    )
+    model = helper.make_model(
+        graph, ir_version=8, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.example.missing", 1)]
+    )
     return model.SerializeToString()
 
 
@@ -130,24 +133,52 @@ def _canary_rolled_back_by_the_guard(platform, heard: Heard) -> None:
 BASE = {"seq": 1, "at": 1.0}
 
 
-@pytest.mark.parametrize("event, words", [
-    ({"type": "metrics", "endpoint": "ep", **BASE}, "unknown event type 'metrics'"),
-    ({"type": "deployment", "deployment": {}, **BASE}, "unknown event type 'deployment'"),
-    ({"model": "m", **BASE}, 'string "type"'),
-    ("registry.changed", 'string "type"'),
-    ({"type": "registry.changed", "model": "m", "change": "renamed", **BASE}, "change: 'renamed' is not one of"),
-    ({"type": "registry.changed", "model": "m", "change": "created"}, "'seq' is a required property"),
-    ({"type": "registry.changed", "model": "m", "change": "created", "alias": "x", **BASE}, "'alias' was unexpected"),
-    ({"type": "deployment.swap", "name": "ep", "deployment": {"name": 1}, **BASE}, "deployment/name: 1 is not of type"),
-    ({"type": "job.state", "job_id": "7", "name": "j", "state": "RUNNING", "reason": None, "run_id": None,
-      "registered_version": None, **BASE}, "job_id: '7' is not of type 'integer'"),
-    ({"type": "job.training", "job_id": 1, "event": {"type": "batch", "loss": 1.0}, **BASE},
-     "batch trainer event: the event: 'run_id' is a required property"),
-    ({"type": "job.training", "job_id": 1, "event": {"type": "metrics"}, **BASE}, "unknown trainer event type"),
-    ({"type": "job.training", "job_id": 1, "event": {"type": "epoch", "run_id": "r", "epoch": 1,
-                                                       "logs": {"loss": "low"}, "time": 1.0}, **BASE},
-     "logs/loss: 'low' is not of type 'number', 'null'"),
-])
+@pytest.mark.parametrize(
+    "event, words",
+    [
+        ({"type": "metrics", "endpoint": "ep", **BASE}, "unknown event type 'metrics'"),
+        ({"type": "deployment", "deployment": {}, **BASE}, "unknown event type 'deployment'"),
+        ({"model": "m", **BASE}, 'string "type"'),
+        ("registry.changed", 'string "type"'),
+        ({"type": "registry.changed", "model": "m", "change": "renamed", **BASE}, "change: 'renamed' is not one of"),
+        ({"type": "registry.changed", "model": "m", "change": "created"}, "'seq' is a required property"),
+        (
+            {"type": "registry.changed", "model": "m", "change": "created", "alias": "x", **BASE},
+            "'alias' was unexpected",
+        ),
+        (
+            {"type": "deployment.swap", "name": "ep", "deployment": {"name": 1}, **BASE},
+            "deployment/name: 1 is not of type",
+        ),
+        (
+            {
+                "type": "job.state",
+                "job_id": "7",
+                "name": "j",
+                "state": "RUNNING",
+                "reason": None,
+                "run_id": None,
+                "registered_version": None,
+                **BASE,
+            },
+            "job_id: '7' is not of type 'integer'",
+        ),
+        (
+            {"type": "job.training", "job_id": 1, "event": {"type": "batch", "loss": 1.0}, **BASE},
+            "batch trainer event: the event: 'run_id' is a required property",
+        ),
+        ({"type": "job.training", "job_id": 1, "event": {"type": "metrics"}, **BASE}, "unknown trainer event type"),
+        (
+            {
+                "type": "job.training",
+                "job_id": 1,
+                "event": {"type": "epoch", "run_id": "r", "epoch": 1, "logs": {"loss": "low"}, "time": 1.0},
+                **BASE,
+            },
+            "logs/loss: 'low' is not of type 'number', 'null'",
+        ),
+    ],
+)
 def test_an_event_that_does_not_fit_is_refused_saying_where(event, words):
     with pytest.raises(InvalidInput) as refused:
         validate_event(event)
@@ -156,6 +187,10 @@ def test_an_event_that_does_not_fit_is_refused_saying_where(event, words):
 
 def test_the_sidebar_event_types_are_generated_from_the_schema():
     """labextension/src/events.generated.ts is what scripts/make_event_types.py makes of the schema now."""
-    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "make_event_types.py"), "--check"],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "make_event_types.py"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stdout + result.stderr

@@ -11,12 +11,31 @@ PACKAGE = Path(__file__).resolve().parents[1] / "maas_jupyter"
 GENERATED = ("maas_jupyter.serving.proto",)
 
 # The faces, by module prefix: each may import the core and the libraries of its transport.
-FACES = ("maas_jupyter.api", "maas_jupyter.magics", "maas_jupyter.server", "maas_jupyter.widgets",
-         "maas_jupyter.cli", "maas_jupyter.serving.app", "maas_jupyter.serving.grpc_server",
-         "maas_jupyter.serving.http_limits", "maas_jupyter.serving.rest", "maas_jupyter.serving.serve_face")
+FACES = (
+    "maas_jupyter.api",
+    "maas_jupyter.magics",
+    "maas_jupyter.server",
+    "maas_jupyter.widgets",
+    "maas_jupyter.cli",
+    "maas_jupyter.serving.app",
+    "maas_jupyter.serving.grpc_server",
+    "maas_jupyter.serving.http_limits",
+    "maas_jupyter.serving.rest",
+    "maas_jupyter.serving.serve_face",
+)
 ROOT = "maas_jupyter"  # its __init__ holds the entry points (load_ipython_extension, the server extension)
-FACE_LIBRARIES = ("tornado", "IPython", "ipykernel", "ipywidgets", "bqplot", "jupyter_server", "jupyterlab",
-                  "grpc", "nbformat", "nbclient")
+FACE_LIBRARIES = (
+    "tornado",
+    "IPython",
+    "ipykernel",
+    "ipywidgets",
+    "bqplot",
+    "jupyter_server",
+    "jupyterlab",
+    "grpc",
+    "nbformat",
+    "nbclient",
+)
 
 
 def _modules() -> dict[str, Path]:
@@ -46,8 +65,9 @@ def _imports(name: str, path: Path) -> set[str]:
             else:
                 module = node.module or ""
             # `from . import x` names a module x, `from .m import f` the module m
-            targets.update(f"{module}.{alias.name}" if f"{module}.{alias.name}" in MODULES else module
-                           for alias in node.names)
+            targets.update(
+                f"{module}.{alias.name}" if f"{module}.{alias.name}" in MODULES else module for alias in node.names
+            )
     return targets
 
 
@@ -59,8 +79,9 @@ def _own(target: str) -> str | None:
     return ".".join(parts) if parts and parts[0] == ROOT else None
 
 
-GRAPH = {name: {own for t in _imports(name, path) if (own := _own(t)) and own != name}
-         for name, path in MODULES.items()}
+GRAPH = {
+    name: {own for t in _imports(name, path) if (own := _own(t)) and own != name} for name, path in MODULES.items()
+}
 
 
 def _circles(graph: dict[str, set[str]]) -> list[list[str]]:

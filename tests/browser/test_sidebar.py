@@ -7,33 +7,19 @@ The browser side is labextension/ui-tests/sidebar.js; each test runs one of its 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
+import queue
 import shutil
 import subprocess
-import sys
-import queue
 import threading
 import time
 from pathlib import Path
 
 import pytest
 import requests
-
-sys.path.insert(0, str(Path(__file__).parents[1]))
-from jupyter_process import start_jupyter  # noqa: E402
-
-
-def _tests_conftest():
-    # By path: several test folders have a conftest.py, and "import conftest" gets whichever loaded last.
-    spec = importlib.util.spec_from_file_location("maas_tests_root_conftest", Path(__file__).parents[1] / "conftest.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-build_linear_onnx = _tests_conftest().build_linear_onnx
+from helpers.jupyter_process import start_jupyter
+from helpers.onnx_models import build_linear_onnx
 
 REPO = Path(__file__).resolve().parents[2]
 UI_TESTS = REPO / "labextension" / "ui-tests"
@@ -63,11 +49,19 @@ def _register_models(home: Path) -> None:
 
     platform = Platform(Settings.from_env(home=home))
     try:
-        platform.register(MODEL, build_linear_onnx(784, 10, seed=1, input_name="pixels", output_name="probs"),
-                          description="MNIST digits, a linear model", metrics={"accuracy": 0.912, "loss": 0.31})
-        platform.register(MODEL, build_linear_onnx(784, 10, seed=2, input_name="pixels", output_name="probs"),
-                          description="MNIST digits, retrained", metrics={"accuracy": 0.947, "loss": 0.19},
-                          parent_version=1)
+        platform.register(
+            MODEL,
+            build_linear_onnx(784, 10, seed=1, input_name="pixels", output_name="probs"),
+            description="MNIST digits, a linear model",
+            metrics={"accuracy": 0.912, "loss": 0.31},
+        )
+        platform.register(
+            MODEL,
+            build_linear_onnx(784, 10, seed=2, input_name="pixels", output_name="probs"),
+            description="MNIST digits, retrained",
+            metrics={"accuracy": 0.947, "loss": 0.19},
+            parent_version=1,
+        )
         platform.registry.set_alias(MODEL, "production", 1)
     finally:
         platform.close()
@@ -85,31 +79,47 @@ def lab(tmp_path_factory):
 
 
 def _api(lab, method: str, path: str, **kwargs) -> requests.Response:
-    return requests.request(method, lab.api + path, headers={"Authorization": f"token {lab.token}"}, timeout=60,
-                            **kwargs)
+    return requests.request(
+        method, lab.api + path, headers={"Authorization": f"token {lab.token}"}, timeout=60, **kwargs
+    )
 
 
 def _config(lab, scenario: str, **extra) -> dict:
     """The JSON argument of ui-tests/sidebar.js for one scenario against `lab`."""
     name = f"{scenario}-{len(list(lab.workdir.glob('chromium-*')))}"
     return {
-        "url": lab.url, "token": lab.token, "scenario": scenario, "model": MODEL, "endpoint": ENDPOINT,
-        "executablePath": str(CHROMIUM), "userDataDir": str(lab.workdir / f"chromium-{name}"),
-        "failureScreenshot": str(lab.workdir / f"failure-{name}.png"), "timeoutMs": 60000, **extra,
+        "url": lab.url,
+        "token": lab.token,
+        "scenario": scenario,
+        "model": MODEL,
+        "endpoint": ENDPOINT,
+        "executablePath": str(CHROMIUM),
+        "userDataDir": str(lab.workdir / f"chromium-{name}"),
+        "failureScreenshot": str(lab.workdir / f"failure-{name}.png"),
+        "timeoutMs": 60000,
+        **extra,
     }
 
 
 def _drive(lab, scenario: str, **extra) -> dict:
     """Run one scenario of ui-tests/sidebar.js in Chromium; its JSON result, or fail with its output."""
     config = _config(lab, scenario, **extra)
-    done = subprocess.run(["node", str(UI_TESTS / "sidebar.js"), json.dumps(config)], cwd=UI_TESTS,
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        ["node", str(UI_TESTS / "sidebar.js"), json.dumps(config)],
+        cwd=UI_TESTS,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     result = json.loads(lines[-1]) if lines else {"ok": False, "error": "no result"}
     if done.returncode != 0 or not result.get("ok"):
         log = lab.log.read_text(errors="replace")[-3000:] if lab.log.exists() else ""
-        pytest.fail(f"sidebar.js {scenario} failed: {result.get('error')}\n--- browser log ---\n"
-                    f"{done.stderr[-3000:]}\n--- jupyter log ---\n{log}", pytrace=False)
+        pytest.fail(
+            f"sidebar.js {scenario} failed: {result.get('error')}\n--- browser log ---\n"
+            f"{done.stderr[-3000:]}\n--- jupyter log ---\n{log}",
+            pytrace=False,
+        )
     return result
 
 
@@ -150,9 +160,16 @@ model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="
 @pytest.fixture(scope="module")
 def running_job(lab):
     """A long training job (cancelled by the test that follows it)."""
-    reply = _api(lab, "POST", "jobs", json={"name": JOB_MODEL, "script": JOB_SCRIPT,
-                                            "params": {"epochs": 5000, "batch_size": 64, "optimizer": "sgd",
-                                                       "lr": 0.02}})
+    reply = _api(
+        lab,
+        "POST",
+        "jobs",
+        json={
+            "name": JOB_MODEL,
+            "script": JOB_SCRIPT,
+            "params": {"epochs": 5000, "batch_size": 64, "optimizer": "sgd", "lr": 0.02},
+        },
+    )
     assert reply.status_code == 201, reply.text
     job = reply.json()
     yield job
@@ -199,8 +216,12 @@ def test_sidebar_screenshot(lab, running_job):
     _api(lab, "PUT", f"deployments/{ENDPOINT}/slo", json={"enabled": False})
     endpoint = _api(lab, "GET", f"deployments/{ENDPOINT}").json()
     if endpoint.get("canary") is None and endpoint.get("version") != 2:
-        reply = _api(lab, "POST", "deployments", json={"name": ENDPOINT, "model": MODEL,
-                                                       "canary": {"version": "2", "weight": 20}})
+        reply = _api(
+            lab,
+            "POST",
+            "deployments",
+            json={"name": ENDPOINT, "model": MODEL, "canary": {"version": "2", "weight": 20}},
+        )
         assert reply.status_code == 200, reply.text
     extra = {"endpoint": ENDPOINT, "waitForSpark": True, "job": running_job["id"]}
     traffic = Traffic(lab, ENDPOINT)
@@ -220,8 +241,12 @@ def test_sidebar_screenshot(lab, running_job):
 def test_promote_the_canary_then_undeploy_from_the_sidebar(lab):
     endpoint = _api(lab, "GET", f"deployments/{ENDPOINT}").json()
     if not endpoint.get("canary"):  # the screenshot test normally leaves a canary of v2 in place
-        reply = _api(lab, "POST", "deployments", json={"name": ENDPOINT, "model": MODEL,
-                                                       "canary": {"version": "2", "weight": 20}})
+        reply = _api(
+            lab,
+            "POST",
+            "deployments",
+            json={"name": ENDPOINT, "model": MODEL, "canary": {"version": "2", "weight": 20}},
+        )
         assert reply.status_code == 200, reply.text
     result = _drive(lab, "promote-undeploy", expectPromoted=2)
     assert "canary v2" in result["promoteQuestion"]
@@ -257,8 +282,9 @@ def _deploy_ready(lab, name: str, version: str, timeout: float = 180) -> None:
 
 def _infer_with(lab, endpoint: str, key: str) -> requests.Response:
     body = {"inputs": [{"name": "pixels", "datatype": "FP32", "shape": [1, 784], "data": [0.5] * 784}]}
-    return requests.post(f"{lab.url}maas/v2/models/{endpoint}/infer", json=body,
-                         headers={"Authorization": f"Bearer {key}"}, timeout=60)
+    return requests.post(
+        f"{lab.url}maas/v2/models/{endpoint}/infer", json=body, headers={"Authorization": f"Bearer {key}"}, timeout=60
+    )
 
 
 def test_inference_key_made_shown_once_used_and_revoked_in_the_sidebar(lab):
@@ -268,11 +294,23 @@ def test_inference_key_made_shown_once_used_and_revoked_in_the_sidebar(lab):
     _deploy_ready(lab, KEY_ENDPOINT, "1")
     _deploy_ready(lab, OTHER_ENDPOINT, "2")
     screenshot = Path(os.environ.get("MAAS_KEYS_SCREENSHOT", lab.workdir / "keys.png"))
-    config = _config(lab, "keys", endpoint=KEY_ENDPOINT, description="the shop's backend", screenshot=str(screenshot),
-                     dialogScreenshot=str(screenshot.with_name(screenshot.stem + "-dialog.png")))
+    config = _config(
+        lab,
+        "keys",
+        endpoint=KEY_ENDPOINT,
+        description="the shop's backend",
+        screenshot=str(screenshot),
+        dialogScreenshot=str(screenshot.with_name(screenshot.stem + "-dialog.png")),
+    )
     node_log = lab.workdir / "node-keys.log"
-    node = subprocess.Popen(["node", str(UI_TESTS / "sidebar.js"), json.dumps(config)], cwd=UI_TESTS,
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=node_log.open("w"), text=True)
+    node = subprocess.Popen(
+        ["node", str(UI_TESTS / "sidebar.js"), json.dumps(config)],
+        cwd=UI_TESTS,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=node_log.open("w"),
+        text=True,
+    )
     lines: queue.Queue = queue.Queue()
     threading.Thread(target=lambda: [lines.put(line) for line in node.stdout], daemon=True).start()
 
@@ -347,13 +385,16 @@ def _live_notebook(workdir: Path) -> str:
 
     (workdir / "nb-live-1.onnx").write_bytes(build_linear_onnx(4, 2, seed=11))
     (workdir / "nb-live-2.onnx").write_bytes(build_linear_onnx(4, 2, seed=12))
-    sources = ["%load_ext maas_jupyter",
-               f"%maas register nb-live-1.onnx --name {NOTEBOOK_MODEL} --alias staging",
-               f"%maas register nb-live-2.onnx --name {NOTEBOOK_MODEL}",
-               f"%maas alias {NOTEBOOK_MODEL}@2 staging"]
+    sources = [
+        "%load_ext maas_jupyter",
+        f"%maas register nb-live-1.onnx --name {NOTEBOOK_MODEL} --alias staging",
+        f"%maas register nb-live-2.onnx --name {NOTEBOOK_MODEL}",
+        f"%maas alias {NOTEBOOK_MODEL}@2 staging",
+    ]
     notebook = nbformat.v4.new_notebook(
         cells=[nbformat.v4.new_code_cell(source) for source in sources],
-        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}})
+        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}},
+    )
     nbformat.write(notebook, workdir / "live.ipynb")
     return "live.ipynb"
 
@@ -365,8 +406,11 @@ class EventLog(threading.Thread):
         super().__init__(daemon=True)
         import websocket
 
-        self.socket = websocket.create_connection(lab.url.replace("http://", "ws://") + "maas/api/events",
-                                                  header=[f"Authorization: token {lab.token}"], timeout=60)
+        self.socket = websocket.create_connection(
+            lab.url.replace("http://", "ws://") + "maas/api/events",
+            header=[f"Authorization: token {lab.token}"],
+            timeout=60,
+        )
         self.socket.settimeout(None)
         self.events: list[dict] = []
 
@@ -404,28 +448,49 @@ def test_registry_changes_reach_the_sidebar_within_two_seconds_without_a_click(l
 
     # The serving child runs, so its events are relayed too: none of them may repeat a registry change.
     assert _api(lab, "GET", "deployments").status_code == 200
-    cells = [{"output": ""},
-             {"output": f"registered {NOTEBOOK_MODEL}@1",
-              "shows": {"model": NOTEBOOK_MODEL, "alias": "staging:v1", "versions": "1 version"}},
-             {"output": f"registered {NOTEBOOK_MODEL}@2",
-              "shows": {"model": NOTEBOOK_MODEL, "alias": "staging:v1", "versions": "2 versions"}},
-             {"output": f"{NOTEBOOK_MODEL}@staging -> version 2",
-              "shows": {"model": NOTEBOOK_MODEL, "alias": "staging:v2", "versions": "2 versions"}}]
-    writes = [
-        (lambda p: p.register(PROCESS_MODEL, build_linear_onnx(4, 2, seed=21), alias="candidate"),
-         {"model": PROCESS_MODEL, "alias": "candidate:v1", "versions": "1 version"}),
-        (lambda p: p.register(PROCESS_MODEL, build_linear_onnx(4, 2, seed=22)),
-         {"model": PROCESS_MODEL, "alias": "candidate:v1", "versions": "2 versions"}),
-        (lambda p: p.registry.set_alias(PROCESS_MODEL, "candidate", 2),
-         {"model": PROCESS_MODEL, "alias": "candidate:v2", "versions": "2 versions"}),
+    cells = [
+        {"output": ""},
+        {
+            "output": f"registered {NOTEBOOK_MODEL}@1",
+            "shows": {"model": NOTEBOOK_MODEL, "alias": "staging:v1", "versions": "1 version"},
+        },
+        {
+            "output": f"registered {NOTEBOOK_MODEL}@2",
+            "shows": {"model": NOTEBOOK_MODEL, "alias": "staging:v1", "versions": "2 versions"},
+        },
+        {
+            "output": f"{NOTEBOOK_MODEL}@staging -> version 2",
+            "shows": {"model": NOTEBOOK_MODEL, "alias": "staging:v2", "versions": "2 versions"},
+        },
     ]
-    config = _config(lab, "live-registry", open=_live_notebook(lab.workdir), cells=cells, deadlineMs=DEADLINE_MS,
-                     timeoutMs=180000)
+    writes = [
+        (
+            lambda p: p.register(PROCESS_MODEL, build_linear_onnx(4, 2, seed=21), alias="candidate"),
+            {"model": PROCESS_MODEL, "alias": "candidate:v1", "versions": "1 version"},
+        ),
+        (
+            lambda p: p.register(PROCESS_MODEL, build_linear_onnx(4, 2, seed=22)),
+            {"model": PROCESS_MODEL, "alias": "candidate:v1", "versions": "2 versions"},
+        ),
+        (
+            lambda p: p.registry.set_alias(PROCESS_MODEL, "candidate", 2),
+            {"model": PROCESS_MODEL, "alias": "candidate:v2", "versions": "2 versions"},
+        ),
+    ]
+    config = _config(
+        lab, "live-registry", open=_live_notebook(lab.workdir), cells=cells, deadlineMs=DEADLINE_MS, timeoutMs=180000
+    )
     node_log = lab.workdir / "node-live-registry.log"
     events = EventLog(lab)
     events.start()
-    node = subprocess.Popen(["node", str(UI_TESTS / "sidebar.js"), json.dumps(config)], cwd=UI_TESTS,
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=node_log.open("w"), text=True)
+    node = subprocess.Popen(
+        ["node", str(UI_TESTS / "sidebar.js"), json.dumps(config)],
+        cwd=UI_TESTS,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=node_log.open("w"),
+        text=True,
+    )
     lines: queue.Queue = queue.Queue()
     threading.Thread(target=lambda: [lines.put(line) for line in node.stdout], daemon=True).start()
 
@@ -459,9 +524,13 @@ def test_registry_changes_reach_the_sidebar_within_two_seconds_without_a_click(l
         node.wait(30)
         events.close()
     assert [(s["by"], s["model"], s["alias"], s["versions"]) for s in result["steps"]] == [
-        ("notebook", NOTEBOOK_MODEL, "staging:v1", "1 version"), ("notebook", NOTEBOOK_MODEL, "staging:v1", "2 versions"),
-        ("notebook", NOTEBOOK_MODEL, "staging:v2", "2 versions"), ("process", PROCESS_MODEL, "candidate:v1", "1 version"),
-        ("process", PROCESS_MODEL, "candidate:v1", "2 versions"), ("process", PROCESS_MODEL, "candidate:v2", "2 versions")]
+        ("notebook", NOTEBOOK_MODEL, "staging:v1", "1 version"),
+        ("notebook", NOTEBOOK_MODEL, "staging:v1", "2 versions"),
+        ("notebook", NOTEBOOK_MODEL, "staging:v2", "2 versions"),
+        ("process", PROCESS_MODEL, "candidate:v1", "1 version"),
+        ("process", PROCESS_MODEL, "candidate:v1", "2 versions"),
+        ("process", PROCESS_MODEL, "candidate:v2", "2 versions"),
+    ]
     # One event per write, whichever process wrote, and none twice (the child's relayed stream included).
     assert events.changes(NOTEBOOK_MODEL) == ["created", "updated", "updated"]
     assert events.changes(PROCESS_MODEL) == ["created", "updated", "updated"]
@@ -479,11 +548,18 @@ def _lab_settings(workdir: Path) -> dict:
 def _restart(server, workdir: Path, extra_env: dict, timeout: float = 90) -> None:
     """Start the same lab again (same port, token and MAAS_HOME) after server.stop(), as a restart would."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAAS_")}
-    env.update({"MAAS_HOME": str(server.home), "JUPYTER_CONFIG_DIR": str(workdir / "jupyter-config"),
-                "TF_CPP_MIN_LOG_LEVEL": "2", **extra_env})
+    env.update(
+        {
+            "MAAS_HOME": str(server.home),
+            "JUPYTER_CONFIG_DIR": str(workdir / "jupyter-config"),
+            "TF_CPP_MIN_LOG_LEVEL": "2",
+            **extra_env,
+        }
+    )
     with open(server.log, "ab") as out:
-        server.process = subprocess.Popen(server.process.args, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                          cwd=workdir)
+        server.process = subprocess.Popen(
+            server.process.args, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=workdir
+        )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert server.process.poll() is None, server.log.read_text()[-3000:]
@@ -504,13 +580,26 @@ def test_sidebar_reconnects_after_a_server_restart(tmp_path):
     extra_env = _lab_settings(tmp_path)
     server = start_jupyter(tmp_path, app="lab", extra_env=extra_env)
     server.workdir = tmp_path
-    config = {"url": server.url, "token": server.token, "scenario": "reconnect", "model": MODEL,
-              "expectAlias": "staging:v2", "executablePath": str(CHROMIUM),
-              "userDataDir": str(tmp_path / "chromium-reconnect"),
-              "failureScreenshot": str(tmp_path / "failure-reconnect.png"), "timeoutMs": 60000}
+    config = {
+        "url": server.url,
+        "token": server.token,
+        "scenario": "reconnect",
+        "model": MODEL,
+        "expectAlias": "staging:v2",
+        "executablePath": str(CHROMIUM),
+        "userDataDir": str(tmp_path / "chromium-reconnect"),
+        "failureScreenshot": str(tmp_path / "failure-reconnect.png"),
+        "timeoutMs": 60000,
+    }
     node_log = tmp_path / "node.log"  # a file, not a pipe: console noise while the server is down must not block
-    node = subprocess.Popen(["node", str(UI_TESTS / "sidebar.js"), json.dumps(config)], cwd=UI_TESTS,
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=node_log.open("w"), text=True)
+    node = subprocess.Popen(
+        ["node", str(UI_TESTS / "sidebar.js"), json.dumps(config)],
+        cwd=UI_TESTS,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=node_log.open("w"),
+        text=True,
+    )
     lines: queue.Queue = queue.Queue()
     threading.Thread(target=lambda: [lines.put(line) for line in node.stdout], daemon=True).start()
 

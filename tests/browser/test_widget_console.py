@@ -12,17 +12,14 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 import threading
-from pathlib import Path
 
 import nbformat
 import pytest
 import requests
-
-sys.path.insert(0, str(Path(__file__).parents[1]))
-from jupyter_process import start_jupyter  # noqa: E402
-from test_sidebar import CHROMIUM, UI_TESTS, _api, _lab_settings, _require_browser, build_linear_onnx  # noqa: E402
+from helpers.jupyter_process import start_jupyter
+from helpers.onnx_models import build_linear_onnx
+from test_sidebar import CHROMIUM, UI_TESTS, _api, _lab_settings, _require_browser
 
 # About 40 s alone, 70 s pinned to one core beside a CPU load; the browser side gives up after DEADLINE_S.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
@@ -113,21 +110,34 @@ def lab(tmp_path):
 
 def _run_notebook(lab) -> dict:
     config = {
-        "url": lab.url, "token": lab.token, "notebook": "widgets.ipynb", "executablePath": str(CHROMIUM),
-        "userDataDir": str(lab.workdir / "chromium-widgets"), "failureScreenshot": str(lab.workdir / "failure.png"),
-        "screenshot": str(lab.workdir / "widgets.png"), "timeoutMs": DEADLINE_S * 1000,
+        "url": lab.url,
+        "token": lab.token,
+        "notebook": "widgets.ipynb",
+        "executablePath": str(CHROMIUM),
+        "userDataDir": str(lab.workdir / "chromium-widgets"),
+        "failureScreenshot": str(lab.workdir / "failure.png"),
+        "screenshot": str(lab.workdir / "widgets.png"),
+        "timeoutMs": DEADLINE_S * 1000,
         "deadlineMs": DEADLINE_S * 1000,
         "waitForText": [{"text": f"stopped after {MONITOR_SECONDS} s", "count": 3}],
     }
-    done = subprocess.run(["node", str(UI_TESTS / "widgets.js"), json.dumps(config)], cwd=UI_TESTS,
-                          capture_output=True, text=True, timeout=DEADLINE_S + 15)
+    done = subprocess.run(
+        ["node", str(UI_TESTS / "widgets.js"), json.dumps(config)],
+        cwd=UI_TESTS,
+        capture_output=True,
+        text=True,
+        timeout=DEADLINE_S + 15,
+    )
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     result = json.loads(lines[-1]) if lines else {"ok": False, "errors": [], "error": "no result"}
     if done.returncode != 0 or not result.get("ok"):
         log = lab.log.read_text(errors="replace")[-3000:] if lab.log.exists() else ""
-        pytest.fail(f"widgets.js failed: {result.get('error')}\n--- browser errors so far ---\n"
-                    f"{_listed(result.get('errors') or [])}\n--- browser log ---\n{done.stderr[-3000:]}\n"
-                    f"--- jupyter log ---\n{log}", pytrace=False)
+        pytest.fail(
+            f"widgets.js failed: {result.get('error')}\n--- browser errors so far ---\n"
+            f"{_listed(result.get('errors') or [])}\n--- browser log ---\n{done.stderr[-3000:]}\n"
+            f"--- jupyter log ---\n{log}",
+            pytrace=False,
+        )
     return result
 
 
@@ -170,8 +180,9 @@ def test_training_and_monitoring_widgets_log_no_errors_in_the_browser(lab):
     assert 2 <= len(long_run) <= 6 and len(set(long_run)) == len(long_run), long_run
     assert any(t.endswith("k") for t in long_run), long_run  # 2.7k steps read 1k, 2k, ...
     seconds = [axis["ticks"] for axis in axes if axis["label"] == "seconds ago"]
-    assert len(seconds) == 4 and all(len(set(t)) == len(t) and all(re.fullmatch(r"\d+", s) for s in t)
-                                     for t in seconds), seconds
+    assert len(seconds) == 4 and all(
+        len(set(t)) == len(t) and all(re.fullmatch(r"\d+", s) for s in t) for t in seconds
+    ), seconds
     assert all(figure["legendsInside"] == 0 and not figure["toolbarShown"] for figure in result["figures"])
     assert any("validation" in legend for legend in result["legends"])
     live, idle, overview = result["tables"]

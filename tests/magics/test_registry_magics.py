@@ -70,22 +70,25 @@ def test_register_uses_the_variable_name_by_default(shell, body, make_onnx):
     assert variable in maas(shell, "models").index
 
 
-@pytest.mark.parametrize("line, reason", [
-    ("register nothing_here --name m", "not defined"),
-    ("register model --name ../x", "not allowed"),
-    ("register model --name a/b", "not allowed"),
-    ("register model --name m --tags notjson", "JSON"),
-    ("versions no-such-model", "does not exist"),
-    ("alias no-such-model@1 production", "does not exist"),
-    ("alias NAME production", "NAME@VERSION"),
-    ("alias NAME@7 production", "no version 7"),
-    ("alias NAME@1 42", "number"),
-    ("frobnicate", "unknown command"),
-    ("deploi NAME", "did you mean `%maas deploy`"),
-    ("register mdel[:1] --name NAME", "name 'mdel' is not defined"),
-    ("register", "required"),
-    ("models --limit x", "invalid int"),
-])
+@pytest.mark.parametrize(
+    "line, reason",
+    [
+        ("register nothing_here --name m", "not defined"),
+        ("register model --name ../x", "not allowed"),
+        ("register model --name a/b", "not allowed"),
+        ("register model --name m --tags notjson", "JSON"),
+        ("versions no-such-model", "does not exist"),
+        ("alias no-such-model@1 production", "does not exist"),
+        ("alias NAME production", "NAME@VERSION"),
+        ("alias NAME@7 production", "no version 7"),
+        ("alias NAME@1 42", "number"),
+        ("frobnicate", "unknown command"),
+        ("deploi NAME", "did you mean `%maas deploy`"),
+        ("register mdel[:1] --name NAME", "name 'mdel' is not defined"),
+        ("register", "required"),
+        ("models --limit x", "invalid int"),
+    ],
+)
 def test_bad_input_is_a_one_line_error_and_changes_nothing(shell, body, name, make_onnx, line, reason):
     shell.user_ns["model"] = make_onnx()
     maas(shell, f"register model --name {name}")

@@ -88,10 +88,13 @@ def test_one_line_deploy_of_a_model_variable(shell, body, make_onnx, capsys):
     # One line says what happened (in-process, a note that the kernel's serving process starts comes first).
     said = [line for line in capsys.readouterr().out.splitlines() if not line.startswith("maas: starting")]
     assert len(said) == 1, said
-    assert said[0].startswith(f"{variable}: serving {variable}@1, ready (registered {variable}@1 from {variable}, sha256 ")
+    assert said[0].startswith(
+        f"{variable}: serving {variable}@1, ready (registered {variable}@1 from {variable}, sha256 "
+    )
     assert maas(shell, "endpoints").loc[variable, "state"] == "ready"
-    np.testing.assert_allclose(maas(shell, f"predict {variable} x"), reference(make_onnx(seed=4), np.ones((2, 4), np.float32)),
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        maas(shell, f"predict {variable} x"), reference(make_onnx(seed=4), np.ones((2, 4), np.float32)), rtol=1e-5
+    )
     maas(shell, f"undeploy {variable}")
 
 
@@ -105,8 +108,11 @@ def test_notebook_code_gets_the_endpoint_address_and_credential(shell, body, nam
     payload = {"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 4], "data": [1, 2, 3, 4]}]}
     reply = requests.post(endpoint.infer_url, json=payload, headers=endpoint.headers, timeout=30)
     assert reply.status_code == 200, reply.text
-    np.testing.assert_allclose(reply.json()["outputs"][0]["data"],
-                               reference(make_onnx(seed=6), np.array([[1, 2, 3, 4]], np.float32))[0], rtol=1e-5)
+    np.testing.assert_allclose(
+        reply.json()["outputs"][0]["data"],
+        reference(make_onnx(seed=6), np.array([[1, 2, 3, 4]], np.float32))[0],
+        rtol=1e-5,
+    )
     assert requests.get(endpoint.url, headers=endpoint.headers, timeout=30).json()["name"] == name
     assert requests.post(endpoint.infer_url, json=payload, timeout=30).status_code in (401, 403)
     info = maas(shell, "info")
@@ -152,9 +158,14 @@ def test_an_inference_key_from_the_notebook_calls_only_its_endpoint(shell, body,
         assert client.is_model_ready(app.model, headers=app.grpc_headers)
     finally:
         client.close()
-    for line, words in [("keys create", "name the endpoints"), (f"keys create {name} --all", "not both"),
-                        ("keys revoke", "one key's id"), ("keys revoke abc", "a key id is a number"),
-                        ("keys revoke 99999", "does not exist"), ("keys create ../x", "not allowed")]:
+    for line, words in [
+        ("keys create", "name the endpoints"),
+        (f"keys create {name} --all", "not both"),
+        ("keys revoke", "one key's id"),
+        ("keys revoke abc", "a key id is a number"),
+        ("keys revoke 99999", "does not exist"),
+        ("keys create ../x", "not allowed"),
+    ]:
         with pytest.raises(UsageError, match=words):
             maas(shell, line)
     assert list(maas(shell, "keys").index) == list(listed.index)
@@ -175,36 +186,47 @@ def test_rest_route_under_jupyter_reaches_the_endpoint(shell, jupyter_server, mo
     shell.user_ns["m"] = make_onnx(seed=5)
     maas(shell, f"deploy m --name {name}")
     payload = {"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 4], "data": [1, 2, 3, 4]}]}
-    reply = requests.post(f"{body.url}maas/v2/models/{name}/infer", json=payload,
-                          headers={"Authorization": f"token {body.token}"}, timeout=30)
+    reply = requests.post(
+        f"{body.url}maas/v2/models/{name}/infer",
+        json=payload,
+        headers={"Authorization": f"token {body.token}"},
+        timeout=30,
+    )
     assert reply.status_code == 200, reply.text
     got = np.array(reply.json()["outputs"][0]["data"], np.float32)
     np.testing.assert_allclose(got, reference(make_onnx(seed=5), np.array([[1, 2, 3, 4]], np.float32))[0], rtol=1e-5)
     # Without the token: refused, and the endpoint goes on serving.
     assert requests.post(f"{body.url}maas/v2/models/{name}/infer", json=payload, timeout=30).status_code == 403
-    bad = requests.post(f"{body.url}maas/v2/models/{name}/infer", headers={"Authorization": f"token {body.token}"},
-                        json={"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 3], "data": [1, 2, 3]}]},
-                        timeout=30)
+    bad = requests.post(
+        f"{body.url}maas/v2/models/{name}/infer",
+        headers={"Authorization": f"token {body.token}"},
+        json={"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 3], "data": [1, 2, 3]}]},
+        timeout=30,
+    )
     assert bad.status_code == 400 and "shape" in bad.json()["error"]
     maas(shell, f"undeploy {name}")
 
 
-@pytest.mark.parametrize("line, reason", [
-    ("deploy NAME@1 --canary", "expected one argument"),
-    ("deploy NAME@1 --canary EP", "--weight"),
-    ("deploy NAME --weight 5", "--canary"),
-    ("deploy NAME@9", "no version 9"),
-    ("deploy nosuchmodel", "does not exist"),
-    ("deploy ../etc", "not allowed"),
-    ("predict nosuchendpoint x", "no endpoint"),
-    ("predict NAME-ep notdefined", "not defined"),
-    ("predict NAME-ep wrong", "shape|element|expects"),
-    ("rollback nosuchendpoint", "no endpoint"),
-    ("promote NAME-ep", "canary"),
-])
+@pytest.mark.parametrize(
+    "line, reason",
+    [
+        ("deploy NAME@1 --canary", "expected one argument"),
+        ("deploy NAME@1 --canary EP", "--weight"),
+        ("deploy NAME --weight 5", "--canary"),
+        ("deploy NAME@9", "no version 9"),
+        ("deploy nosuchmodel", "does not exist"),
+        ("deploy ../etc", "not allowed"),
+        ("predict nosuchendpoint x", "no endpoint"),
+        ("predict NAME-ep notdefined", "not defined"),
+        ("predict NAME-ep wrong", "shape|element|expects"),
+        ("rollback nosuchendpoint", "no endpoint"),
+        ("promote NAME-ep", "canary"),
+    ],
+)
 def test_bad_serving_input_is_a_one_line_error(shell, body, name, make_onnx, line, reason):
-    shell.user_ns.update({"m": make_onnx(seed=6), "x": np.ones((1, 4), np.float32),
-                          "wrong": np.ones((1, 3), np.float32)})
+    shell.user_ns.update(
+        {"m": make_onnx(seed=6), "x": np.ones((1, 4), np.float32), "wrong": np.ones((1, 3), np.float32)}
+    )
     maas(shell, f"register m --name {name}")
     maas(shell, f"deploy {name}@1 --as {name}-ep")
     with pytest.raises(UsageError, match=reason):

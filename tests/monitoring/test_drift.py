@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from monitoring_models import identity
 
 from maas_jupyter.errors import InvalidInput, NotFound
 from maas_jupyter.monitoring import drift
-from monitoring_models import identity
 
 
 def test_psi_by_hand():
@@ -77,8 +77,7 @@ def test_monitor_reports_drift_of_an_endpoint_against_its_versions_reference(pla
     rng = np.random.default_rng(3)
     platform.registry.register_onnx("m", identity(4))
     reference = platform.set_reference_data("m", 1, rng.normal(size=(3000, 4)).astype(np.float32))
-    assert reference == {"name": "m", "version": 1, "rows": 3000, "features": 4, "bins": 10,
-                         "projection": False}
+    assert reference == {"name": "m", "version": 1, "rows": 3000, "features": 4, "bins": 10, "projection": False}
     assert platform.monitor.reference("m", 1)["features"] == 4
     platform.deployments.deploy("ep", "m", 1)
     with pytest.raises(NotFound):

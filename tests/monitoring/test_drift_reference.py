@@ -39,8 +39,15 @@ def data(shell):
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
     bad = x.copy()
     bad[5, 2] = np.nan
-    shell.user_ns.update(model=model, x=x, y=y, x_shifted=x[:200] + 3.0, x_nan=bad, x_wide=np.hstack([x, x]),
-                         words=np.array(["a", "b", "c"]))
+    shell.user_ns.update(
+        model=model,
+        x=x,
+        y=y,
+        x_shifted=x[:200] + 3.0,
+        x_nan=bad,
+        x_wide=np.hstack([x, x]),
+        words=np.array(["a", "b", "c"]),
+    )
     return x
 
 
@@ -71,12 +78,15 @@ def test_register_with_reference_then_drift_flags_shifted_traffic(shell, body, d
         maas(shell, f"undeploy {name}")
 
 
-@pytest.mark.parametrize("flag, match", [
-    ("--reference x_nan", "NaN"),
-    ("--reference x_wide", "8 features per row; the model takes 4"),
-    ("--reference words", "numeric"),
-    ("--reference nowhere", "nowhere"),
-])
+@pytest.mark.parametrize(
+    "flag, match",
+    [
+        ("--reference x_nan", "NaN"),
+        ("--reference x_wide", "8 features per row; the model takes 4"),
+        ("--reference words", "numeric"),
+        ("--reference nowhere", "nowhere"),
+    ],
+)
 def test_bad_reference_data_at_registration_registers_nothing(shell, body, data, flag, match):
     name = _unique("badref")
     with pytest.raises(UsageError, match=match):
@@ -121,8 +131,14 @@ def test_reference_route_checks_what_it_is_sent(jupyter_server, data):
     auth = {"Authorization": f"token {jupyter_server.token}"}
     assert requests.get(url, headers=auth, timeout=30).status_code == 404
     good = drift.summarize(data)
-    for broken in ({}, {**good, "kind": "histogram"}, {**good, "features": 5}, {**good, "rows": 1},
-                   {**good, "shares": [[0.5, 0.5]] * 4}, {**good, "cuts": [[1.0, 0.0]] + good["cuts"][1:]}):
+    for broken in (
+        {},
+        {**good, "kind": "histogram"},
+        {**good, "features": 5},
+        {**good, "rows": 1},
+        {**good, "shares": [[0.5, 0.5]] * 4},
+        {**good, "cuts": [[1.0, 0.0]] + good["cuts"][1:]},
+    ):
         reply = requests.put(url, json=broken, headers=auth, timeout=30)
         assert reply.status_code == 400 and "reference summary" in reply.json()["error"]["message"], broken
     assert requests.get(url, headers=auth, timeout=30).status_code == 404, "a refused summary stores nothing"

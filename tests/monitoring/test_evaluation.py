@@ -6,9 +6,9 @@ import math
 
 import numpy as np
 import pytest
+from monitoring_models import identity
 
 from maas_jupyter.errors import InvalidInput, NotFound
-from monitoring_models import identity
 
 # The identity model returns its input: these rows are the model's class probabilities.
 PROBABILITIES = np.array([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.3, 0.3, 0.4], [0.6, 0.3, 0.1]], dtype=np.float32)
@@ -18,13 +18,15 @@ LABELS = np.array([0, 1, 2, 1])
 def test_classification_metrics_by_hand_in_batches_with_progress(platform):
     platform.registry.register_onnx("clf", identity(3))
     progress = []
-    result = platform.evaluate("clf", 1, PROBABILITIES, LABELS, batch_size=3,
-                               progress=lambda done, total: progress.append((done, total)))
+    result = platform.evaluate(
+        "clf", 1, PROBABILITIES, LABELS, batch_size=3, progress=lambda done, total: progress.append((done, total))
+    )
     assert progress == [(3, 4), (4, 4)]
     assert result["task"] == "classification"
     assert result["accuracy"] == 0.75  # predictions 0, 1, 2, 0
-    assert result["log_loss"] == pytest.approx(-(math.log(0.7) + math.log(0.8) + math.log(0.4) + math.log(0.3)) / 4,
-                                               rel=1e-6)
+    assert result["log_loss"] == pytest.approx(
+        -(math.log(0.7) + math.log(0.8) + math.log(0.4) + math.log(0.3)) / 4, rel=1e-6
+    )
     assert result["confusion_matrix"] == [[1, 0, 0], [1, 1, 0], [0, 0, 1]]
     assert result["precision"] == {"0": 0.5, "1": 1.0, "2": 1.0}
     assert result["recall"] == {"0": 1.0, "1": 0.5, "2": 1.0}

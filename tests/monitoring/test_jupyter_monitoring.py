@@ -3,15 +3,13 @@ the metrics API at maas/api/deployments/{name}/metrics, and %maas monitor / comp
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 import requests
+from monitoring_models import identity
 from prometheus_client.parser import text_string_to_metric_families
 
 from maas_jupyter.client import MaasClient
-from monitoring_models import identity
-
 
 
 @pytest.fixture
@@ -31,8 +29,11 @@ def test_prometheus_and_metrics_api_through_jupyter(jupyter, maas_home, monkeypa
     text = requests.get(jupyter.url + "maas/metrics", headers=auth, timeout=30)
     assert text.status_code == 200
     families = {f.name: f for f in text_string_to_metric_families(text.text)}
-    served = [s for s in families["maas_requests"].samples
-              if s.name == "maas_requests_total" and s.labels == {"endpoint": "ep", "version": "1", "code": "200"}]
+    served = [
+        s
+        for s in families["maas_requests"].samples
+        if s.name == "maas_requests_total" and s.labels == {"endpoint": "ep", "version": "1", "code": "200"}
+    ]
     assert served[0].value == 10
     assert requests.get(jupyter.url + "maas/metrics", timeout=30).status_code in (401, 403)
 
@@ -69,8 +70,9 @@ def test_evaluate_magic_through_jupyter(jupyter, maas_home, monkeypatch):
     monkeypatch.setenv("MAAS_JUPYTER_TOKEN", jupyter.token)
     shell = InteractiveShell.instance()
     shell.register_magics(MaasMagics(shell))
-    shell.user_ns["X"] = np.array([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.3, 0.3, 0.4], [0.6, 0.3, 0.1]],
-                                  dtype=np.float32)
+    shell.user_ns["X"] = np.array(
+        [[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.3, 0.3, 0.4], [0.6, 0.3, 0.1]], dtype=np.float32
+    )
     shell.user_ns["Y"] = np.array([0, 1, 2, 1])
     per_class = shell.run_line_magic("maas", "evaluate clf@1 --data X,Y")
     assert per_class.loc["0", "precision"] == 0.5

@@ -22,7 +22,7 @@ def store(clock):
 
 def test_window_counts_requests_errors_and_failures(store, clock):
     rec = store.recorder("mnist", 1)
-    for i in range(10):
+    for _ in range(10):
         rec.started()
         rec.finished(0.001, 200)
     rec.started()

@@ -3,29 +3,56 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from maas_jupyter.errors import NotFound, Unavailable
-from maas_jupyter.widgets.monitor import (MAX_FAILURES, MonitorDashboard, OverviewTable, current_rate,
-                                          ended_points, summary_table_html, summary_text)
+from maas_jupyter.widgets.monitor import (
+    MAX_FAILURES,
+    MonitorDashboard,
+    OverviewTable,
+    current_rate,
+    ended_points,
+    summary_table_html,
+    summary_text,
+)
 
 
 def _series(window=60, canary=True, requests=5):
     def version(role, p99):
-        points = {"t": list(range(window)), "requests": [requests] * window, "errors": [0] * window,
-                  "throughput": [float(requests)] * window, "p50_ms": [1.0] * window, "p95_ms": [2.0] * window,
-                  "p99_ms": [p99] * window, "mean_batch_size": [1.0] * window, "queue_ms": [0.1] * window,
-                  "ort_ms": [0.2] * window}
-        summary = {"throughput": float(requests), "p50_ms": 1.0, "p95_ms": 2.0, "p99_ms": p99, "error_rate": 0.0,
-                   "mean_batch_size": 1.0, "queue_ms": 0.1, "ort_ms": 0.2, "in_flight": 0,
-                   "requests": requests * window}
+        points = {
+            "t": list(range(window)),
+            "requests": [requests] * window,
+            "errors": [0] * window,
+            "throughput": [float(requests)] * window,
+            "p50_ms": [1.0] * window,
+            "p95_ms": [2.0] * window,
+            "p99_ms": [p99] * window,
+            "mean_batch_size": [1.0] * window,
+            "queue_ms": [0.1] * window,
+            "ort_ms": [0.2] * window,
+        }
+        summary = {
+            "throughput": float(requests),
+            "p50_ms": 1.0,
+            "p95_ms": 2.0,
+            "p99_ms": p99,
+            "error_rate": 0.0,
+            "mean_batch_size": 1.0,
+            "queue_ms": 0.1,
+            "ort_ms": 0.2,
+            "in_flight": 0,
+            "requests": requests * window,
+        }
         return {"role": role, "points": points, "summary": summary}
 
     versions = {"1": version("primary", 3.0)}
     if canary:
         versions["2"] = version("canary", 9.5)
-    return {"endpoint": "mnist", "window_s": window, "versions": versions,
-            "serving": {"version": 1, "canary": {"version": 2, "weight": 10} if canary else None, "state": "ready"}}
+    return {
+        "endpoint": "mnist",
+        "window_s": window,
+        "versions": versions,
+        "serving": {"version": 1, "canary": {"version": 2, "weight": 10} if canary else None, "state": "ready"},
+    }
 
 
 def test_dashboard_shows_primary_and_canary_side_by_side():
@@ -94,8 +121,10 @@ def test_stop_button_and_time_limit():
 
 
 def test_overview_table_lists_every_endpoint():
-    rows = [{"endpoint": "a", "version": 1, "role": "primary", "state": "ready", "throughput": 3.0, "p99_ms": 1.5},
-            {"endpoint": "b", "version": 4, "role": "canary", "state": "ready", "throughput": None}]
+    rows = [
+        {"endpoint": "a", "version": 1, "role": "primary", "state": "ready", "throughput": 3.0, "p99_ms": 1.5},
+        {"endpoint": "b", "version": 4, "role": "canary", "state": "ready", "throughput": None},
+    ]
     view = OverviewTable(lambda: rows)
     assert view.refresh()
     assert view.table.value.count("<tr>") == 3 and "canary" in view.table.value
@@ -112,9 +141,17 @@ def test_empty_series_says_no_requests():
 
 
 def test_dashboard_says_when_the_guard_rolled_the_canary_back():
-    rolled = {**_series(canary=False), "rollbacks": [
-        {"endpoint": "mnist", "canary_version": 2, "at": 1_000_000.0,
-         "reason": "canary version 2 broke its bounds: failure rate 40.0% over 25 requests is above the bound 5.0%"}]}
+    rolled = {
+        **_series(canary=False),
+        "rollbacks": [
+            {
+                "endpoint": "mnist",
+                "canary_version": 2,
+                "at": 1_000_000.0,
+                "reason": "canary version 2 broke its bounds: failure rate 40.0% over 25 requests is above the bound 5.0%",
+            }
+        ],
+    }
     dashboard = MonitorDashboard("mnist", lambda: rolled)
     dashboard.refresh()
     assert "automatic rollback" in dashboard.status.value and "failure rate 40.0%" in dashboard.status.value
@@ -191,8 +228,11 @@ def test_no_value_sent_to_a_mark_is_none_or_nan(sent_to_marks):
     """A latency of None (a second without requests) at the end of a line was placed at
     "translate(437.5,undefined)" once a second; a version without any became the path "null"."""
     series = _ramp()
-    series["versions"]["2"] = {"role": "canary", "points": {"throughput": [0.0] * 60, "p99_ms": [None] * 60},
-                               "summary": {"throughput": 0.0}}
+    series["versions"]["2"] = {
+        "role": "canary",
+        "points": {"throughput": [0.0] * 60, "p99_ms": [None] * 60},
+        "summary": {"throughput": 0.0},
+    }
     dashboard = MonitorDashboard("mnist", lambda: series)
     dashboard.refresh()
     series["versions"].pop("2")

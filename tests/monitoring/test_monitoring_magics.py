@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from IPython.core.error import UsageError
+from monitoring_models import identity
 
 from maas_jupyter.serving.dataplane import DataPlane
 from maas_jupyter.serving.types import InferenceRequest, Tensor
-from monitoring_models import identity
 
 
 @pytest.fixture

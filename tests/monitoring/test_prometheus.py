@@ -14,8 +14,11 @@ def _families(text: bytes) -> dict:
 
 
 def _value(family, sample_name: str, **labels) -> float:
-    found = [s.value for s in family.samples if s.name == sample_name and all(s.labels.get(k) == v
-                                                                            for k, v in labels.items())]
+    found = [
+        s.value
+        for s in family.samples
+        if s.name == sample_name and all(s.labels.get(k) == v for k, v in labels.items())
+    ]
     assert len(found) == 1, (sample_name, labels, family.samples)
     return found[0]
 
@@ -52,11 +55,13 @@ def test_text_parses_back_with_labels_and_values(clock):
     assert _value(batch, "maas_batch_size_count", version="1") == 2
     assert _value(batch, "maas_batch_size_sum", version="1") == 4
     assert _value(families["maas_queue_time_seconds"], "maas_queue_time_seconds_count", version="1") == 1
-    assert _value(families["maas_inference_time_seconds"], "maas_inference_time_seconds_sum",
-                  version="1") == pytest.approx(0.003)
+    assert _value(
+        families["maas_inference_time_seconds"], "maas_inference_time_seconds_sum", version="1"
+    ) == pytest.approx(0.003)
     assert _value(families["maas_in_flight_requests"], "maas_in_flight_requests", version="2") == 1
-    assert _value(families["maas_throughput_requests_per_second"], "maas_throughput_requests_per_second",
-                  version="1") == pytest.approx(4 / 60)
+    assert _value(
+        families["maas_throughput_requests_per_second"], "maas_throughput_requests_per_second", version="1"
+    ) == pytest.approx(4 / 60)
     assert _value(families["maas_drift_psi"], "maas_drift_psi", endpoint="mnist", version="1") == pytest.approx(0.31)
     assert _value(families["maas_drift_flagged"], "maas_drift_flagged", version="1") == 1
     assert all(name.startswith("maas_") for name in families)

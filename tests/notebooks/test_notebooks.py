@@ -11,15 +11,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 from pathlib import Path
 
 import nbformat
 import pytest
+from helpers.jupyter_process import start_jupyter
 from nbclient import NotebookClient
-
-sys.path.insert(0, str(Path(__file__).parents[1]))
-from jupyter_process import start_jupyter  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 # The notebooks of scripts/make_notebooks.py; another notebook joins by being added here.

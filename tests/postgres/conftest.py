@@ -30,8 +30,11 @@ def postgres_server():
     try:
         started = subprocess.run(["bash", str(SCRIPT), "start", folder], capture_output=True, text=True)
         if started.returncode != 0 or not started.stdout.strip():
-            pytest.fail(f"scripts/postgres.sh start failed (exit {started.returncode}); set MAAS_SKIP_POSTGRES=1 "
-                        f"to skip these tests on purpose.\n{started.stderr}", pytrace=False)
+            pytest.fail(
+                f"scripts/postgres.sh start failed (exit {started.returncode}); set MAAS_SKIP_POSTGRES=1 "
+                f"to skip these tests on purpose.\n{started.stderr}",
+                pytrace=False,
+            )
         yield started.stdout.strip().splitlines()[-1]
     finally:
         stopped = subprocess.run(["bash", str(SCRIPT), "stop", folder], capture_output=True, text=True)

@@ -81,8 +81,12 @@ def test_timestamps_are_utc_whatever_the_server_time_zone(postgres_url, tmp_path
             assert session.execute(text("SHOW TimeZone")).scalar() == "Asia/Tokyo"
         v = platform.registry.register_onnx("m", make_onnx(), alias="production")
         model = platform.registry.get_model("m")
-        stamps = [v["created_at"], model["created_at"], model["updated_at"],
-                  *(h["at"] for h in platform.registry.history("m"))]
+        stamps = [
+            v["created_at"],
+            model["created_at"],
+            model["updated_at"],
+            *(h["at"] for h in platform.registry.history("m")),
+        ]
         assert all(s.endswith("+00:00") for s in stamps), stamps
     finally:
         platform.close()

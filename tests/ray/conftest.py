@@ -30,19 +30,21 @@ def missing_capability() -> str | None:
     try:
         import ray.serve  # noqa: F401
     except ImportError as exc:
-        return (f"Ray Serve does not import ({exc}): `bash scripts/setup.sh` installs ray[serve] from "
-                "requirements-dev.txt")
+        return (
+            f"Ray Serve does not import ({exc}): `bash scripts/setup.sh` installs ray[serve] from requirements-dev.txt"
+        )
     tools = {"unshare": "util-linux", "ip": "iproute2", "ss": "iproute2"}
     missing = [tool for tool in tools if shutil.which(tool) is None]
     if missing:
         packages = " ".join(sorted({tools[tool] for tool in missing}))
-        return (f"{', '.join(missing)} not found: `apt-get install -y {packages}` "
-                "(`bash scripts/setup_ray.sh` does it)")
+        return f"{', '.join(missing)} not found: `apt-get install -y {packages}` (`bash scripts/setup_ray.sh` does it)"
     probe = subprocess.run(["unshare", "--net", "sh", "-c", "ip link set lo up"], capture_output=True, text=True)
     if probe.returncode != 0:
-        return (f"`unshare --net sh -c 'ip link set lo up'` failed (exit {probe.returncode}: "
-                f"{probe.stderr.strip()}): making a network namespace takes root or CAP_SYS_ADMIN "
-                "(a container needs --cap-add SYS_ADMIN and a seccomp profile that allows unshare)")
+        return (
+            f"`unshare --net sh -c 'ip link set lo up'` failed (exit {probe.returncode}: "
+            f"{probe.stderr.strip()}): making a network namespace takes root or CAP_SYS_ADMIN "
+            "(a container needs --cap-add SYS_ADMIN and a seccomp profile that allows unshare)"
+        )
     return None
 
 
@@ -91,8 +93,9 @@ def scenario_in_namespace(script: str, prefix: str, timeout_s: float):
         env = {k: v for k, v in os.environ.items() if not k.startswith(("MAAS_", "RAY_"))}
         command = f"ip link set lo up && exec {sys.executable} {HERE / script} {tmp}"
         try:
-            done = subprocess.run(["unshare", "--net", "sh", "-c", command], capture_output=True, text=True,
-                                  env=env, timeout=timeout_s)
+            done = subprocess.run(
+                ["unshare", "--net", "sh", "-c", command], capture_output=True, text=True, env=env, timeout=timeout_s
+            )
         finally:
             _stop(_processes_under(str(tmp)))
         lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
@@ -110,6 +113,7 @@ def in_namespace():
         pytest.skip("MAAS_SKIP_RAY=1 is set: the tests against a real two-node Ray cluster are switched off")
     problem = missing_capability()
     if problem:
-        pytest.fail(f"the Ray tests cannot run here: {problem}; set MAAS_SKIP_RAY=1 to skip them on purpose.",
-                    pytrace=False)
+        pytest.fail(
+            f"the Ray tests cannot run here: {problem}; set MAAS_SKIP_RAY=1 to skip them on purpose.", pytrace=False
+        )
     return scenario_in_namespace

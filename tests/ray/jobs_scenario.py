@@ -20,8 +20,7 @@ import traceback
 from pathlib import Path
 
 TMP = Path(sys.argv[1]).resolve()
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import loopback_cluster  # noqa: E402
+import loopback_cluster  # noqa: E402  (run as a script: its own folder is on sys.path)
 
 loopback_cluster.prepare(TMP)
 os.environ["MAAS_JOB_CANCEL_GRACE_S"] = "5"
@@ -124,8 +123,9 @@ def lost_node_job(cluster, jobs) -> dict:
         def ready(self):
             return True
 
-    hold = Hold.options(num_cpus=head_cpus, scheduling_strategy=NodeAffinitySchedulingStrategy(head_id, soft=False)
-                        ).remote()
+    hold = Hold.options(
+        num_cpus=head_cpus, scheduling_strategy=NodeAffinitySchedulingStrategy(head_id, soft=False)
+    ).remote()
     ray.get(hold.ready.remote(), timeout=120)
     try:
         job = jobs.submit("doomed", ENDLESS_SCRIPT, {}, {"cpus": 1})
@@ -139,8 +139,14 @@ def lost_node_job(cluster, jobs) -> dict:
         failed_after = round(time.monotonic() - removed_at, 1)
         # The actor died with its node; the worker it started (its own process group) follows it.
         gone = wait_until(lambda: not alive(pid), "the orphaned worker to stop", timeout=60)
-        return {"job": done, "node_id": node_id, "head_id": head_id, "failed_after_s": failed_after,
-                "worker_gone": gone, "log": jobs.logs(job["id"])["text"]}
+        return {
+            "job": done,
+            "node_id": node_id,
+            "head_id": head_id,
+            "failed_after_s": failed_after,
+            "worker_gone": gone,
+            "log": jobs.logs(job["id"])["text"],
+        }
     finally:
         ray.kill(hold)
 

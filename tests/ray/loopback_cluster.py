@@ -23,18 +23,23 @@ def prepare(tmp: Path) -> None:
     tmp = Path(tmp).resolve()
     (tmp / "ray").mkdir(parents=True, exist_ok=True)  # Ray's default temp folder under RAY_TMPDIR=tmp
     _state["tmp"] = tmp
-    os.environ.update(RAY_TMPDIR=str(tmp), HOME=str(tmp), RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0",
-                      RAY_USAGE_STATS_ENABLED="0", RAY_raylet_start_wait_time_s="90",
-                      RAY_worker_register_timeout_seconds="300", RAY_SERVE_LOG_TO_STDERR="0")
+    os.environ.update(
+        RAY_TMPDIR=str(tmp),
+        HOME=str(tmp),
+        RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0",
+        RAY_USAGE_STATS_ENABLED="0",
+        RAY_raylet_start_wait_time_s="90",
+        RAY_worker_register_timeout_seconds="300",
+        RAY_SERVE_LOG_TO_STDERR="0",
+    )
 
 
 def warm_ray_imports() -> None:
     """Import what Ray's per-node agents import: the raylet gives its dashboard agent a short, fixed
     window to report its port, which a cold agent on a loaded machine can miss."""
+    import ray.dashboard.agent  # noqa: F401
     from ray.dashboard import utils as dashboard_utils
     from ray.dashboard.utils import DashboardAgentModule
-
-    import ray.dashboard.agent  # noqa: F401
 
     dashboard_utils.get_all_modules(DashboardAgentModule)
 
@@ -76,8 +81,12 @@ def report_agent_ports(stop: threading.Event) -> None:
             flags = dict(a.lstrip("-").split("=", 1) for a in args[1:] if a.startswith("--") and "=" in a)
             metrics_port = int(flags.get("metrics-agent-port", flags.get("metrics_agent_port", "0")) or 0)
             if metrics_port > 0 and "session_dir" in flags and "node_id" in flags:
-                persist_port(flags["session_dir"], flags["node_id"], DASHBOARD_AGENT_LISTEN_PORT_NAME,
-                             metrics_port + AGENT_LISTEN_PORT_OFFSET)
+                persist_port(
+                    flags["session_dir"],
+                    flags["node_id"],
+                    DASHBOARD_AGENT_LISTEN_PORT_NAME,
+                    metrics_port + AGENT_LISTEN_PORT_OFFSET,
+                )
                 done.add(entry.name)
         stop.wait(0.2)
 
@@ -95,12 +104,25 @@ def start_cluster(attempts: int = 3, num_cpus: int = 4):
         node = {"num_cpus": num_cpus, "node_ip_address": "127.0.0.1", "object_store_memory": 80 * 1024 * 1024}
         cluster = None
         try:
-            cluster = Cluster(initialize_head=True, head_node_args={
-                **node, "include_dashboard": False, "temp_dir": str(_state["tmp"] / "ray"),
-                "metrics_agent_port": base + 1, "metrics_export_port": base + 2,
-                "dashboard_agent_listen_port": base + 3, "runtime_env_agent_port": base + 4})
-            cluster.add_node(**node, metrics_agent_port=base + 11, metrics_export_port=base + 12,
-                             dashboard_agent_listen_port=base + 13, runtime_env_agent_port=base + 14)
+            cluster = Cluster(
+                initialize_head=True,
+                head_node_args={
+                    **node,
+                    "include_dashboard": False,
+                    "temp_dir": str(_state["tmp"] / "ray"),
+                    "metrics_agent_port": base + 1,
+                    "metrics_export_port": base + 2,
+                    "dashboard_agent_listen_port": base + 3,
+                    "runtime_env_agent_port": base + 4,
+                },
+            )
+            cluster.add_node(
+                **node,
+                metrics_agent_port=base + 11,
+                metrics_export_port=base + 12,
+                dashboard_agent_listen_port=base + 13,
+                runtime_env_agent_port=base + 14,
+            )
             cluster.wait_for_nodes()
             stop_reporting.set()
             return cluster
@@ -116,5 +138,3 @@ def start_cluster(attempts: int = 3, num_cpus: int = 4):
                 stop_reporting.set()
                 raise
     raise AssertionError("unreachable")
-
-

@@ -2,14 +2,20 @@
 `python tests/ray/run_notebook_on_ray.py` runs it against a loopback Ray cluster and stores the outputs.
 (scripts/make_notebooks.py writes notebooks 01 to 04 the same way; this one can join it there.)"""
 
+import textwrap
 from pathlib import Path
 
-import textwrap
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-def md(t): return new_markdown_cell(textwrap.dedent(t).strip())
-def code(t): return new_code_cell(textwrap.dedent(t).strip())
+
+def md(t):
+    return new_markdown_cell(textwrap.dedent(t).strip())
+
+
+def code(t):
+    return new_code_cell(textwrap.dedent(t).strip())
+
 
 cells = [
     md("""
@@ -158,5 +164,7 @@ cells = [
         %maas versions mnist
     """),
 ]
-nb = new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+nb = new_notebook(
+    cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
+)
 nbformat.write(nb, Path(__file__).resolve().parents[2] / "notebooks" / "05-scale-out.ipynb")

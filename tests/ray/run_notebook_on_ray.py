@@ -34,8 +34,7 @@ def execute(notebook, workdir: Path, tmp: Path) -> str:
     Call inside a network namespace that holds only loopback. Returns the cluster's address; raises
     nbclient's CellExecutionError at the first failing cell. The cluster and every process left under
     `tmp` are stopped at the end."""
-    sys.path.insert(0, str(HERE))
-    import loopback_cluster
+    import loopback_cluster  # beside this script, whose folder Python puts on sys.path
 
     loopback_cluster.prepare(tmp)
     cluster = loopback_cluster.start_cluster(num_cpus=4)
@@ -46,8 +45,9 @@ def execute(notebook, workdir: Path, tmp: Path) -> str:
         os.environ.update(MAAS_HOME=str(tmp / "maas"), MAAS_RAY_ADDRESS=cluster.address, MAAS_MODE="local")
         for key in ("MAAS_JUPYTER_URL", "MAAS_JUPYTER_TOKEN", "MAAS_DATABASE_URL"):
             os.environ.pop(key, None)
-        NotebookClient(notebook, timeout=TIMEOUT_PER_CELL_S, kernel_name="python3",
-                       resources={"metadata": {"path": str(workdir)}}).execute()
+        NotebookClient(
+            notebook, timeout=TIMEOUT_PER_CELL_S, kernel_name="python3", resources={"metadata": {"path": str(workdir)}}
+        ).execute()
         return cluster.address
     finally:
         try:
@@ -59,8 +59,13 @@ def execute(notebook, workdir: Path, tmp: Path) -> str:
 
 def errors(notebook) -> list[str]:
     """The error outputs of the notebook's code cells."""
-    return [f"{o.get('ename')}: {o.get('evalue')}" for cell in notebook.cells if cell.cell_type == "code"
-            for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+    return [
+        f"{o.get('ename')}: {o.get('evalue')}"
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+        for o in cell.get("outputs", [])
+        if o.get("output_type") == "error"
+    ]
 
 
 def check_copy(tmp: Path) -> dict:
@@ -106,8 +111,11 @@ def main(argv: list[str]) -> None:
         print(json.dumps(check_copy(Path(argv[0]).resolve()), default=str))
     elif os.environ.get("MAAS_NB_IN_NETNS") != "1":
         command = f"ip link set lo up && exec {sys.executable} {Path(__file__).resolve()}"
-        sys.exit(subprocess.run(["unshare", "--net", "sh", "-c", command],
-                                env={**os.environ, "MAAS_NB_IN_NETNS": "1"}).returncode)
+        sys.exit(
+            subprocess.run(
+                ["unshare", "--net", "sh", "-c", command], env={**os.environ, "MAAS_NB_IN_NETNS": "1"}
+            ).returncode
+        )
     else:
         refresh_committed()
 

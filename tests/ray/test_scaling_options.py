@@ -34,15 +34,18 @@ def test_unknown_backend_is_refused():
         create_deployments(PlatformLike())
 
 
-@pytest.mark.parametrize("scaling, reason", [
-    ({"replicas": 0}, "at least 1"),
-    ({"replicas": 1.5}, "whole number"),
-    ({"replicas": True}, "number"),
-    ({"replicas": 2, "max_replicas": 3}, "either replicas or autoscaling"),
-    ({"min_replicas": 3, "max_replicas": 2}, "above max_replicas"),
-    ({"cpus": 0}, "above 0"),
-    ({"gpus": 1}, "unknown scaling option"),
-])
+@pytest.mark.parametrize(
+    "scaling, reason",
+    [
+        ({"replicas": 0}, "at least 1"),
+        ({"replicas": 1.5}, "whole number"),
+        ({"replicas": True}, "number"),
+        ({"replicas": 2, "max_replicas": 3}, "either replicas or autoscaling"),
+        ({"min_replicas": 3, "max_replicas": 2}, "above max_replicas"),
+        ({"cpus": 0}, "above 0"),
+        ({"gpus": 1}, "unknown scaling option"),
+    ],
+)
 def test_bad_scaling_is_refused(scaling, reason):
     from maas_jupyter.backends.ray_deployments import check_scaling
 
@@ -55,4 +58,7 @@ def test_good_scaling_is_normalised():
 
     assert check_scaling({"replicas": 2, "cpus": 1, "min_replicas": None}) == {"replicas": 2, "cpus": 1.0}
     assert check_scaling({"min_replicas": 1, "max_replicas": 4, "target_ongoing_requests": 8}) == {
-        "min_replicas": 1, "max_replicas": 4, "target_ongoing_requests": 8.0}
+        "min_replicas": 1,
+        "max_replicas": 4,
+        "target_ongoing_requests": 8.0,
+    }

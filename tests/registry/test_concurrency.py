@@ -33,7 +33,8 @@ def tiny_onnx(value: float) -> bytes:
     from onnx import TensorProto, helper
 
     graph = helper.make_graph(
-        [helper.make_node("Add", ["x", "c"], ["y"])], "add",
+        [helper.make_node("Add", ["x", "c"], ["y"])],
+        "add",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 2])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 2])],
         initializer=[helper.make_tensor("c", TensorProto.FLOAT, [2], [value, value])],
@@ -76,8 +77,15 @@ def run_contention(database_url: str, home: Path) -> dict:
     env["MAAS_DATABASE_URL"] = database_url
     home.parent.mkdir(parents=True, exist_ok=True)
     procs = [
-        subprocess.Popen([sys.executable, __file__, str(worker)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True, env=env, cwd=str(home.parent))
+        subprocess.Popen(
+            [sys.executable, __file__, str(worker)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=str(home.parent),
+        )
         for worker in range(PROCESSES)
     ]
 
@@ -236,7 +244,7 @@ def _worker(worker: int) -> None:
             v = registry.register_onnx(f"fresh-{i}", tiny_onnx(float(5000 + worker * 100 + i)), actor=actor)
             _emit("fresh", worker, model=f"fresh-{i}", version=v["version"])
         _barrier("before alias")
-        for i in range(EACH):
+        for _ in range(EACH):
             v = registry.set_alias("aliased", "production", worker + 1, actor=actor)
             _emit("alias", worker, version=v["version"])
         _barrier("before metrics")

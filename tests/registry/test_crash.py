@@ -29,7 +29,8 @@ def tiny_onnx(value: float) -> bytes:
     from onnx import TensorProto, helper
 
     graph = helper.make_graph(
-        [helper.make_node("Add", ["x", "c"], ["y"])], "add",
+        [helper.make_node("Add", ["x", "c"], ["y"])],
+        "add",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 2])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 2])],
         initializer=[helper.make_tensor("c", TensorProto.FLOAT, [2], [value, value])],
@@ -62,8 +63,14 @@ def check_killed_registration(database_url: str, home: Path, point: str, first: 
         env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
         env["MAAS_HOME"] = str(home)
         env["MAAS_DATABASE_URL"] = database_url
-        child = subprocess.Popen([sys.executable, __file__, point], stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE, text=True, env=env, cwd=str(home))
+        child = subprocess.Popen(
+            [sys.executable, __file__, point],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=str(home),
+        )
         try:
             said = child.stdout.readline().strip()
             if said != f"at {point}":

@@ -10,11 +10,11 @@ import pytest
 from maas_jupyter.errors import InvalidInput
 
 
-
 def mlp(seed: int = 0):
     keras.utils.set_random_seed(seed)
-    return keras.Sequential([keras.Input((20,)), keras.layers.Dense(16, activation="relu"),
-                             keras.layers.Dense(4, activation="softmax")])
+    return keras.Sequential(
+        [keras.Input((20,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(4, activation="softmax")]
+    )
 
 
 def test_keras_model_becomes_an_onnx_version_matching_keras(platform):
@@ -50,7 +50,8 @@ def test_parity_over_tolerance_stores_nothing(platform):
         platform.register("clf", mlp(), tolerance=1e-15)
     assert platform.registry.list_models()["total"] == 0
     assert not list((platform.settings.home / "artifacts").rglob("*.*")) and not [
-        p for p in (platform.settings.home / "artifacts").rglob("*") if p.is_file()]
+        p for p in (platform.settings.home / "artifacts").rglob("*") if p.is_file()
+    ]
 
 
 def test_failed_conversion_stores_nothing(platform):

@@ -111,9 +111,23 @@ def captured_tensor():
     return sequential((4,), Shift(), L.Dense(2)), RNG.standard_normal((8, 4)).astype(np.float32)
 
 
-SUPPORTED = [normalization, normalization_of_images, rescaling, center_crop, resizing_bilinear, resizing_nearest,
-             category_encoding_multi_hot, category_encoding_count, category_encoding_one_hot, integer_lookup,
-             integer_lookup_multi_hot, string_lookup, string_lookup_one_hot, string_lookup_inverted, captured_tensor]
+SUPPORTED = [
+    normalization,
+    normalization_of_images,
+    rescaling,
+    center_crop,
+    resizing_bilinear,
+    resizing_nearest,
+    category_encoding_multi_hot,
+    category_encoding_count,
+    category_encoding_one_hot,
+    integer_lookup,
+    integer_lookup_multi_hot,
+    string_lookup,
+    string_lookup_one_hot,
+    string_lookup_inverted,
+    captured_tensor,
+]
 
 
 def as_text(array):
@@ -167,8 +181,10 @@ def hashed_crossing():
 
 
 def text_vectorization():
-    layer = adapted(L.TextVectorization(max_tokens=20, output_sequence_length=4, name="words"),
-                    np.array(["a cat sat", "a dog ran", "the owl"]))
+    layer = adapted(
+        L.TextVectorization(max_tokens=20, output_sequence_length=4, name="words"),
+        np.array(["a cat sat", "a dog ran", "the owl"]),
+    )
     return sequential((1,), layer, dtype="string"), "TextVectorization", "words", "string splitting"
 
 
@@ -212,9 +228,20 @@ def nested_in_a_pipeline():
     return sequential((2,), inner), "Hashing", "deep_hash", "FarmHash"
 
 
-UNSUPPORTED = [discretization, hashing, hashed_crossing, text_vectorization, mel_spectrogram, resizing_bicubic,
-               resizing_area, resizing_antialias, sparse_category_encoding, string_lookup_with_hashed_oov,
-               string_lookup_with_mask, nested_in_a_pipeline]
+UNSUPPORTED = [
+    discretization,
+    hashing,
+    hashed_crossing,
+    text_vectorization,
+    mel_spectrogram,
+    resizing_bicubic,
+    resizing_area,
+    resizing_antialias,
+    sparse_category_encoding,
+    string_lookup_with_hashed_oov,
+    string_lookup_with_mask,
+    nested_in_a_pipeline,
+]
 
 
 def assert_nothing_stored(platform):

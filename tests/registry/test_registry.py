@@ -31,14 +31,19 @@ def test_version_records_signature_sha_and_lineage(platform, make_onnx):
     import hashlib
 
     data = make_onnx(n_in=5, n_out=2)
-    v1 = platform.register("m", data, description="first", tags={"team": "vision"}, metrics={"acc": 0.9},
-                           params={"lr": 0.01})
+    v1 = platform.register(
+        "m", data, description="first", tags={"team": "vision"}, metrics={"acc": 0.9}, params={"lr": 0.01}
+    )
     v2 = platform.register("m", make_onnx(seed=9, n_in=5, n_out=2), parent_version=1, run_id="run-42")
     assert v1["sha256"] == hashlib.sha256(data).hexdigest()
     assert v1["signature"]["inputs"] == [{"name": "x", "datatype": "FP32", "shape": [-1, 5]}]
     assert v1["signature"]["outputs"] == [{"name": "y", "datatype": "FP32", "shape": [-1, 2]}]
-    assert (v1["description"], v1["tags"], v1["metrics"], v1["params"]) == ("first", {"team": "vision"},
-                                                                            {"acc": 0.9}, {"lr": 0.01})
+    assert (v1["description"], v1["tags"], v1["metrics"], v1["params"]) == (
+        "first",
+        {"team": "vision"},
+        {"acc": 0.9},
+        {"lr": 0.01},
+    )
     assert (v2["parent_version"], v2["run_id"]) == (1, "run-42")
     assert v1["source"] == "onnx" and v1["size_bytes"] == len(data)
     meta, stored = platform.registry.load_onnx("m", 1)
@@ -226,7 +231,7 @@ def test_an_artifact_discarded_by_a_racing_failure_is_written_again(platform, ma
 
     def insert_after_a_racing_failure(*args, **kwargs):
         # Another registration of the same bytes failed meanwhile and removed the (uncommitted) file.
-        platform.store.discard(args[1])
+        platform.store.discard(args[1].sha256)  # the version row about to be inserted names its file
         return real_insert(*args, **kwargs)
 
     monkeypatch.setattr(platform.registry, "_insert_version", insert_after_a_racing_failure)

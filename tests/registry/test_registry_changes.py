@@ -8,9 +8,10 @@ import threading
 import pytest
 
 from maas_jupyter.config import Settings
+from maas_jupyter.errors import InvalidInput
 from maas_jupyter.event_schema import validate_event
 from maas_jupyter.platform import Platform
-from maas_jupyter.registry.changes import RegistryWatcher, compare, interval_from_env, read_stamps
+from maas_jupyter.registry.changes import RegistryWatcher, compare, read_stamps
 
 WAIT_S = 60  # a deadline for what should come in a fraction of a second, generous for a loaded machine
 
@@ -68,16 +69,19 @@ def test_a_model_registered_elsewhere_is_created_then_updated_then_deleted(watch
     assert mark(writer, subscription, make_onnx, "marker") == [("marker", "created")]  # nothing more came
 
 
-@pytest.mark.parametrize("what, write", [
-    ("alias set", lambda r: r.set_alias("m", "production", 1)),
-    ("alias moved", lambda r: r.set_alias("m", "staging", 1)),
-    ("alias removed", lambda r: r.delete_alias("m", "staging")),
-    ("model tags", lambda r: r.update_model("m", tags={"team": "vision"})),
-    ("model description", lambda r: r.update_model("m", description="digits")),
-    ("version description", lambda r: r.update_version("m", 1, description="the first")),
-    ("version tags", lambda r: r.update_version("m", 2, tags={"data": "2024"})),
-    ("version metrics", lambda r: r.set_version_metrics("m", 1, {"accuracy": 0.9})),
-])
+@pytest.mark.parametrize(
+    "what, write",
+    [
+        ("alias set", lambda r: r.set_alias("m", "production", 1)),
+        ("alias moved", lambda r: r.set_alias("m", "staging", 1)),
+        ("alias removed", lambda r: r.delete_alias("m", "staging")),
+        ("model tags", lambda r: r.update_model("m", tags={"team": "vision"})),
+        ("model description", lambda r: r.update_model("m", description="digits")),
+        ("version description", lambda r: r.update_version("m", 1, description="the first")),
+        ("version tags", lambda r: r.update_version("m", 2, tags={"data": "2024"})),
+        ("version metrics", lambda r: r.set_version_metrics("m", 1, {"accuracy": 0.9})),
+    ],
+)
 def test_each_kind_of_change_is_one_updated_event(watched, writer, make_onnx, what, write):
     _, subscription = watched
     writer.register("m", make_onnx(seed=1))
@@ -175,11 +179,11 @@ def test_a_failing_read_is_retried_and_the_watcher_carries_on(maas_home, writer,
 
 
 @pytest.mark.parametrize("value, interval", [(None, 0.5), ("0.2", 0.2), ("0", None)])
-def test_the_interval_comes_from_the_environment(value, interval):
+def test_the_interval_comes_from_the_environment(value, interval, tmp_path):
     environ = {} if value is None else {"MAAS_REGISTRY_EVENTS_S": value}
-    assert interval_from_env(environ) == interval
-    with pytest.raises(ValueError, match="MAAS_REGISTRY_EVENTS_S must be a number of seconds"):
-        interval_from_env({"MAAS_REGISTRY_EVENTS_S": "often"})
+    assert Settings.from_env(home=tmp_path, environ=environ).registry_events_interval == interval
+    with pytest.raises(InvalidInput, match="MAAS_REGISTRY_EVENTS_S must be a number of at least 0; it is 'often'"):
+        Settings.from_env(home=tmp_path, environ={"MAAS_REGISTRY_EVENTS_S": "often"})
 
 
 def test_maas_serve_streams_registry_changes_and_stops_cleanly(maas_home, writer, make_onnx, tmp_path):
@@ -194,23 +198,27 @@ def test_maas_serve_streams_registry_changes_and_stops_cleanly(maas_home, writer
     import orjson
     import requests
     import websocket
-
-    from maas_jupyter.serving.supervisor import free_port
+    from helpers import free_port, stop_process
 
     port, token = free_port(), "registry-changes-token"
     env = {**os.environ, "MAAS_HOME": str(maas_home), "MAAS_TOKEN": token, "MAAS_REGISTRY_EVENTS_S": "0.1"}
     env.pop("MAAS_DATABASE_URL", None)
     log = tmp_path / "serve.log"
     with log.open("wb") as out:
-        process = subprocess.Popen([sys.executable, "-m", "maas_jupyter.cli", "serve", "--http-port", str(port)],
-                                   env=env, stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "maas_jupyter.cli", "serve", "--http-port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
         deadline = time.monotonic() + 120
         while True:
             assert process.poll() is None, log.read_text()
             try:
-                ready = requests.get(f"http://127.0.0.1:{port}/v2/health/ready", timeout=2,
-                                     headers={"Authorization": f"Bearer {token}"})
+                ready = requests.get(
+                    f"http://127.0.0.1:{port}/v2/health/ready", timeout=2, headers={"Authorization": f"Bearer {token}"}
+                )
                 if ready.status_code == 200:
                     ready_at = len(log.read_bytes())  # earlier, "not ready yet" answers were logged as errors
                     break
@@ -218,8 +226,9 @@ def test_maas_serve_streams_registry_changes_and_stops_cleanly(maas_home, writer
                 pass
             assert time.monotonic() < deadline, f"maas serve was not ready: {log.read_text()}"
             time.sleep(0.1)
-        stream = websocket.create_connection(f"ws://127.0.0.1:{port}/api/events", timeout=WAIT_S,
-                                             header=[f"Authorization: Bearer {token}"])
+        stream = websocket.create_connection(
+            f"ws://127.0.0.1:{port}/api/events", timeout=WAIT_S, header=[f"Authorization: Bearer {token}"]
+        )
         try:
             writer.register("served", make_onnx(seed=1), alias="production")
             while (event := orjson.loads(stream.recv()))["type"] != "registry.changed":
@@ -231,8 +240,6 @@ def test_maas_serve_streams_registry_changes_and_stops_cleanly(maas_home, writer
         process.send_signal(signal.SIGTERM)
         assert process.wait(60) == 0, log.read_text()
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        stop_process(process, grace_s=20)  # still running only when a step above failed
     after_ready = log.read_bytes()[ready_at:].decode(errors="replace")
     assert "Traceback" not in after_ready and " ERROR " not in after_ready, after_ready

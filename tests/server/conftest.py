@@ -16,8 +16,13 @@ def api(jp_fetch):
 
     async def call(method, *parts, body=None, headers=None, params=None, raw=None):
         # Routes served by the serving child wait for it to start on first use: allow for a busy machine.
-        kwargs = {"method": method, "raise_error": False, "headers": dict(headers or {}), "params": params,
-                  "request_timeout": 180}
+        kwargs = {
+            "method": method,
+            "raise_error": False,
+            "headers": dict(headers or {}),
+            "params": params,
+            "request_timeout": 180,
+        }
         if raw is not None:
             kwargs["body"] = raw
         elif body is not None:

@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import requests
 from jupyter_client.jsonutil import json_default
@@ -44,8 +44,9 @@ class Execution:
     messages: list[dict]
 
     def _stream(self, name: str) -> str:
-        return "".join(m["content"]["text"] for m in self.messages
-                       if msg_type(m) == "stream" and m["content"]["name"] == name)
+        return "".join(
+            m["content"]["text"] for m in self.messages if msg_type(m) == "stream" and m["content"]["name"] == name
+        )
 
     @property
     def stdout(self) -> str:
@@ -94,8 +95,9 @@ class KernelSession:
 
     def start(self, timeout: float) -> None:
         """POST api/kernels, then connect to its channels and wait until the kernel answers."""
-        reply = requests.post(self.url + "api/kernels", json={"name": self.kernel_name}, headers=self.headers,
-                              timeout=timeout)
+        reply = requests.post(
+            self.url + "api/kernels", json={"name": self.kernel_name}, headers=self.headers, timeout=timeout
+        )
         assert reply.status_code == 201, (reply.status_code, reply.text)
         self.kernel_id = reply.json()["id"]
         self._run(self._connect(time.monotonic() + timeout))
@@ -104,8 +106,7 @@ class KernelSession:
         """POST api/kernels/<id>/restart (the server answers once the new kernel replied to kernel_info),
         then connect to the new kernel's channels."""
         self._disconnect()
-        reply = requests.post(f"{self.url}api/kernels/{self.kernel_id}/restart", headers=self.headers,
-                              timeout=timeout)
+        reply = requests.post(f"{self.url}api/kernels/{self.kernel_id}/restart", headers=self.headers, timeout=timeout)
         assert reply.status_code == 200, (reply.status_code, reply.text)
         self._run(self._connect(time.monotonic() + timeout))
 
@@ -137,16 +138,21 @@ class KernelSession:
         return self._loop.run_until_complete(coroutine)
 
     async def _connect(self, deadline: float) -> None:
-        url = (self.url.replace("http", "ws", 1) + f"api/kernels/{self.kernel_id}/channels"
-               f"?session_id={self._session.session}")
+        url = (
+            self.url.replace("http", "ws", 1) + f"api/kernels/{self.kernel_id}/channels"
+            f"?session_id={self._session.session}"
+        )
         request = HTTPRequest(url, headers=self.headers, connect_timeout=max(1.0, deadline - time.monotonic()))
         self._ws = await websocket_connect(request)
         ids: set[str] = set()
         while True:
             ids.add(await self._send("shell", "kernel_info_request", {}))
             try:
-                await self._until(lambda m: msg_type(m) == "kernel_info_reply" and parent_id(m) in ids,
-                                  min(deadline, time.monotonic() + KERNEL_INFO_RETRY_S), "kernel_info_reply")
+                await self._until(
+                    lambda m: msg_type(m) == "kernel_info_reply" and parent_id(m) in ids,
+                    min(deadline, time.monotonic() + KERNEL_INFO_RETRY_S),
+                    "kernel_info_reply",
+                )
                 return
             except TimeoutError:
                 if time.monotonic() >= deadline:
@@ -197,10 +203,22 @@ class KernelSession:
 
     async def _execute(self, code: str, deadline: float) -> Execution:
         since = len(self.iopub)
-        msg_id = await self._send("shell", "execute_request", {
-            "code": code, "silent": False, "store_history": True, "user_expressions": {},
-            "allow_stdin": False, "stop_on_error": True})
-        await self._iopub_until(lambda m: parent_id(m) == msg_id and msg_type(m) == "status"
-                                and m["content"]["execution_state"] == "idle", since, deadline,
-                                f"idle status after {code!r}")
+        msg_id = await self._send(
+            "shell",
+            "execute_request",
+            {
+                "code": code,
+                "silent": False,
+                "store_history": True,
+                "user_expressions": {},
+                "allow_stdin": False,
+                "stop_on_error": True,
+            },
+        )
+        await self._iopub_until(
+            lambda m: parent_id(m) == msg_id and msg_type(m) == "status" and m["content"]["execution_state"] == "idle",
+            since,
+            deadline,
+            f"idle status after {code!r}",
+        )
         return Execution(code, msg_id, [m for m in self.iopub[since:] if parent_id(m) == msg_id])

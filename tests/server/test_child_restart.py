@@ -16,8 +16,12 @@ pytestmark = pytest.mark.slow
 
 
 def test_a_killed_serving_child_costs_clients_no_errors_but_503():
-    done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "restart_gap.py"), "--json"],
-                          capture_output=True, text=True, timeout=900)
+    done = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "restart_gap.py"), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["restarted"], result

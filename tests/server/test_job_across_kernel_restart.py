@@ -19,7 +19,7 @@ import time
 import psutil
 import pytest
 import requests
-from jupyter_process import start_jupyter
+from helpers.jupyter_process import start_jupyter
 from kernel_session import KernelSession, msg_type
 
 # Generous limits for a loaded 2-core machine (or one core): each is how long to wait for something that
@@ -82,8 +82,7 @@ class Api:
 
     def epoch_reached(self, job_id: int) -> int:
         """The epoch the job's events have reached, the one in progress included."""
-        return max((e["epoch"] for e in self.call("GET", f"jobs/{job_id}/events")["events"] if "epoch" in e),
-                   default=0)
+        return max((e["epoch"] for e in self.call("GET", f"jobs/{job_id}/events")["events"] if "epoch" in e), default=0)
 
 
 @pytest.fixture
@@ -93,7 +92,8 @@ def server(tmp_path):
     config = tmp_path / "jupyter-config"
     config.mkdir()
     (config / "jupyter_server_config.json").write_text(
-        json.dumps({"MappingKernelManager": {"kernel_info_timeout": KERNEL_S}}))
+        json.dumps({"MappingKernelManager": {"kernel_info_timeout": KERNEL_S}})
+    )
     server = start_jupyter(tmp_path, timeout=SERVER_START_S)
     workers = []
     try:
@@ -175,8 +175,11 @@ def test_a_job_keeps_training_across_a_kernel_restart_and_the_new_kernel_watches
     # It trains on after the restart: new epochs in its events and new lines in its log, which `%maas logs`
     # in the new kernel shows.
     _wait(lambda: api.epochs(job_id, after=next_event)[0], "an epoch completed after the restart", JOB_S)
-    _wait(lambda: EPOCH_LINE.search(api.call("GET", f"jobs/{job_id}/logs", offset=log_size)["text"]),
-          "an epoch line logged after the restart", JOB_S)
+    _wait(
+        lambda: EPOCH_LINE.search(api.call("GET", f"jobs/{job_id}/logs", offset=log_size)["text"]),
+        "an epoch line logged after the restart",
+        JOB_S,
+    )
     logs = run(kernel, f"%maas logs {job_id} --tail 20")
     logged = [int(n) for n in EPOCH_LINE.findall(logs.stdout)]
     assert logged and max(logged) > max(done_at_restart), logs.describe()
@@ -213,7 +216,10 @@ def test_a_job_keeps_training_across_a_kernel_restart_and_the_new_kernel_watches
     # The watch in the new kernel saw the end too: its output's text says how the run ended.
     def final_text(message) -> bool:
         text = (message["content"].get("data") or {}).get("text/plain", "")
-        return msg_type(message) == "update_display_data" and text.startswith(title) and (
-            " interrupted · " in text or " cancelled · " in text)
+        return (
+            msg_type(message) == "update_display_data"
+            and text.startswith(title)
+            and (" interrupted · " in text or " cancelled · " in text)
+        )
 
     kernel.wait_for_iopub(final_text, since, JOB_S, "the watch's final text after the cancel")

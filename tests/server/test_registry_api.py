@@ -49,8 +49,15 @@ async def test_model_lifecycle(api, make_onnx):
 async def test_upload_versions_aliases_and_history(api, make_onnx):
     status, v1 = await upload(api, "mnist", make_onnx(seed=1), {"description": "first", "metrics": {"acc": 0.9}})
     assert status == 201 and v1["version"] == 1 and v1["metrics"] == {"acc": 0.9}
-    status, v2 = await api("POST", "models", "mnist", "versions", raw=make_onnx(seed=2),
-                           headers={"Content-Type": "application/octet-stream"}, params={"alias": "staging"})
+    status, v2 = await api(
+        "POST",
+        "models",
+        "mnist",
+        "versions",
+        raw=make_onnx(seed=2),
+        headers={"Content-Type": "application/octet-stream"},
+        params={"alias": "staging"},
+    )
     assert status == 201 and v2["version"] == 2 and v2["aliases"] == ["staging"]
 
     status, version = await api("PUT", "models", "mnist", "aliases", "production", body={"version": 1})
@@ -103,12 +110,18 @@ async def test_bad_names_are_400(api, name, make_onnx):
     assert status == 400
 
 
-async def test_path_traversal_names_are_400(jp_fetch, jp_base_url, http_server_client, jp_auth_header, maas_home,
-                                             make_onnx):
+async def test_path_traversal_names_are_400(
+    jp_fetch, jp_base_url, http_server_client, jp_auth_header, maas_home, make_onnx
+):
     for raw in ["..%2Fx", "a%2Fb", "%2E%2E"]:
         url = f"{jp_base_url}maas/api/models/{raw}/versions"
-        reply = await http_server_client.fetch(url, method="POST", body=make_onnx(), raise_error=False,
-                                               headers={**jp_auth_header, "Content-Type": "application/octet-stream"})
+        reply = await http_server_client.fetch(
+            url,
+            method="POST",
+            body=make_onnx(),
+            raise_error=False,
+            headers={**jp_auth_header, "Content-Type": "application/octet-stream"},
+        )
         assert reply.code in (400, 404), raw
         if reply.code == 400:
             assert json.loads(reply.body)["error"]["code"] == "invalid_input"
@@ -151,8 +164,9 @@ async def test_json_routes_take_only_json_bodies(api, content_type):
 
 async def test_bad_multipart_is_400(api, make_onnx):
     body, headers = multipart(make_onnx())
-    status, error = await api("POST", "models", "m", "versions", raw=body.replace(b'name="file"', b'name="other"'),
-                              headers=headers)
+    status, error = await api(
+        "POST", "models", "m", "versions", raw=body.replace(b'name="file"', b'name="other"'), headers=headers
+    )
     assert status == 400 and "file" in error["error"]["message"]
     body, headers = multipart(make_onnx(), {"alias": "1"})
     assert (await api("POST", "models", "m", "versions", raw=body, headers=headers))[0] == 400
@@ -169,8 +183,15 @@ async def test_bad_paging_is_400(api):
 
 async def test_post_with_cookie_but_no_xsrf_is_refused(jp_fetch, jp_serverapp):
     # A browser-like request: no token header, a forged session cookie, no _xsrf: refused.
-    reply = await jp_fetch("maas", "api", "models", method="POST", body=json.dumps({"name": "m"}),
-                           headers={"Authorization": "", "Cookie": "username-x=forged"}, raise_error=False)
+    reply = await jp_fetch(
+        "maas",
+        "api",
+        "models",
+        method="POST",
+        body=json.dumps({"name": "m"}),
+        headers={"Authorization": "", "Cookie": "username-x=forged"},
+        raise_error=False,
+    )
     assert reply.code == 403
 
 

@@ -3,35 +3,31 @@
 The routes are read from the running server's own handler list (the management API, the proxies to the
 serving process, the event WebSocket), so a route added later is walked without editing this test. A
 proxy route stands for every route of the serving process under it: each of those paths is walked too.
-The serving-side walk (tests/serving/test_route_walk.py) lends its reading of route tables.
+It reads route tables as the serving-side walk does (tests/helpers/route_walk.py).
 """
 
 from __future__ import annotations
 
 import json
-import sys
 from http.cookies import SimpleCookie
-from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
+from helpers.route_walk import Call, calls_of, concrete_paths, error_message, handler_rules, handshake, serve_rules
 from jupyter_server.utils import url_path_join
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "serving"))
-from test_route_walk import RULES as SERVE_RULES  # noqa: E402
-from test_route_walk import Call, calls_of, concrete_paths, error_message, handler_rules, handshake  # noqa: E402
-
-from maas_jupyter.server.proxy import ServingProxyHandler  # noqa: E402
+from maas_jupyter.server.proxy import ServingProxyHandler
 
 MIN_RULES = 25  # the management API (less what the serving process answers), three proxies, the socket
 WRONG = {"no token": {}, "a wrong token": {"Authorization": "token not-the-token"}}
 BODY_METHODS = ("POST", "PUT", "PATCH")
+SERVE_RULES = serve_rules()  # what the serving process answers behind the proxies
 
 
 def _child_paths(target: str) -> list[str]:
     """What follows `target` in each concrete path of the serving process's routes under it."""
     paths = (path for rule in SERVE_RULES for path in concrete_paths(rule[0]))
-    return list(dict.fromkeys(p[len(target):] for p in paths if p == target or p.startswith(target + "/")))
+    return list(dict.fromkeys(p[len(target) :] for p in paths if p == target or p.startswith(target + "/")))
 
 
 def _fill(pattern: str, handler: type, kwargs: dict) -> list[str]:
@@ -60,9 +56,16 @@ def fetch(http_server_client):
         if body is None and method in BODY_METHODS:
             body = b"{}"
             headers = {"Content-Type": "application/json", **headers}
-        return await http_server_client.fetch(path, method=method, headers=headers, body=body, raise_error=False,
-                                              follow_redirects=False, allow_nonstandard_methods=True,
-                                              request_timeout=60)
+        return await http_server_client.fetch(
+            path,
+            method=method,
+            headers=headers,
+            body=body,
+            raise_error=False,
+            follow_redirects=False,
+            allow_nonstandard_methods=True,
+            request_timeout=60,
+        )
 
     return send
 
@@ -87,14 +90,16 @@ def _nothing_reached_the_serving_process(jp_serverapp) -> bool:
 
 @pytest.mark.parametrize("credential", list(WRONG))
 async def test_every_maas_route_and_method_refuses_a_missing_or_wrong_token_with_403(
-        calls, fetch, jp_http_port, jp_serverapp, credential):
+    calls, fetch, jp_http_port, jp_serverapp, credential
+):
     let_through = []
     for call in calls:
         status, message = await _status(fetch, jp_http_port, call, WRONG[credential])
         if status != 403:
             let_through.append(f"{call} -> {status} {message}")
-    assert not let_through, f"{credential}: {len(let_through)} of {len(calls)} calls not refused with 403:\n" + \
-        "\n".join(let_through)
+    assert not let_through, (
+        f"{credential}: {len(let_through)} of {len(calls)} calls not refused with 403:\n" + "\n".join(let_through)
+    )
     assert _nothing_reached_the_serving_process(jp_serverapp)
 
 
@@ -105,8 +110,9 @@ async def _login(fetch, base_url: str, token: str) -> dict[str, str]:
     cookies = _cookies(page)
     assert page.code == 200 and "_xsrf" in cookies, page.code
     form = urlencode({"password": token, "_xsrf": cookies["_xsrf"]}).encode()
-    reply = await fetch("POST", login, {"Cookie": _header(cookies),
-                                        "Content-Type": "application/x-www-form-urlencoded"}, form)
+    reply = await fetch(
+        "POST", login, {"Cookie": _header(cookies), "Content-Type": "application/x-www-form-urlencoded"}, form
+    )
     assert reply.code == 302, reply.body[:500]
     cookies.update(_cookies(reply))
     assert any(name.startswith("username-") for name in cookies), cookies
@@ -125,7 +131,8 @@ def _header(cookies: dict[str, str]) -> str:
 
 
 async def test_a_login_cookie_without_the_xsrf_token_changes_nothing_on_any_maas_route(
-        calls, fetch, jp_http_port, jp_serverapp, jp_base_url):
+    calls, fetch, jp_http_port, jp_serverapp, jp_base_url
+):
     cookies = await _login(fetch, jp_base_url, jp_serverapp.identity_provider.token)
     browser = {"Cookie": _header(cookies)}  # what a page of another site makes the browser send along
     # The cookie is a real login: it reads, and with the XSRF token a change gets past Jupyter (400: the
@@ -140,8 +147,9 @@ async def test_a_login_cookie_without_the_xsrf_token_changes_nothing_on_any_maas
         status, message = await _status(fetch, jp_http_port, call, browser)
         if status != 403 or "_xsrf" not in message:
             let_through.append(f"{call} -> {status} {message}")
-    assert not let_through, f"{len(let_through)} of {len(changes)} changes not refused for want of XSRF:\n" + \
-        "\n".join(let_through)
+    assert not let_through, f"{len(let_through)} of {len(changes)} changes not refused for want of XSRF:\n" + "\n".join(
+        let_through
+    )
     assert _nothing_reached_the_serving_process(jp_serverapp)
 
 

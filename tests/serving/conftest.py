@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
+from helpers import onnx_models
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-import onnx_models  # noqa: E402
-
-from maas_jupyter.config import Settings  # noqa: E402
-from maas_jupyter.platform import Platform  # noqa: E402
+from maas_jupyter.config import Settings
+from maas_jupyter.platform import Platform
 
 
 @pytest.fixture

@@ -5,8 +5,8 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-import onnx_models
 import pytest
+from helpers import onnx_models
 
 from maas_jupyter.serving.batcher import Batcher
 from maas_jupyter.serving.runtime import load_runtime
@@ -23,8 +23,17 @@ def _runtime(executor, max_batch_size, delay_ms):
     from maas_jupyter.registry.signature import parse_onnx, signature_of
 
     data = onnx_models.linear(2.0)
-    return load_runtime("linear", 1, data, signature_of(parse_onnx(data)), executor=executor, intra_op_threads=1,
-                        max_batch_size=max_batch_size, max_queue_delay_ms=delay_ms, max_concurrent_runs=2)
+    return load_runtime(
+        "linear",
+        1,
+        data,
+        signature_of(parse_onnx(data)),
+        executor=executor,
+        intra_op_threads=1,
+        max_batch_size=max_batch_size,
+        max_queue_delay_ms=delay_ms,
+        max_concurrent_runs=2,
+    )
 
 
 def test_concurrent_distinct_requests_each_get_their_single_request_result(executor):

@@ -36,14 +36,37 @@ from maas_jupyter.serving.types import V2_TO_NUMPY, InferenceRequest, InferenceR
 # log and a 500 under `python -W error`. Here they fail the test.
 pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
 
-DATATYPES = ["BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64",
-             "FP16", "FP32", "FP64", "BYTES"]
+DATATYPES = [
+    "BOOL",
+    "UINT8",
+    "UINT16",
+    "UINT32",
+    "UINT64",
+    "INT8",
+    "INT16",
+    "INT32",
+    "INT64",
+    "FP16",
+    "FP32",
+    "FP64",
+    "BYTES",
+]
 # The protocol's typed contents field of each datatype, written out here rather than taken from the codec, so a
 # wrong table in the codec cannot agree with itself. FP16 has none: half floats only travel as raw bytes.
-TYPED_FIELDS = {"BOOL": "bool_contents", "UINT8": "uint_contents", "UINT16": "uint_contents",
-                "UINT32": "uint_contents", "UINT64": "uint64_contents", "INT8": "int_contents",
-                "INT16": "int_contents", "INT32": "int_contents", "INT64": "int64_contents",
-                "FP32": "fp32_contents", "FP64": "fp64_contents", "BYTES": "bytes_contents"}
+TYPED_FIELDS = {
+    "BOOL": "bool_contents",
+    "UINT8": "uint_contents",
+    "UINT16": "uint_contents",
+    "UINT32": "uint_contents",
+    "UINT64": "uint64_contents",
+    "INT8": "int_contents",
+    "INT16": "int_contents",
+    "INT32": "int_contents",
+    "INT64": "int64_contents",
+    "FP32": "fp32_contents",
+    "FP64": "fp64_contents",
+    "BYTES": "bytes_contents",
+}
 
 
 def bounded(max_examples: int):
@@ -64,8 +87,9 @@ def arrays(draw, datatype: str, *, json_safe: bool):
     UTF-8 text (V2 JSON carries BYTES as strings); otherwise any float (NaN, infinities) and any bytes."""
     shape = draw(SHAPES)
     if datatype == "BYTES":
-        element = (st.text(st.characters(codec="utf-8"), max_size=6).map(str.encode) if json_safe
-                   else st.binary(max_size=6))
+        element = (
+            st.text(st.characters(codec="utf-8"), max_size=6).map(str.encode) if json_safe else st.binary(max_size=6)
+        )
         count = math.prod(shape)
         array = np.empty(count, dtype=object)
         array[:] = draw(st.lists(element, min_size=count, max_size=count))
@@ -132,8 +156,18 @@ def decoded(tensor: Tensor) -> np.ndarray:
 @given(data=st.data(), nested=st.booleans())
 def test_json_inputs_round_trip(datatype, data, nested):
     array = data.draw(arrays(datatype, json_safe=True))
-    body = orjson.dumps({"inputs": [{"name": "x", "datatype": datatype, "shape": list(array.shape),
-                                     "data": json_data(array, datatype, nested)}]})
+    body = orjson.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "x",
+                    "datatype": datatype,
+                    "shape": list(array.shape),
+                    "data": json_data(array, datatype, nested),
+                }
+            ]
+        }
+    )
     (tensor,) = decode_request(body).inputs
     assert (tensor.name, tensor.datatype, tensor.shape) == ("x", datatype, list(array.shape))
     assert_same(decoded(tensor), array, datatype)
@@ -145,8 +179,18 @@ def test_json_inputs_round_trip(datatype, data, nested):
 def test_binary_inputs_round_trip(datatype, data):
     array = data.draw(arrays(datatype, json_safe=False))
     raw = spec_raw(array, datatype)
-    header = orjson.dumps({"inputs": [{"name": "x", "datatype": datatype, "shape": list(array.shape),
-                                       "parameters": {"binary_data_size": len(raw)}}]})
+    header = orjson.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "x",
+                    "datatype": datatype,
+                    "shape": list(array.shape),
+                    "parameters": {"binary_data_size": len(raw)},
+                }
+            ]
+        }
+    )
     (tensor,) = decode_request(header + raw, len(header)).inputs
     assert tensor.shape == list(array.shape)
     assert_same(decoded(tensor), array, datatype)
@@ -189,8 +233,9 @@ def test_responses_round_trip_in_json_and_binary(data, all_binary):
         array = data.draw(arrays(datatype, json_safe=not binary), label=name)
         outputs.append(Tensor(name, datatype, list(array.shape), array))
         requested.append(RequestedOutput(name, {"binary_data": True} if binary else {}))
-    request = InferenceRequest([], [] if all_binary else requested,
-                               parameters={"binary_data_output": True} if all_binary else {})
+    request = InferenceRequest(
+        [], [] if all_binary else requested, parameters={"binary_data_output": True} if all_binary else {}
+    )
     body, json_length = encode_response(InferenceResponse("m", "1", outputs, "r"), request)
     if not any(all_binary or o.parameters for o in requested):
         assert json_length is None  # a plain JSON body: no Inference-Header-Content-Length
@@ -258,8 +303,10 @@ def test_grpc_raw_input_contents_round_trip(datatype, data):
 @bounded(100)
 @given(data=st.data(), raw=st.booleans())
 def test_grpc_responses_round_trip_raw_and_typed(data, raw):
-    outputs = [Tensor(name, datatype, list(array.shape), array)
-               for name, datatype, array in data.draw(named_arrays(json_safe=False, max_size=4))]
+    outputs = [
+        Tensor(name, datatype, list(array.shape), array)
+        for name, datatype, array in data.draw(named_arrays(json_safe=False, max_size=4))
+    ]
     message = _on_the_wire(grpc_codec.encode_infer_response(InferenceResponse("m", "2", outputs, "r"), raw=raw))
     # FP16 has no typed field: one FP16 output makes the whole answer raw (raw is one entry per output).
     assert bool(message.raw_output_contents) == (raw or any(t.datatype == "FP16" for t in outputs))
@@ -306,8 +353,11 @@ def test_python_client_requests_and_responses_round_trip(tensors):
     server = ServerCodec()
     client.session.mount("http://serving.invalid/", server)
     try:
-        metadata = {"inputs": [{"name": name, "datatype": datatype, "shape": list(array.shape)}
-                               for name, datatype, array in tensors]}
+        metadata = {
+            "inputs": [
+                {"name": name, "datatype": datatype, "shape": list(array.shape)} for name, datatype, array in tensors
+            ]
+        }
         result = client.predict("echo", {name: array for name, _, array in tensors}, metadata=metadata)
     finally:
         client.close()
@@ -382,9 +432,11 @@ def test_arbitrary_bytes_are_refused_with_typed_errors(case):
 # (json.dumps writes them as NaN/Infinity, which the decoder's parser must refuse cleanly).
 TEXT = st.text(st.characters(codec="utf-8"), max_size=6)
 JSON_SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.integers(-(2**80), 2**80), st.floats(), TEXT)
-JSONISH = st.recursive(JSON_SCALARS,
-                       lambda children: st.lists(children, max_size=4) | st.dictionaries(TEXT, children, max_size=4),
-                       max_leaves=12)
+JSONISH = st.recursive(
+    JSON_SCALARS,
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(TEXT, children, max_size=4),
+    max_leaves=12,
+)
 
 
 def deeply_nested(leaf, depth: int):
@@ -395,8 +447,13 @@ def deeply_nested(leaf, depth: int):
 
 # Data values: regular and ragged nested lists of numbers from every range (past the datatypes', past 64 bits),
 # mixed with booleans, strings and nulls; lists nested deeper than numpy's 32 dimensions.
-NUMBERS = st.one_of(st.integers(-300, 300), st.integers(-(2**66), 2**66), st.floats(allow_nan=False),
-                    st.floats(-7e4, 7e4), st.booleans())
+NUMBERS = st.one_of(
+    st.integers(-300, 300),
+    st.integers(-(2**66), 2**66),
+    st.floats(allow_nan=False),
+    st.floats(-7e4, 7e4),
+    st.booleans(),
+)
 DATA = st.one_of(
     st.recursive(NUMBERS, lambda children: st.lists(children, max_size=4), max_leaves=16),
     st.lists(st.lists(NUMBERS, min_size=2, max_size=2), max_size=3),
@@ -404,28 +461,43 @@ DATA = st.one_of(
     st.lists(TEXT, max_size=4),
     # integers and floats only, around and past the ranges of the datatypes (INT8 .. UINT64, FP16, FP32)
     st.lists(st.one_of(st.integers(-70000, 70000), st.integers(-(2**64), 2**64)), min_size=1, max_size=4),
-    st.lists(st.one_of(st.floats(-1e5, 1e5), st.floats(-1e39, 1e39), st.floats(allow_nan=False)), min_size=1,
-             max_size=4),
+    st.lists(
+        st.one_of(st.floats(-1e5, 1e5), st.floats(-1e39, 1e39), st.floats(allow_nan=False)), min_size=1, max_size=4
+    ),
     st.builds(deeply_nested, NUMBERS, st.integers(30, 40)),
     JSONISH,
 )
 SHAPE = st.one_of(
     st.lists(st.integers(0, 3), max_size=3),
     st.lists(st.integers(0, 3), max_size=3),
-    st.lists(st.one_of(st.integers(0, 4), st.integers(-3, -1), st.integers(2**31, 2**63), st.just(2**64),
-                       st.floats(0, 4), st.booleans(), TEXT), max_size=4),
+    st.lists(
+        st.one_of(
+            st.integers(0, 4),
+            st.integers(-3, -1),
+            st.integers(2**31, 2**63),
+            st.just(2**64),
+            st.floats(0, 4),
+            st.booleans(),
+            TEXT,
+        ),
+        max_size=4,
+    ),
     JSONISH,
 )
-JUNK_SIZES = st.one_of(st.integers(-3, -1), st.integers(2**62, 2**66), st.floats(0, 40), st.booleans(), TEXT,
-                       st.none())
+JUNK_SIZES = st.one_of(st.integers(-3, -1), st.integers(2**62, 2**66), st.floats(0, 40), st.booleans(), TEXT, st.none())
 
 
 @st.composite
 def binary_chunks(draw, datatype):
     """Bytes for one binary input: whole elements of its datatype, a ragged byte count, or BYTES elements."""
     itemsize = V2_TO_NUMPY[datatype].itemsize if datatype in V2_TO_NUMPY and datatype != "BYTES" else 1
-    return draw(st.one_of(st.integers(0, 4).flatmap(lambda n: st.binary(min_size=n * itemsize, max_size=n * itemsize)),
-                          st.binary(max_size=12), BYTES_ELEMENTS))
+    return draw(
+        st.one_of(
+            st.integers(0, 4).flatmap(lambda n: st.binary(min_size=n * itemsize, max_size=n * itemsize)),
+            st.binary(max_size=12),
+            BYTES_ELEMENTS,
+        )
+    )
 
 
 # BYTES elements as sent: each a 4-byte little-endian length (right, short, or far past the end) then bytes,
@@ -453,9 +525,11 @@ def almost_valid_input(draw):
     """(input, its binary chunk): mostly right (a name, a served datatype, a shape) so the decoder gets past
     its first checks, with data or binary_data_size (the chunk's size or any other value), both or neither,
     and now and then any field wrong or missing."""
-    entry = {"name": rarely(draw, st.sampled_from(["x", "y", "z"]), JSON_SCALARS),
-             "datatype": rarely(draw, st.sampled_from(DATATYPES), st.one_of(TEXT, JSON_SCALARS)),
-             "shape": rarely(draw, st.lists(st.integers(0, 3), max_size=3), SHAPE)}
+    entry = {
+        "name": rarely(draw, st.sampled_from(["x", "y", "z"]), JSON_SCALARS),
+        "datatype": rarely(draw, st.sampled_from(DATATYPES), st.one_of(TEXT, JSON_SCALARS)),
+        "shape": rarely(draw, st.lists(st.integers(0, 3), max_size=3), SHAPE),
+    }
     mode = draw(st.sampled_from(["json", "binary", "json", "binary", "both", "neither"]))
     chunk = b""
     if mode in ("json", "both"):
@@ -478,9 +552,14 @@ def almost_valid_bodies(draw):
     by a little, or absent."""
     pairs = draw(st.lists(almost_valid_input(), min_size=1, max_size=3))
     document = {"inputs": rarely(draw, st.just([entry for entry, _ in pairs]), st.one_of(st.just([]), JSONISH))}
-    for key, values in (("outputs", st.one_of(st.lists(st.fixed_dictionaries(
-                            {"name": TEXT, "parameters": JSONISH}), max_size=2), JSONISH)),
-                        ("id", JSON_SCALARS), ("parameters", JSONISH)):
+    for key, values in (
+        (
+            "outputs",
+            st.one_of(st.lists(st.fixed_dictionaries({"name": TEXT, "parameters": JSONISH}), max_size=2), JSONISH),
+        ),
+        ("id", JSON_SCALARS),
+        ("parameters", JSONISH),
+    ):
         if one_in(draw, 4):
             document[key] = draw(values)
     # The standard library writes what orjson refuses to (integers past 64 bits, NaN, Infinity): the decoder
@@ -499,12 +578,17 @@ def almost_valid_bodies(draw):
 @given(case=almost_valid_bodies())
 # Regression: a number past the FP16/FP32 range made numpy warn from inside the decoder (see pytestmark).
 @example(case=(b'{"inputs": [{"name": "x", "datatype": "FP16", "shape": [1], "data": [1e300]}]}', None))
-@example(case=(b'{"inputs": [{"name": "x", "datatype": "UINT64", "shape": [1], "data": [18446744073709551616]}]}',
-               None))
+@example(
+    case=(b'{"inputs": [{"name": "x", "datatype": "UINT64", "shape": [1], "data": [18446744073709551616]}]}', None)
+)
 @example(case=(b'{"inputs": [{"name": "x", "datatype": "INT8", "shape": [2], "data": [[1], [[2]]]}]}', None))
 @example(case=(b'{"inputs": [{"name": "x", "datatype": "UINT8", "shape": [2], "data": [1, 300]}]}', None))
-@example(case=(b'{"inputs": [{"name": "x", "datatype": "FP32", "shape": [2], "parameters": {"binary_data_size": 6}}]}'
-               b"\x00" * 6, 100))
+@example(
+    case=(
+        b'{"inputs": [{"name": "x", "datatype": "FP32", "shape": [2], "parameters": {"binary_data_size": 6}}]}\x00' * 6,
+        100,
+    )
+)
 def test_almost_valid_requests_are_decoded_or_refused_with_typed_errors(case):
     request = decodes_or_refuses(decode_request, *case)
     if request is not None:
@@ -517,8 +601,9 @@ def bytes_elements(draw):
     little-endian length, now and then a length that is short or far past the end, or 1..3 bytes of a
     length cut short at the end."""
     items = draw(st.lists(st.binary(max_size=6), max_size=4))
-    lengths = [rarely(draw, st.just(len(item)), st.one_of(st.integers(0, 6), st.integers(0, 2**32 - 1)))
-               for item in items]
+    lengths = [
+        rarely(draw, st.just(len(item)), st.one_of(st.integers(0, 6), st.integers(0, 2**32 - 1))) for item in items
+    ]
     tail = rarely(draw, st.just(b""), st.binary(min_size=1, max_size=3))
     chunk = b"".join(struct.pack("<I", n) + item for n, item in zip(lengths, items)) + tail
     return chunk, items, lengths == [len(item) for item in items] and not tail
@@ -532,13 +617,25 @@ def test_binary_bytes_elements_are_split_exactly_or_refused(case):
     """BYTES binary data, in the REST binary extension and in gRPC raw contents: well-formed elements come
     back exactly; bad lengths are a core error, never struct's or an index error."""
     chunk, items, well_formed = case
-    header = orjson.dumps({"inputs": [{"name": "x", "datatype": "BYTES", "shape": [len(items)],
-                                       "parameters": {"binary_data_size": len(chunk)}}]})
+    header = orjson.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "x",
+                    "datatype": "BYTES",
+                    "shape": [len(items)],
+                    "parameters": {"binary_data_size": len(chunk)},
+                }
+            ]
+        }
+    )
     message = pb.ModelInferRequest(model_name="m")
     message.inputs.add(name="x", datatype="BYTES", shape=[len(items)])
     message.raw_input_contents.append(chunk)
-    for request in (decodes_or_refuses(decode_request, header + chunk, len(header)),
-                    decodes_or_refuses(grpc_codec.decode_infer_request, message)):
+    for request in (
+        decodes_or_refuses(decode_request, header + chunk, len(header)),
+        decodes_or_refuses(grpc_codec.decode_infer_request, message),
+    ):
         if well_formed:
             assert request.inputs[0].data.tolist() == items
         elif request is not None:  # lengths that happen to split the data another way
@@ -563,8 +660,13 @@ def test_json_integers_are_kept_exactly_inside_the_datatype_and_refused_outside(
 
 @pytest.mark.parametrize("datatype", ["FP16", "FP32", "FP64"])
 @bounded(30)
-@given(values=st.lists(st.floats(-1e5, 1e5) | st.floats(-1e39, 1e39) | st.floats(allow_nan=False, allow_infinity=False),
-                       min_size=1, max_size=5))
+@given(
+    values=st.lists(
+        st.floats(-1e5, 1e5) | st.floats(-1e39, 1e39) | st.floats(allow_nan=False, allow_infinity=False),
+        min_size=1,
+        max_size=5,
+    )
+)
 @example(values=[1e300])  # regression: the decoder let numpy warn about the overflow (see pytestmark)
 def test_json_floats_are_rounded_inside_the_datatype_and_refused_outside(datatype, values):
     with np.errstate(over="ignore"):  # the overflow to infinity is what this test looks for
@@ -618,9 +720,13 @@ GRPC_DIMS = st.one_of(st.integers(-3, -1), st.integers(-(2**63), 2**63 - 1))
 def _fill_parameters(target, draw):
     for key in draw(st.lists(st.text(max_size=3), max_size=2)):
         choice = draw(st.sampled_from(["bool_param", "int64_param", "string_param", "double_param", "uint64_param"]))
-        value = {"bool_param": st.booleans(), "int64_param": st.integers(-(2**63), 2**63 - 1),
-                 "string_param": st.text(max_size=3), "double_param": st.floats(),
-                 "uint64_param": st.integers(0, 2**64 - 1)}[choice]
+        value = {
+            "bool_param": st.booleans(),
+            "int64_param": st.integers(-(2**63), 2**63 - 1),
+            "string_param": st.text(max_size=3),
+            "double_param": st.floats(),
+            "uint64_param": st.integers(0, 2**64 - 1),
+        }[choice]
         setattr(target[key], choice, draw(value))
 
 
@@ -634,7 +740,7 @@ def malformed_infer_requests(draw):
     _fill_parameters(message.parameters, draw)
     count = draw(st.integers(1, 3)) if not one_in(draw, 8) else 0
     raw = draw(st.booleans())
-    for index in range(count):
+    for _ in range(count):
         datatype = rarely(draw, st.sampled_from(DATATYPES), st.text(max_size=5))
         shape = rarely(draw, st.lists(st.integers(0, 3), max_size=3), st.lists(GRPC_DIMS, max_size=4))
         entry = message.inputs.add(name=draw(st.text(max_size=3)), datatype=datatype, shape=shape)
@@ -650,8 +756,13 @@ def malformed_infer_requests(draw):
         if raw:
             itemsize = V2_TO_NUMPY[datatype].itemsize if datatype in V2_TO_NUMPY and datatype != "BYTES" else 1
             right = st.binary(min_size=elements * itemsize, max_size=elements * itemsize)
-            message.raw_input_contents.append(rarely(draw, right if datatype != "BYTES" else BYTES_ELEMENTS,
-                                                     st.one_of(st.binary(max_size=24), BYTES_ELEMENTS)))
+            message.raw_input_contents.append(
+                rarely(
+                    draw,
+                    right if datatype != "BYTES" else BYTES_ELEMENTS,
+                    st.one_of(st.binary(max_size=24), BYTES_ELEMENTS),
+                )
+            )
     if one_in(draw, 8):  # raw entries that do not match the inputs one to one
         message.raw_input_contents.extend(draw(st.lists(st.binary(max_size=8), max_size=2)))
     for _ in range(draw(st.integers(0, 2))):
@@ -697,13 +808,16 @@ VALID_WIRE = _valid_wire_request()
 
 
 @bounded(200)
-@given(wire=st.one_of(
-    st.binary(max_size=80),
-    # a valid message cut short, or with bytes overwritten: lengths and tags that no longer agree
-    st.integers(0, len(VALID_WIRE)).map(lambda n: VALID_WIRE[:n]),
-    st.tuples(st.integers(0, len(VALID_WIRE) - 1), st.binary(min_size=1, max_size=3)).map(
-        lambda edit: VALID_WIRE[:edit[0]] + edit[1] + VALID_WIRE[edit[0] + len(edit[1]):]),
-))
+@given(
+    wire=st.one_of(
+        st.binary(max_size=80),
+        # a valid message cut short, or with bytes overwritten: lengths and tags that no longer agree
+        st.integers(0, len(VALID_WIRE)).map(lambda n: VALID_WIRE[:n]),
+        st.tuples(st.integers(0, len(VALID_WIRE) - 1), st.binary(min_size=1, max_size=3)).map(
+            lambda edit: VALID_WIRE[: edit[0]] + edit[1] + VALID_WIRE[edit[0] + len(edit[1]) :]
+        ),
+    )
+)
 def test_grpc_wire_bytes_are_refused_by_protobuf_or_with_typed_errors(wire):
     """Bytes protobuf cannot parse never reach the codec (grpcio's deserializer refuses them); whatever it
     parses does, and the codec takes it or raises a core error."""

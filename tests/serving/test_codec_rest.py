@@ -8,7 +8,7 @@ import pytest
 
 from maas_jupyter.errors import InvalidInput
 from maas_jupyter.serving.codec_rest import decode_request, encode_response
-from maas_jupyter.serving.types import InferenceRequest, InferenceResponse, RequestedOutput, Tensor, V2_TO_NUMPY
+from maas_jupyter.serving.types import V2_TO_NUMPY, InferenceRequest, InferenceResponse, RequestedOutput, Tensor
 
 SAMPLES = {
     "BOOL": [True, False, True, True],
@@ -28,8 +28,7 @@ SAMPLES = {
 
 
 def _body(datatype, data, shape=(2, 2), **extra):
-    return orjson.dumps({"inputs": [{"name": "IN", "datatype": datatype, "shape": list(shape), "data": data}],
-                         **extra})
+    return orjson.dumps({"inputs": [{"name": "IN", "datatype": datatype, "shape": list(shape), "data": data}], **extra})
 
 
 @pytest.mark.parametrize("datatype", list(SAMPLES))
@@ -55,8 +54,13 @@ def _binary_of(datatype, values) -> bytes:
 @pytest.mark.parametrize("datatype", list(SAMPLES))
 def test_every_datatype_decodes_from_the_binary_extension(datatype):
     raw = _binary_of(datatype, SAMPLES[datatype])
-    header = orjson.dumps({"inputs": [{"name": "IN", "datatype": datatype, "shape": [2, 2],
-                                       "parameters": {"binary_data_size": len(raw)}}]})
+    header = orjson.dumps(
+        {
+            "inputs": [
+                {"name": "IN", "datatype": datatype, "shape": [2, 2], "parameters": {"binary_data_size": len(raw)}}
+            ]
+        }
+    )
     tensor = decode_request(header + raw, len(header)).inputs[0]
     if datatype == "BYTES":
         assert list(tensor.data) == [s.encode() for s in SAMPLES[datatype]]
@@ -68,11 +72,15 @@ def test_every_datatype_decodes_from_the_binary_extension(datatype):
 def test_binary_inputs_take_their_bytes_in_order_beside_json_inputs():
     a = np.arange(6, dtype=np.float32)
     b = np.arange(3, dtype=np.int64)
-    header = orjson.dumps({"inputs": [
-        {"name": "A", "datatype": "FP32", "shape": [2, 3], "parameters": {"binary_data_size": a.nbytes}},
-        {"name": "J", "datatype": "INT32", "shape": [1], "data": [7]},
-        {"name": "B", "datatype": "INT64", "shape": [3], "parameters": {"binary_data_size": b.nbytes}},
-    ]})
+    header = orjson.dumps(
+        {
+            "inputs": [
+                {"name": "A", "datatype": "FP32", "shape": [2, 3], "parameters": {"binary_data_size": a.nbytes}},
+                {"name": "J", "datatype": "INT32", "shape": [1], "data": [7]},
+                {"name": "B", "datatype": "INT64", "shape": [3], "parameters": {"binary_data_size": b.nbytes}},
+            ]
+        }
+    )
     request = decode_request(header + a.tobytes() + b.tobytes(), len(header))
     np.testing.assert_array_equal(request.inputs[0].data, a)
     np.testing.assert_array_equal(request.inputs[1].data, [7])
@@ -80,8 +88,15 @@ def test_binary_inputs_take_their_bytes_in_order_beside_json_inputs():
 
 
 def test_request_id_parameters_and_requested_outputs_are_kept():
-    request = decode_request(_body("FP32", [1, 2, 3, 4], id="r-1", parameters={"p": 1},
-                                   outputs=[{"name": "OUT", "parameters": {"binary_data": True}}]))
+    request = decode_request(
+        _body(
+            "FP32",
+            [1, 2, 3, 4],
+            id="r-1",
+            parameters={"p": 1},
+            outputs=[{"name": "OUT", "parameters": {"binary_data": True}}],
+        )
+    )
     assert request.id == "r-1" and request.parameters == {"p": 1}
     assert request.outputs[0].name == "OUT" and request.outputs[0].parameters == {"binary_data": True}
 
@@ -105,7 +120,9 @@ def test_every_datatype_encodes_to_json_and_binary(datatype):
     else:
         assert out["data"] == values
 
-    body, header_length = encode_response(response, InferenceRequest([], [RequestedOutput("OUT", {"binary_data": True})]))
+    body, header_length = encode_response(
+        response, InferenceRequest([], [RequestedOutput("OUT", {"binary_data": True})])
+    )
     doc = orjson.loads(body[:header_length])
     size = doc["outputs"][0]["parameters"]["binary_data_size"]
     assert "data" not in doc["outputs"][0] and len(body) == header_length + size
@@ -113,8 +130,9 @@ def test_every_datatype_encodes_to_json_and_binary(datatype):
 
 
 def test_binary_data_output_parameter_makes_every_output_binary():
-    response = InferenceResponse("ep", "1", [Tensor("A", "FP32", [1], np.ones(1, np.float32)),
-                                             Tensor("B", "INT64", [1], np.ones(1, np.int64))])
+    response = InferenceResponse(
+        "ep", "1", [Tensor("A", "FP32", [1], np.ones(1, np.float32)), Tensor("B", "INT64", [1], np.ones(1, np.int64))]
+    )
     body, header_length = encode_response(response, InferenceRequest([], [], None, {"binary_data_output": True}))
     doc = orjson.loads(body[:header_length])
     assert [o["parameters"]["binary_data_size"] for o in doc["outputs"]] == [4, 8]
@@ -137,8 +155,13 @@ BAD_BODIES = [
     (_body("FP32", [[1, 2], [3]]), None, "not a regular array"),
     (_body("BYTES", [1, 2, 3, 4]), None, "must be strings"),
     (orjson.dumps({"inputs": [{"name": "IN", "datatype": "FP32", "shape": [1]}]}), None, "has no 'data'"),
-    (orjson.dumps({"inputs": [{"name": "IN", "datatype": "FP32", "shape": [1],
-                               "parameters": {"binary_data_size": 8}}]}), None, "only 0 remain"),
+    (
+        orjson.dumps(
+            {"inputs": [{"name": "IN", "datatype": "FP32", "shape": [1], "parameters": {"binary_data_size": 8}}]}
+        ),
+        None,
+        "only 0 remain",
+    ),
     (_body("FP32", [1, 2, 3, 4], outputs=[{"parameters": {}}]), None, "with a 'name'"),
     (_body("FP32", [1, 2, 3, 4], id=5), None, "'id' must be a string"),
     (_body("FP32", [1, 2, 3, 4], parameters=[1]), None, "'parameters' must be an object"),
@@ -153,22 +176,25 @@ def test_malformed_bodies_are_invalid_input_with_the_reason(body, header_length,
 
 
 def test_binary_bytes_that_no_input_claims_are_rejected():
-    header = orjson.dumps({"inputs": [{"name": "IN", "datatype": "FP32", "shape": [1],
-                                       "parameters": {"binary_data_size": 4}}]})
+    header = orjson.dumps(
+        {"inputs": [{"name": "IN", "datatype": "FP32", "shape": [1], "parameters": {"binary_data_size": 4}}]}
+    )
     with pytest.raises(InvalidInput, match="no input claims"):
         decode_request(header + b"\0" * 12, len(header))
 
 
 def test_truncated_binary_bytes_element_is_rejected():
     raw = struct.pack("<I", 10) + b"abc"
-    header = orjson.dumps({"inputs": [{"name": "IN", "datatype": "BYTES", "shape": [1],
-                                       "parameters": {"binary_data_size": len(raw)}}]})
+    header = orjson.dumps(
+        {"inputs": [{"name": "IN", "datatype": "BYTES", "shape": [1], "parameters": {"binary_data_size": len(raw)}}]}
+    )
     with pytest.raises(InvalidInput, match="past the end"):
         decode_request(header + raw, len(header))
 
 
 def test_binary_size_not_a_multiple_of_the_element_size_is_rejected():
-    header = orjson.dumps({"inputs": [{"name": "IN", "datatype": "FP32", "shape": [1],
-                                       "parameters": {"binary_data_size": 3}}]})
+    header = orjson.dumps(
+        {"inputs": [{"name": "IN", "datatype": "FP32", "shape": [1], "parameters": {"binary_data_size": 3}}]}
+    )
     with pytest.raises(InvalidInput, match="whole number"):
         decode_request(header + b"abc", len(header))

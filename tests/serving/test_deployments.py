@@ -4,8 +4,8 @@ import asyncio
 import re
 
 import numpy as np
-import onnx_models
 import pytest
+from helpers import onnx_models
 
 from maas_jupyter.config import Settings
 from maas_jupyter.errors import Conflict, InvalidInput, NotFound, Unavailable
@@ -94,11 +94,14 @@ def test_rollback_with_a_canary_removes_the_canary(serving_platform, plane):
     assert serving_platform.registry.history("ep")[-1]["canary_removed"] == 3
 
 
-@pytest.mark.parametrize("other, what", [
-    (lambda: onnx_models.linear(2.0, features=5), "takes X:FP32[-1, 5]"),  # another input width
-    (lambda: onnx_models.linear(2.0, classes=4), "gives Y:FP32[-1, 4]"),  # another output width
-    (onnx_models.two_inputs, "takes A:FP32"),  # other input names
-])
+@pytest.mark.parametrize(
+    "other, what",
+    [
+        (lambda: onnx_models.linear(2.0, features=5), "takes X:FP32[-1, 5]"),  # another input width
+        (lambda: onnx_models.linear(2.0, classes=4), "gives Y:FP32[-1, 4]"),  # another output width
+        (onnx_models.two_inputs, "takes A:FP32"),  # other input names
+    ],
+)
 def test_a_canary_with_other_inputs_or_outputs_is_refused_and_nothing_changes(serving_platform, plane, other, what):
     # The canary shares the primary's clients: a request valid for one must be valid for the other.
     d = serving_platform.deployments
@@ -111,10 +114,13 @@ def test_a_canary_with_other_inputs_or_outputs_is_refused_and_nothing_changes(se
     assert d.deploy("ep", "linear", version)["version"] == version, "a swap may change the interface"
 
 
-@pytest.mark.parametrize("bad_model,reason", [
-    (onnx_models.unloadable, "failed to load in ONNX Runtime"),
-    (onnx_models.fails_at_run, "failed its warm-up run"),
-])
+@pytest.mark.parametrize(
+    "bad_model,reason",
+    [
+        (onnx_models.unloadable, "failed to load in ONNX Runtime"),
+        (onnx_models.fails_at_run, "failed its warm-up run"),
+    ],
+)
 def test_a_failed_deploy_keeps_the_current_version_serving(serving_platform, plane, bad_model, reason):
     d = serving_platform.deployments
     d.deploy("ep", "linear", 2)
@@ -229,15 +235,18 @@ def test_swap_drains_requests_in_flight_before_closing_the_old_session(serving_p
     assert held.closed
 
 
-@pytest.mark.parametrize("tensors,reason", [
-    ([Tensor("Z", "FP32", [2, 4], X)], "unknown input 'Z'"),
-    ([Tensor("X", "FP64", [2, 4], X.astype(np.float64))], "datatype FP64; the model expects FP32"),
-    ([Tensor("X", "FP32", [2, 5], np.zeros(10, np.float32))], r"shape \[2, 5\]"),
-    ([Tensor("X", "FP32", [8], X)], r"shape \[8\]"),
-    ([Tensor("X", "FP32", [3, 4], X)], "has 8 elements; shape"),
-    ([], "missing input"),
-    ([Tensor("X", "FP32", [2, 4], X), Tensor("X", "FP32", [2, 4], X)], "given twice"),
-])
+@pytest.mark.parametrize(
+    "tensors,reason",
+    [
+        ([Tensor("Z", "FP32", [2, 4], X)], "unknown input 'Z'"),
+        ([Tensor("X", "FP64", [2, 4], X.astype(np.float64))], "datatype FP64; the model expects FP32"),
+        ([Tensor("X", "FP32", [2, 5], np.zeros(10, np.float32))], r"shape \[2, 5\]"),
+        ([Tensor("X", "FP32", [8], X)], r"shape \[8\]"),
+        ([Tensor("X", "FP32", [3, 4], X)], "has 8 elements; shape"),
+        ([], "missing input"),
+        ([Tensor("X", "FP32", [2, 4], X), Tensor("X", "FP32", [2, 4], X)], "given twice"),
+    ],
+)
 def test_inputs_are_validated_against_the_signature(serving_platform, plane, tensors, reason):
     serving_platform.deployments.deploy("ep", "linear", 1)
     with pytest.raises(InvalidInput, match=reason):
@@ -323,9 +332,18 @@ def test_every_change_is_published_on_the_event_bus(serving_platform, plane):
         d.undeploy("ep")
         received = events.drain()
     changes = [e["type"] for e in received if e["type"] not in ("deployment.loading",)]
-    assert changes == ["deployment.deploy", "deployment.swap", "deployment.canary", "deployment.promote",
-                       "deployment.rollback", "deployment.unload", "deployment.load", "deployment.update",
-                       "deployment.load_failed", "deployment.undeploy"]
+    assert changes == [
+        "deployment.deploy",
+        "deployment.swap",
+        "deployment.canary",
+        "deployment.promote",
+        "deployment.rollback",
+        "deployment.unload",
+        "deployment.load",
+        "deployment.update",
+        "deployment.load_failed",
+        "deployment.undeploy",
+    ]
     swap = next(e for e in received if e["type"] == "deployment.swap")
     assert swap["name"] == "ep" and swap["deployment"]["version"] == 2
     failed = next(e for e in received if e["type"] == "deployment.load_failed")

@@ -58,7 +58,9 @@ def test_raw_contents_decode_to_the_datatype(datatype):
 
 
 def test_raw_bytes_layout_is_little_endian_with_length_prefixes():
-    assert grpc_codec.encode_bytes_elements(np.array([b"ab", b""], dtype=object)) == b"\x02\x00\x00\x00ab\x00\x00\x00\x00"
+    assert (
+        grpc_codec.encode_bytes_elements(np.array([b"ab", b""], dtype=object)) == b"\x02\x00\x00\x00ab\x00\x00\x00\x00"
+    )
     message = _request("INT32", raw=True)
     assert message.raw_input_contents[0][:4] == (-(2**31)).to_bytes(4, "little", signed=True)
 
@@ -67,8 +69,13 @@ def test_raw_bytes_layout_is_little_endian_with_length_prefixes():
 @pytest.mark.parametrize("raw", [True, False])
 def test_response_round_trips_raw_and_typed(datatype, raw):
     array = SAMPLES[datatype]
-    response = InferenceResponse("m", "3", [Tensor("y", datatype, list(array.shape), array)], id="r1",
-                                 parameters={"batched": True, "rows": 2, "note": "ok", "ratio": 0.5})
+    response = InferenceResponse(
+        "m",
+        "3",
+        [Tensor("y", datatype, list(array.shape), array)],
+        id="r1",
+        parameters={"batched": True, "rows": 2, "note": "ok", "ratio": 0.5},
+    )
     message = grpc_codec.encode_infer_response(response, raw=raw)
     wire = pb.ModelInferResponse.FromString(message.SerializeToString())
     assert (wire.model_name, wire.model_version, wire.id) == ("m", "3", "r1")

@@ -35,8 +35,9 @@ def build_echo_onnx(datatypes) -> bytes:
         inputs.append(helper.make_tensor_value_info(f"in_{datatype}", elem_type, ["batch", 3]))
         outputs.append(helper.make_tensor_value_info(f"out_{datatype}", elem_type, ["batch", 3]))
         nodes.append(helper.make_node("Identity", [f"in_{datatype}"], [f"out_{datatype}"]))
-    model = helper.make_model(helper.make_graph(nodes, "echo", inputs, outputs),
-                              opset_imports=[helper.make_opsetid("", 17)])
+    model = helper.make_model(
+        helper.make_graph(nodes, "echo", inputs, outputs), opset_imports=[helper.make_opsetid("", 17)]
+    )
     model.ir_version = 8
     onnx.checker.check_model(model)
     return model.SerializeToString()
@@ -94,7 +95,11 @@ def test_linear_model_answers_like_onnx_runtime(platform, deployments, raw):
         got = grpc_codec.decode_infer_response(response)["y"]
         np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-7)
         meta = await stub.ModelMetadata(pb.ModelMetadataRequest(name="linear"))
-        assert (meta.platform, [i.name for i in meta.inputs], list(meta.inputs[0].shape)) == ("onnxruntime_onnx", ["x"], [-1, 4])
+        assert (meta.platform, [i.name for i in meta.inputs], list(meta.inputs[0].shape)) == (
+            "onnxruntime_onnx",
+            ["x"],
+            [-1, 4],
+        )
         assert (await stub.ModelReady(pb.ModelReadyRequest(name="linear", version="1"))).ready
 
     run_against(deployments, scenario)
@@ -189,7 +194,10 @@ def test_repository_index_lists_the_endpoints(deployments):
     async def scenario(stub):
         index = await stub.RepositoryIndex(pb.RepositoryIndexRequest())
         assert sorted((m.name, m.state) for m in index.models) == [
-            ("echo", "READY"), ("echo_typed", "READY"), ("linear", "READY")]
+            ("echo", "READY"),
+            ("echo_typed", "READY"),
+            ("linear", "READY"),
+        ]
         await stub.RepositoryModelUnload(pb.RepositoryModelUnloadRequest(model_name="echo"))
         assert not (await stub.ModelReady(pb.ModelReadyRequest(name="echo"))).ready
         await stub.RepositoryModelLoad(pb.RepositoryModelLoadRequest(model_name="echo"))

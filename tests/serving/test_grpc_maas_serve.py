@@ -5,8 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,10 +13,10 @@ from pathlib import Path
 
 import grpc
 import numpy as np
-import onnx
 import onnxruntime as ort
 import pytest
-from onnx import TensorProto, helper, numpy_helper
+from helpers import free_port, stop_process
+from helpers.onnx_models import build_linear_onnx
 
 from maas_jupyter.serving import grpc_codec
 from maas_jupyter.serving.proto import grpc_predict_v2_pb2 as pb
@@ -30,36 +28,25 @@ MAX_MESSAGE_BYTES = 256 * 1024
 AUTH = (("authorization", f"Bearer {TOKEN}"),)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def build_linear_onnx(seed: int) -> bytes:
-    """y = softmax(x @ W + b), x: FP32 [batch, 4], y: FP32 [batch, 3]."""
-    rng = np.random.default_rng(seed)
-    nodes = [helper.make_node("MatMul", ["x", "W"], ["xw"]), helper.make_node("Add", ["xw", "b"], ["logits"]),
-             helper.make_node("Softmax", ["logits"], ["y"], axis=-1)]
-    graph = helper.make_graph(
-        nodes, "linear", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 3])],
-        initializer=[numpy_helper.from_array(rng.standard_normal((4, 3)).astype(np.float32), "W"),
-                     numpy_helper.from_array(rng.standard_normal(3).astype(np.float32), "b")])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    return model.SerializeToString()
-
-
 @contextlib.contextmanager
 def maas_serve(home: Path, http_port: int, grpc_port: int, *extra: str):
     """`maas serve` on loopback until the block ends; the test stops the process it started (by its PID)."""
     # A MAAS_TOKEN from the caller's environment would silently switch authentication on.
     env = {key: value for key, value in os.environ.items() if key != "MAAS_TOKEN"}
     env.update(MAAS_HOME=str(home), PYTHONPATH=f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
-    command = [sys.executable, "-m", "maas_jupyter.cli", "serve", "--host", "127.0.0.1", "--http-port", str(http_port),
-               "--grpc-port", str(grpc_port), *extra]
+    command = [
+        sys.executable,
+        "-m",
+        "maas_jupyter.cli",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--http-port",
+        str(http_port),
+        "--grpc-port",
+        str(grpc_port),
+        *extra,
+    ]
     log_path = home / f"serve-{grpc_port}.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -67,8 +54,9 @@ def maas_serve(home: Path, http_port: int, grpc_port: int, *extra: str):
         deadline = time.monotonic() + 90
         while True:
             assert process.poll() is None, f"maas serve exited:\n{log_path.read_text()[-3000:]}"
-            request = urllib.request.Request(f"http://127.0.0.1:{http_port}/v2/health/ready",
-                                             headers={"Authorization": f"Bearer {TOKEN}"})
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{http_port}/v2/health/ready", headers={"Authorization": f"Bearer {TOKEN}"}
+            )
             with contextlib.suppress(OSError):
                 with urllib.request.urlopen(request, timeout=1) as answer:
                     if answer.status == 200:
@@ -77,13 +65,7 @@ def maas_serve(home: Path, http_port: int, grpc_port: int, *extra: str):
             time.sleep(0.2)
         yield process
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_process(process, grace_s=20)
 
 
 @pytest.fixture(scope="module")
@@ -129,8 +111,12 @@ def _error(call) -> grpc.RpcError:
 def tritonclient_seen(served):
     x = np.random.default_rng(5).standard_normal((3, 4)).astype(np.float32)
     script = Path(__file__).with_name("tritonclient_grpc_scenarios.py")
-    output = subprocess.run([sys.executable, str(script), served["address"], TOKEN, "linear", json.dumps(x.tolist())],
-                            capture_output=True, text=True, timeout=120)
+    output = subprocess.run(
+        [sys.executable, str(script), served["address"], TOKEN, "linear", json.dumps(x.tolist())],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert output.returncode == 0, output.stderr[-3000:]
     return json.loads(output.stdout.strip().splitlines()[-1]), x
 
@@ -195,8 +181,9 @@ def test_raw_stub_infer_with_contents_and_raw_contents(served, stub, raw):
     assert (response.model_name, response.model_version, response.id) == ("linear", "1", "stub-1")
     assert bool(response.raw_output_contents) == raw
     assert [(o.name, o.datatype, list(o.shape)) for o in response.outputs] == [("y", "FP32", [4, 3])]
-    np.testing.assert_allclose(grpc_codec.decode_infer_response(response)["y"], reference(served["onnx"], x),
-                               rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(
+        grpc_codec.decode_infer_response(response)["y"], reference(served["onnx"], x), rtol=1e-6, atol=1e-7
+    )
 
 
 def test_raw_stub_metadata(stub):
@@ -236,5 +223,5 @@ def test_raw_stub_message_over_the_limit_is_resource_exhausted(stub):
 
 def test_raw_stub_without_or_with_a_wrong_token_is_unauthenticated(stub):
     for metadata in (None, (("authorization", "Bearer wrong"),)):
-        error = _error(lambda: stub.ServerReady(pb.ServerReadyRequest(), metadata=metadata))
+        error = _error(lambda metadata=metadata: stub.ServerReady(pb.ServerReadyRequest(), metadata=metadata))
         assert error.code() == grpc.StatusCode.UNAUTHENTICATED

@@ -15,7 +15,9 @@ from maas_jupyter.serving.proto import grpc_predict_v2_pb2_grpc as pb_grpc
 from maas_jupyter.serving.types import InferenceResponse, Tensor
 
 METADATA = {
-    "name": "double", "versions": ["1", "2"], "platform": "onnxruntime_onnx",
+    "name": "double",
+    "versions": ["1", "2"],
+    "platform": "onnxruntime_onnx",
     "inputs": [{"name": "x", "datatype": "FP32", "shape": [-1, 3]}],
     "outputs": [{"name": "y", "datatype": "FP32", "shape": [-1, 3]}],
 }
@@ -24,9 +26,14 @@ METADATA = {
 class ScriptedDataPlane:
     """Answers like the DataPlane; `infer` doubles its input or raises the error named by the model."""
 
-    errors = {"invalid": InvalidInput("bad shape"), "missing": NotFound("no endpoint 'missing'"),
-              "broken": Unavailable("failed to load: boom"), "huge": PayloadTooLarge("too big"),
-              "busy": Conflict("in use"), "crash": RuntimeError("kaboom")}
+    errors = {
+        "invalid": InvalidInput("bad shape"),
+        "missing": NotFound("no endpoint 'missing'"),
+        "broken": Unavailable("failed to load: boom"),
+        "huge": PayloadTooLarge("too big"),
+        "busy": Conflict("in use"),
+        "crash": RuntimeError("kaboom"),
+    }
 
     def __init__(self):
         self.loaded, self.unloaded, self.seen = [], [], []
@@ -57,8 +64,10 @@ class ScriptedDataPlane:
         return InferenceResponse(name, version or "2", [Tensor("y", "FP32", tensor.shape, doubled)], request.id)
 
     def repository_index(self):
-        return [{"name": "double", "version": "2", "state": "READY", "reason": ""},
-                {"name": "broken", "version": "1", "state": "UNAVAILABLE", "reason": "boom"}]
+        return [
+            {"name": "double", "version": "2", "state": "READY", "reason": ""},
+            {"name": "broken", "version": "1", "state": "UNAVAILABLE", "reason": "boom"},
+        ]
 
     def load(self, name):
         self.loaded.append(name)
@@ -176,8 +185,13 @@ def test_message_over_the_size_limit_is_resource_exhausted():
 
 def test_token_is_required_when_set():
     async def scenario(stub, dataplane):
-        for metadata in [None, (("authorization", "Bearer wrong"),), (("authorization", "s3cret"),),
-                         (("authorization", "Basic s3cret"),), (("authorization", "Bearer "),)]:
+        for metadata in [
+            None,
+            (("authorization", "Bearer wrong"),),
+            (("authorization", "s3cret"),),
+            (("authorization", "Basic s3cret"),),
+            (("authorization", "Bearer "),),
+        ]:
             with pytest.raises(grpc.aio.AioRpcError) as caught:
                 await stub.ModelInfer(_infer_request()[0], metadata=metadata)
             assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
@@ -197,7 +211,9 @@ def test_repository_rpcs_index_load_and_unload():
     async def scenario(stub, dataplane):
         index = await stub.RepositoryIndex(pb.RepositoryIndexRequest())
         assert [(m.name, m.version, m.state, m.reason) for m in index.models] == [
-            ("double", "2", "READY", ""), ("broken", "1", "UNAVAILABLE", "boom")]
+            ("double", "2", "READY", ""),
+            ("broken", "1", "UNAVAILABLE", "boom"),
+        ]
         ready_only = await stub.RepositoryIndex(pb.RepositoryIndexRequest(ready=True))
         assert [m.name for m in ready_only.models] == ["double"]
         await stub.RepositoryModelLoad(pb.RepositoryModelLoadRequest(model_name="double"))

@@ -17,14 +17,12 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-import onnx_models
 import orjson
 import pytest
 import requests
+from helpers import free_port, onnx_models, stop_process
+from helpers.serve_home import populate_home, serve_env
 from onnx import TensorProto, helper
-from serve_home import populate_home, serve_env
-
-from maas_jupyter.serving.supervisor import free_port
 
 pytestmark = pytest.mark.slow
 MAX_REQUEST = 1_000_000
@@ -41,8 +39,19 @@ class Served:
         env.pop("MAAS_TOKEN", None)
         env.update(env_extra or {})
         self.log = home.parent / f"serve-{self.http_port}.log"
-        command = [sys.executable, "-m", "maas_jupyter.cli", "serve", "--host", "127.0.0.1",
-                   "--http-port", str(self.http_port), "--grpc-port", str(self.grpc_port), *extra]
+        command = [
+            sys.executable,
+            "-m",
+            "maas_jupyter.cli",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--http-port",
+            str(self.http_port),
+            "--grpc-port",
+            str(self.grpc_port),
+            *extra,
+        ]
         with open(self.log, "wb") as out:
             self.process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=cwd or home)
         self.url = f"http://127.0.0.1:{self.http_port}"
@@ -69,26 +78,30 @@ class Served:
     def call(self, method, path, body=None, headers=None, raw=None, **kwargs):
         typed = {"Content-Type": "application/json"} if body is not None else {}
         data = raw if raw is not None else (None if body is None else orjson.dumps(body))
-        return requests.request(method, self.url + path, data=data, timeout=60,
-                                headers={**self.auth, **typed, **(headers or {})}, **kwargs)
+        return requests.request(
+            method, self.url + path, data=data, timeout=60, headers={**self.auth, **typed, **(headers or {})}, **kwargs
+        )
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, grace_s=30)
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     home = tmp_path_factory.mktemp("hardening") / "maas"
     populate_home(home)
-    server = Served(home, "--max-request-bytes", str(MAX_REQUEST), "--max-receiving", str(RECEIVING),
-                    "--body-timeout", "10", "--allow-origin", "https://app.example",
-                    env_extra={"MAAS_MAX_UPLOAD_BYTES": str(MAX_UPLOAD)})
+    server = Served(
+        home,
+        "--max-request-bytes",
+        str(MAX_REQUEST),
+        "--max-receiving",
+        str(RECEIVING),
+        "--body-timeout",
+        "10",
+        "--allow-origin",
+        "https://app.example",
+        env_extra={"MAAS_MAX_UPLOAD_BYTES": str(MAX_UPLOAD)},
+    )
     yield server
     server.stop()
 
@@ -115,8 +128,9 @@ def test_a_token_is_generated_kept_for_the_cli_and_required(served):
 
 def _cli(served, *args):
     env = {k: v for k, v in serve_env(served.home).items() if k not in ("MAAS_URL", "MAAS_TOKEN")}
-    return subprocess.run([sys.executable, "-m", "maas_jupyter.cli", *args], env=env, capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "maas_jupyter.cli", *args], env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_the_cli_manages_inference_keys(served):
@@ -124,8 +138,12 @@ def test_the_cli_manages_inference_keys(served):
     assert made.returncode == 0, made.stderr
     key = json.loads(made.stdout)
     assert key["key"].startswith("maasik_") and key["endpoints"] == ["ep"]
-    assert requests.get(served.url + "/v2/models/ep", headers={"Authorization": f"Bearer {key['key']}"},
-                        timeout=30).status_code == 200
+    assert (
+        requests.get(
+            served.url + "/v2/models/ep", headers={"Authorization": f"Bearer {key['key']}"}, timeout=30
+        ).status_code
+        == 200
+    )
     listed = json.loads(_cli(served, "keys").stdout)
     assert any(k["id"] == key["id"] for k in listed) and key["key"] not in json.dumps(listed)
     refused = _cli(served, "keys", "create")
@@ -135,9 +153,23 @@ def test_the_cli_manages_inference_keys(served):
 
 
 def test_serving_every_interface_without_a_token_refuses_to_start(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "maas_jupyter.cli", "serve", "--host", "0.0.0.0", "--no-token",
-                           "--http-port", str(free_port())], env=serve_env(tmp_path / "home"),
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "maas_jupyter.cli",
+            "serve",
+            "--host",
+            "0.0.0.0",
+            "--no-token",
+            "--http-port",
+            str(free_port()),
+        ],
+        env=serve_env(tmp_path / "home"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 2 and "refusing" in done.stderr and "--force" in done.stderr
 
 
@@ -167,12 +199,21 @@ def test_same_origin_and_allowed_origins(served):
     assert own.status_code == 200 and "Access-Control-Allow-Origin" not in own.headers
     allowed = served.call("GET", "/api/deployments", headers={"Origin": "https://app.example"})
     assert allowed.status_code == 200 and allowed.headers["Access-Control-Allow-Origin"] == "https://app.example"
-    preflight = requests.options(served.url + "/v2/models/ep/infer", timeout=10, headers={
-        "Origin": "https://app.example", "Access-Control-Request-Method": "POST",
-        "Access-Control-Request-Headers": "authorization, content-type"})
+    preflight = requests.options(
+        served.url + "/v2/models/ep/infer",
+        timeout=10,
+        headers={
+            "Origin": "https://app.example",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization, content-type",
+        },
+    )
     assert preflight.status_code == 204 and "Authorization" in preflight.headers["Access-Control-Allow-Headers"]
-    refused = requests.options(served.url + "/v2/models/ep/infer", timeout=10,
-                               headers={"Origin": "https://other.example", "Access-Control-Request-Method": "POST"})
+    refused = requests.options(
+        served.url + "/v2/models/ep/infer",
+        timeout=10,
+        headers={"Origin": "https://other.example", "Access-Control-Request-Method": "POST"},
+    )
     assert refused.status_code == 403
     assert served.call("GET", "/v2/health/live", headers={"Host": f"localhost:{served.http_port}"}).status_code == 200
 
@@ -184,20 +225,29 @@ ODD_NUMBERS = ["%C2%B2", "%D9%A3", "%EF%BC%93", "1_0", "+1", "%201", "9999999999
 
 @pytest.mark.parametrize("number", ODD_NUMBERS)
 def test_odd_numbers_are_400_or_404_never_500_nor_a_version(served, number):
-    routes = [("GET", f"/api/models/linear/versions/{number}"), ("GET", f"/api/models/linear/versions/{number}/artifact"),
-              ("GET", f"/api/models/linear/versions/{number}/reference"), ("GET", f"/api/jobs/{number}"),
-              ("GET", f"/api/jobs/{number}/logs"), ("GET", f"/api/jobs/{number}/events"),
-              ("POST", f"/api/jobs/{number}/cancel"), ("GET", f"/v2/models/ep/versions/{number}"),
-              ("GET", f"/v2/models/ep/versions/{number}/ready"), ("DELETE", f"/api/keys/{number}")]
+    routes = [
+        ("GET", f"/api/models/linear/versions/{number}"),
+        ("GET", f"/api/models/linear/versions/{number}/artifact"),
+        ("GET", f"/api/models/linear/versions/{number}/reference"),
+        ("GET", f"/api/jobs/{number}"),
+        ("GET", f"/api/jobs/{number}/logs"),
+        ("GET", f"/api/jobs/{number}/events"),
+        ("POST", f"/api/jobs/{number}/cancel"),
+        ("GET", f"/v2/models/ep/versions/{number}"),
+        ("GET", f"/v2/models/ep/versions/{number}/ready"),
+        ("DELETE", f"/api/keys/{number}"),
+    ]
     for method, route in routes:
         answer = served.call(method, route)
         assert answer.status_code in (400, 404), (route, answer.status_code, answer.text)
     infer = served.call("POST", f"/v2/models/ep/versions/{number}/infer", infer_body())
     assert infer.status_code in (400, 404), infer.text
     decoded = requests.utils.unquote(number)
-    for method, route, body in [("PUT", "/api/models/linear/aliases/odd", {"version": decoded}),
-                                ("POST", "/api/deployments", {"name": "odd", "model": "linear", "version": decoded}),
-                                ("PATCH", "/api/deployments/ep", {"version": decoded})]:
+    for method, route, body in [
+        ("PUT", "/api/models/linear/aliases/odd", {"version": decoded}),
+        ("POST", "/api/deployments", {"name": "odd", "model": "linear", "version": decoded}),
+        ("PATCH", "/api/deployments/ep", {"version": decoded}),
+    ]:
         answer = served.call(method, route, body)
         assert answer.status_code in (400, 404), (route, answer.status_code, answer.text)
     assert served.call("GET", "/api/deployments/ep").json()["version"] == 1
@@ -214,13 +264,19 @@ def test_odd_numbers_over_grpc_are_not_internal(served):
     with grpc.insecure_channel(f"127.0.0.1:{served.grpc_port}") as channel:
         stub = pb_grpc.GRPCInferenceServiceStub(channel)
         for version in ("²", "٣", "３"):
-            calls = [lambda: stub.ModelReady(pb.ModelReadyRequest(name="ep", version=version), metadata=metadata),
-                     lambda: stub.ModelMetadata(pb.ModelMetadataRequest(name="ep", version=version), metadata=metadata),
-                     lambda: stub.ModelInfer(pb.ModelInferRequest(model_name="ep", model_version=version), metadata=metadata)]
+            calls = [
+                lambda v=version: stub.ModelReady(pb.ModelReadyRequest(name="ep", version=v), metadata=metadata),
+                lambda v=version: stub.ModelMetadata(pb.ModelMetadataRequest(name="ep", version=v), metadata=metadata),
+                lambda v=version: stub.ModelInfer(
+                    pb.ModelInferRequest(model_name="ep", model_version=v), metadata=metadata
+                ),
+            ]
             for call in calls:
                 with pytest.raises(grpc.RpcError) as caught:
                     call()
-                assert caught.value.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT), caught.value
+                assert caught.value.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT), (
+                    caught.value
+                )
 
 
 # ---- limits that answer -------------------------------------------------------------------------------
@@ -237,32 +293,46 @@ def _raw_request(port: int, head: bytes, body: bytes = b"", timeout: float = 10.
 
 
 def test_a_declared_body_over_the_limit_is_413_at_once(served):
-    head = (f"POST /v2/models/ep/infer HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {served.token}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: 60000000\r\n\r\n").encode()
+    head = (
+        f"POST /v2/models/ep/infer HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {served.token}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: 60000000\r\n\r\n"
+    ).encode()
     answer = _raw_request(served.http_port, head, b"{" * 1024)
     assert answer.startswith(b"HTTP/1.1 413 ") and f"the limit is {MAX_REQUEST} bytes".encode() in answer
-    upload = served.call("POST", "/api/models/big/versions", raw=b"x" * (MAX_UPLOAD + 2_000_000),
-                         headers={"Content-Type": "application/octet-stream"})
+    upload = served.call(
+        "POST",
+        "/api/models/big/versions",
+        raw=b"x" * (MAX_UPLOAD + 2_000_000),
+        headers={"Content-Type": "application/octet-stream"},
+    )
     assert upload.status_code == 413 and str(MAX_UPLOAD) in upload.json()["error"]["message"]
 
 
 def test_an_upload_that_is_not_a_file_says_what_to_send(served):
-    answer = served.call("POST", "/api/models/m/versions", raw=onnx_models.linear(1.0),
-                         headers={"Content-Type": "application/x-www-form-urlencoded"})
+    answer = served.call(
+        "POST",
+        "/api/models/m/versions",
+        raw=onnx_models.linear(1.0),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert answer.status_code == 415 and "application/octet-stream" in answer.json()["error"]["message"]
     assert served.call("GET", "/api/models/m").status_code == 404
 
 
 def test_huge_headers_are_431(served):
-    head = (f"GET /v2/health/live HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {served.token}\r\n"
-            f"X-Padding: {'a' * 70_000}\r\n\r\n").encode()
+    head = (
+        f"GET /v2/health/live HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {served.token}\r\n"
+        f"X-Padding: {'a' * 70_000}\r\n\r\n"
+    ).encode()
     answer = _raw_request(served.http_port, head)
     assert answer.startswith(b"HTTP/1.1 431 ") and b"the limit is 65536" in answer
 
 
 def test_slow_senders_cannot_hold_the_sockets(served):
-    head = (f"POST /v2/models/ep/infer HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {served.token}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n").encode()
+    head = (
+        f"POST /v2/models/ep/infer HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {served.token}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+    ).encode()
     slow = [socket.create_connection(("127.0.0.1", served.http_port), timeout=30) for _ in range(RECEIVING)]
     try:
         for sock in slow:
@@ -291,18 +361,28 @@ def test_slow_senders_cannot_hold_the_sockets(served):
 
 
 def test_values_json_cannot_carry_are_refused_both_ways(served):
-    too_big = served.call("POST", "/v2/models/ep/infer", raw=b'{"inputs": [{"name": "X", "datatype": "FP32", '
-                          b'"shape": [1, 4], "data": [1e39, 0, 0, 0]}]}', headers={"Content-Type": "application/json"})
+    too_big = served.call(
+        "POST",
+        "/v2/models/ep/infer",
+        raw=b'{"inputs": [{"name": "X", "datatype": "FP32", "shape": [1, 4], "data": [1e39, 0, 0, 0]}]}',
+        headers={"Content-Type": "application/json"},
+    )
     assert too_big.status_code == 400 and "beyond the FP32 range" in too_big.json()["error"]
     nan = np.array([[np.nan, 1, 2, 3]], np.float32).tobytes()
-    header = orjson.dumps({"inputs": [{"name": "X", "datatype": "FP32", "shape": [1, 4],
-                                       "parameters": {"binary_data_size": len(nan)}}]})
+    header = orjson.dumps(
+        {"inputs": [{"name": "X", "datatype": "FP32", "shape": [1, 4], "parameters": {"binary_data_size": len(nan)}}]}
+    )
     binary_in = {"Inference-Header-Content-Length": str(len(header)), "Content-Type": "application/octet-stream"}
     as_json = served.call("POST", "/v2/models/ep/infer", raw=header + nan, headers=binary_in)
     assert as_json.status_code == 400 and "cannot carry" in as_json.json()["error"]
-    header = orjson.dumps({"inputs": [{"name": "X", "datatype": "FP32", "shape": [1, 4],
-                                       "parameters": {"binary_data_size": len(nan)}}],
-                           "parameters": {"binary_data_output": True}})
+    header = orjson.dumps(
+        {
+            "inputs": [
+                {"name": "X", "datatype": "FP32", "shape": [1, 4], "parameters": {"binary_data_size": len(nan)}}
+            ],
+            "parameters": {"binary_data_output": True},
+        }
+    )
     binary_in["Inference-Header-Content-Length"] = str(len(header))
     as_binary = served.call("POST", "/v2/models/ep/infer", raw=header + nan, headers=binary_in)
     assert as_binary.status_code == 200, as_binary.text
@@ -316,9 +396,13 @@ def _external_data_model(location: str) -> bytes:
     weight.data_location = TensorProto.EXTERNAL
     weight.external_data.add(key="location", value=location)
     weight.external_data.add(key="length", value="32")
-    graph = helper.make_graph([helper.make_node("MatMul", ["X", "W"], ["Y"])], "leak",
-                              [helper.make_tensor_value_info("X", TensorProto.FLOAT, [None, 4])],
-                              [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [None, 2])], [weight])
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["X", "W"], ["Y"])],
+        "leak",
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, [None, 4])],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [None, 2])],
+        [weight],
+    )
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
 
 
@@ -326,8 +410,12 @@ def test_external_data_is_refused_and_says_nothing_of_the_file(served):
     (served.home / "secret.txt").write_text("TOP-SECRET-" + "x" * 21)  # in the server's working directory
     answers = []
     for location in ("secret.txt", "no-such-file.txt"):
-        answer = served.call("POST", "/api/models/leak/versions", raw=_external_data_model(location),
-                             headers={"Content-Type": "application/octet-stream"})
+        answer = served.call(
+            "POST",
+            "/api/models/leak/versions",
+            raw=_external_data_model(location),
+            headers={"Content-Type": "application/octet-stream"},
+        )
         assert answer.status_code == 400 and "external files" in answer.json()["error"]["message"]
         answers.append(answer.json()["error"]["message"])
     assert answers[0] == answers[1], "the refusal must not tell whether the file exists"
@@ -346,13 +434,22 @@ def test_an_inference_key_opens_only_its_endpoints_inference(served):
     listed = served.call("GET", "/api/keys").json()["items"]
     assert key not in json.dumps(listed) and any(k["id"] == key_id for k in listed)
     with_key = {"Authorization": f"Bearer {key}"}
-    assert requests.post(served.url + "/v2/models/ep/infer", json=infer_body(), headers=with_key,
-                         timeout=30).status_code == 200
+    assert (
+        requests.post(served.url + "/v2/models/ep/infer", json=infer_body(), headers=with_key, timeout=30).status_code
+        == 200
+    )
     assert requests.get(served.url + "/v2/models/ep", headers=with_key, timeout=30).status_code == 200
     assert requests.get(served.url + "/v2/health/ready", headers=with_key, timeout=30).status_code == 200
-    for method, route in [("POST", "/v2/models/two/infer"), ("GET", "/v2/models/two"), ("GET", "/api/deployments"),
-                          ("POST", "/api/jobs"), ("GET", "/api/keys"), ("POST", "/v2/repository/models/ep/unload"),
-                          ("GET", "/metrics"), ("POST", "/v2/repository/index")]:
+    for method, route in [
+        ("POST", "/v2/models/two/infer"),
+        ("GET", "/v2/models/two"),
+        ("GET", "/api/deployments"),
+        ("POST", "/api/jobs"),
+        ("GET", "/api/keys"),
+        ("POST", "/v2/repository/models/ep/unload"),
+        ("GET", "/metrics"),
+        ("POST", "/v2/repository/index"),
+    ]:
         answer = requests.request(method, served.url + route, headers=with_key, timeout=30, json={})
         assert answer.status_code == 403, (route, answer.text)
 
@@ -383,10 +480,16 @@ def test_an_inference_key_opens_only_its_endpoints_inference(served):
     assert [h["action"] for h in history] == ["create", "revoke"] and history[1]["reason"] == "rotated"
 
 
-@pytest.mark.parametrize("body, words", [({}, "endpoints"), ({"endpoints": []}, "endpoints"),
-                                         ({"endpoints": ["../x"]}, "not allowed"),
-                                         ({"endpoints": "ep", "color": "red"}, "unknown field"),
-                                         ({"endpoints": ["ep"], "description": 5}, "description")])
+@pytest.mark.parametrize(
+    "body, words",
+    [
+        ({}, "endpoints"),
+        ({"endpoints": []}, "endpoints"),
+        ({"endpoints": ["../x"]}, "not allowed"),
+        ({"endpoints": "ep", "color": "red"}, "unknown field"),
+        ({"endpoints": ["ep"], "description": 5}, "description"),
+    ],
+)
 def test_bad_key_requests_change_nothing(served, body, words):
     before = served.call("GET", "/api/keys", params={"revoked": "1"}).json()["items"]
     answer = served.call("POST", "/api/keys", body)
@@ -421,9 +524,13 @@ def test_a_start_reclaims_what_interrupted_registrations_left(tmp_path):
 def _big_model(megabytes: float) -> bytes:
     values = np.random.default_rng(0).standard_normal(int(megabytes * 1e6 / 4)).astype(np.float32)
     pad = helper.make_tensor("pad", TensorProto.FLOAT, [values.size], values)
-    graph = helper.make_graph([helper.make_node("Identity", ["X"], ["Y"])], "big",
-                              [helper.make_tensor_value_info("X", TensorProto.FLOAT, [None, 4])],
-                              [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [None, 4])], [pad])
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["X"], ["Y"])],
+        "big",
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, [None, 4])],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [None, 4])],
+        [pad],
+    )
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
 
 
@@ -432,25 +539,35 @@ def test_a_full_disk_is_507_stores_nothing_and_serving_goes_on(tmp_path):
     home.mkdir()
     small = tmp_path / "small-disk"
     small.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(small)], capture_output=True,
-                             text=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(small)], capture_output=True, text=True
+    )
     if mounted.returncode != 0:
-        pytest.fail(f"this test fills a 1 MiB tmpfs and needs to mount one (root): {mounted.stderr.strip()}",
-                    pytrace=False)
+        pytest.fail(
+            f"this test fills a 1 MiB tmpfs and needs to mount one (root): {mounted.stderr.strip()}", pytrace=False
+        )
     try:
         os.symlink(small, home / "artifacts")  # the database stays on the big disk
         (small / "sha256").mkdir()
         server = Served(home)
         try:
             before = server.call("GET", "/api/models").json()
-            answer = server.call("POST", "/api/models/huge/versions", raw=_big_model(2.0),
-                                 headers={"Content-Type": "application/octet-stream"})
+            answer = server.call(
+                "POST",
+                "/api/models/huge/versions",
+                raw=_big_model(2.0),
+                headers={"Content-Type": "application/octet-stream"},
+            )
             assert answer.status_code == 507 and "no space left" in answer.json()["error"]["message"]
             assert server.call("GET", "/api/models").json() == before
             assert not any(p.name.startswith(".tmp-") for p in small.rglob("*")), "a half-written file stayed"
             assert server.call("GET", "/v2/health/ready").status_code == 200
-            small_one = server.call("POST", "/api/models/tiny/versions", raw=onnx_models.linear(1.0),
-                                    headers={"Content-Type": "application/octet-stream"})
+            small_one = server.call(
+                "POST",
+                "/api/models/tiny/versions",
+                raw=onnx_models.linear(1.0),
+                headers={"Content-Type": "application/octet-stream"},
+            )
             assert small_one.status_code == 201, small_one.text  # what fits is still stored
         finally:
             server.stop()

@@ -14,6 +14,7 @@ pytestmark = pytest.mark.slow
 
 def test_a_keras_mlp_served_gives_what_keras_predicts(platform):
     import keras
+
     inputs = keras.Input((784,), name="pixels")
     hidden = keras.layers.Dense(128, activation="relu")(inputs)
     outputs = keras.layers.Dense(10, activation="softmax", name="probabilities")(hidden)
@@ -28,9 +29,14 @@ def test_a_keras_mlp_served_gives_what_keras_predicts(platform):
         plane = DataPlane(deployments)
         meta = plane.model_metadata("mnist")
         name = meta["inputs"][0]["name"]
-        header = orjson.dumps({"inputs": [{"name": name, "datatype": "FP32", "shape": [5, 784],
-                                           "parameters": {"binary_data_size": x.nbytes}}],
-                               "parameters": {"binary_data_output": True}})
+        header = orjson.dumps(
+            {
+                "inputs": [
+                    {"name": name, "datatype": "FP32", "shape": [5, 784], "parameters": {"binary_data_size": x.nbytes}}
+                ],
+                "parameters": {"binary_data_output": True},
+            }
+        )
         request = decode_request(header + x.tobytes(), len(header))
         response = asyncio.run(plane.infer("mnist", None, request))
         body, length = encode_response(response, request)

@@ -5,29 +5,31 @@ bodies the document declares. Once with the credential, once without (401/403, n
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 import requests
 import schemathesis
+from helpers.jupyter_process import start_jupyter
+from helpers.serve_home import TOKEN, populate_home, serve_env
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (content_type_conformance, response_schema_conformance,
-                                               status_code_conformance)
-from serve_home import TOKEN, populate_home, serve_env
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from maas_jupyter.serving.supervisor import ServingProcess
-
-sys.path.insert(0, str(Path(__file__).parents[1]))
-from jupyter_process import start_jupyter  # noqa: E402
 
 pytestmark = pytest.mark.slow
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 # Bounded for CI: a fixed seed (derandomize) and a few cases per operation; no deadline (no timing in tests).
-FUZZ = settings(max_examples=12, derandomize=True, deadline=None, database=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
-                                       HealthCheck.function_scoped_fixture])
+FUZZ = settings(
+    max_examples=12,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.function_scoped_fixture],
+)
 
 
 def _schema(url: str, headers: dict):
@@ -93,6 +95,7 @@ def test_every_operation_refuses_a_missing_or_wrong_credential(served, jupyter):
             for headers in ({}, {"Authorization": "Bearer wrong"}):
                 response = case.call(base_url=base_url, headers=headers)
                 assert response.status_code == expected, (case.method, case.path, response.status_code)
+
         return check
 
     auth = {"Authorization": f"Bearer {TOKEN}"}
@@ -103,8 +106,10 @@ def test_every_operation_refuses_a_missing_or_wrong_credential(served, jupyter):
 
 
 def test_both_documents_describe_auth_and_name_patterns(served, jupyter):
-    for url, headers in [(served.http_url + "/api/openapi.json", {"Authorization": f"Bearer {TOKEN}"}),
-                         (jupyter.api + "openapi.json", {"Authorization": f"token {jupyter.token}"})]:
+    for url, headers in [
+        (served.http_url + "/api/openapi.json", {"Authorization": f"Bearer {TOKEN}"}),
+        (jupyter.api + "openapi.json", {"Authorization": f"token {jupyter.token}"}),
+    ]:
         document = requests.get(url, headers=headers, timeout=30).json()
         for path, operations in document["paths"].items():
             for method, operation in operations.items():

@@ -28,8 +28,12 @@ def _alive(pid: int) -> bool:
 
 
 def test_child_stops_when_its_parent_is_killed(maas_home):
-    parent = subprocess.Popen([sys.executable, "-c", PARENT], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              env={**os.environ, "MAAS_HOME": str(maas_home)})
+    parent = subprocess.Popen(
+        [sys.executable, "-c", PARENT],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env={**os.environ, "MAAS_HOME": str(maas_home)},
+    )
     child = int(parent.stdout.readline())
     assert _alive(child)
     parent.send_signal(signal.SIGKILL)

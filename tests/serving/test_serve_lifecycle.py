@@ -9,11 +9,11 @@ import threading
 import time
 
 import numpy as np
-import onnx_models
 import orjson
 import pytest
 import requests
-from serve_home import TOKEN, populate_home, serve_env
+from helpers import onnx_models
+from helpers.serve_home import TOKEN, populate_home, serve_env
 
 from maas_jupyter.event_schema import validate_event
 from maas_jupyter.serving.client import ServingClient
@@ -49,8 +49,9 @@ class TrafficLoop:
     def _run(self, index: int) -> None:
         session = requests.Session()
         session.headers["Authorization"] = f"Bearer {TOKEN}"
-        body = orjson.dumps({"inputs": [{"name": "X", "datatype": "FP32", "shape": [2, 4],
-                                         "data": X.reshape(-1).tolist()}]})
+        body = orjson.dumps(
+            {"inputs": [{"name": "X", "datatype": "FP32", "shape": [2, 4], "data": X.reshape(-1).tolist()}]}
+        )
         while not self._stop.is_set() and self.done < self._max_requests and time.monotonic() < self._deadline:
             try:
                 response = session.post(self.url, data=body, timeout=60)
@@ -82,9 +83,11 @@ class TrafficLoop:
         target, deadline = self.done + more, time.monotonic() + timeout
         while self.done < target and any(t.is_alive() for t in self._threads) and time.monotonic() < deadline:
             time.sleep(0.01)
-        assert self.done >= target, (f"{more - (target - self.done)} of {more} further requests completed "
-                                     f"(within {timeout} s, or before the loop's own bounds); "
-                                     f"last failures: {self.failures[-3:]}")
+        assert self.done >= target, (
+            f"{more - (target - self.done)} of {more} further requests completed "
+            f"(within {timeout} s, or before the loop's own bounds); "
+            f"last failures: {self.failures[-3:]}"
+        )
 
     def stop(self) -> None:
         self._stop.set()
@@ -138,8 +141,9 @@ def test_a_restarted_serve_serves_the_same_endpoints(home):
         client = ServingClient(second.http_url, TOKEN)
         after = {item["name"]: item for item in client.list()}
         keys = ("model", "version", "previous_version", "canary", "max_batch_size", "max_queue_delay_ms", "state")
-        assert {n: {k: e[k] for k in keys} for n, e in after.items()} == \
-               {n: {k: e[k] for k in keys} for n, e in before.items()}
+        assert {n: {k: e[k] for k in keys} for n, e in after.items()} == {
+            n: {k: e[k] for k in keys} for n, e in before.items()
+        }
         assert after["ep"]["canary"] == {"version": 3, "weight": 25}
         np.testing.assert_allclose(client.predict("ep", X, version="3")["Y"], REFERENCE["3"], atol=1e-5)
         np.testing.assert_allclose(client.predict("prod", X)["Y"], REFERENCE["2"], atol=1e-5)
@@ -170,8 +174,9 @@ def test_the_supervisor_restarts_a_serve_process_that_dies(home):
 def _maas(process, *args):
     env = serve_env(process.env["MAAS_HOME"] and __import__("pathlib").Path(process.env["MAAS_HOME"]))
     env["MAAS_URL"], env["MAAS_TOKEN"] = process.http_url, TOKEN
-    done = subprocess.run([sys.executable, "-m", "maas_jupyter.cli", *args], capture_output=True, text=True,
-                          env=env, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "maas_jupyter.cli", *args], capture_output=True, text=True, env=env, timeout=120
+    )
     return done.returncode, done.stdout, done.stderr
 
 

@@ -1,11 +1,11 @@
 """A real `maas serve` subprocess on free loopback ports: V2 REST with plain `requests`, every bad input."""
 
 import numpy as np
-import onnx_models
 import orjson
 import pytest
 import requests
-from serve_home import TOKEN, populate_home, serve_env
+from helpers import onnx_models
+from helpers.serve_home import TOKEN, populate_home, serve_env
 
 from maas_jupyter.serving.client import ServingClient
 from maas_jupyter.serving.supervisor import ServingProcess
@@ -21,8 +21,13 @@ def served(tmp_path_factory):
     """One serve process for this module, stopped by the fixture that started it."""
     home = tmp_path_factory.mktemp("rest") / "maas"
     populate_home(home)
-    process = ServingProcess(serve_env(home), TOKEN, grpc=False, extra_args=["--max-request-bytes", str(LIMIT)],
-                             log_path=str(home.parent / "serve.log"))
+    process = ServingProcess(
+        serve_env(home),
+        TOKEN,
+        grpc=False,
+        extra_args=["--max-request-bytes", str(LIMIT)],
+        log_path=str(home.parent / "serve.log"),
+    )
     yield process
     process.stop()
 
@@ -30,13 +35,18 @@ def served(tmp_path_factory):
 def call(served, method, path, body=None, headers=None, raw=None):
     data = raw if raw is not None else (None if body is None else orjson.dumps(body))
     typed = {"Content-Type": "application/json"} if body is not None else {}
-    return requests.request(method, served.http_url + path, data=data,
-                            headers={**AUTH, **typed, **(headers or {})}, timeout=60)
+    return requests.request(
+        method, served.http_url + path, data=data, headers={**AUTH, **typed, **(headers or {})}, timeout=60
+    )
 
 
 def json_infer(x=X, name="X", datatype="FP32", **extra):
-    return {"inputs": [{"name": name, "datatype": datatype, "shape": list(np.shape(x)),
-                        "data": np.asarray(x).reshape(-1).tolist()}], **extra}
+    return {
+        "inputs": [
+            {"name": name, "datatype": datatype, "shape": list(np.shape(x)), "data": np.asarray(x).reshape(-1).tolist()}
+        ],
+        **extra,
+    }
 
 
 def test_health_server_and_model_metadata(served):
@@ -56,13 +66,24 @@ def test_health_server_and_model_metadata(served):
 
 def test_the_actor_header_names_who_changed_an_endpoint_only_with_the_token(served):
     # What the Jupyter proxy sends on behalf of its user, believed only with the token and cut to 200 characters.
-    forged = requests.post(served.http_url + "/api/deployments", headers={"X-Maas-Actor": "mallory"}, timeout=10,
-                           data=orjson.dumps({"name": "actor-ep", "model": "linear", "version": 1}))
+    forged = requests.post(
+        served.http_url + "/api/deployments",
+        headers={"X-Maas-Actor": "mallory"},
+        timeout=10,
+        data=orjson.dumps({"name": "actor-ep", "model": "linear", "version": 1}),
+    )
     assert forged.status_code == 401
-    deployed = call(served, "POST", "/api/deployments", {"name": "actor-ep", "model": "linear", "version": 1},
-                    headers={"X-Maas-Actor": "alice"})
+    deployed = call(
+        served,
+        "POST",
+        "/api/deployments",
+        {"name": "actor-ep", "model": "linear", "version": 1},
+        headers={"X-Maas-Actor": "alice"},
+    )
     assert deployed.status_code in (200, 201), deployed.text
-    removed = call(served, "DELETE", "/api/deployments/actor-ep", {"reason": "done"}, headers={"X-Maas-Actor": "b" * 300})
+    removed = call(
+        served, "DELETE", "/api/deployments/actor-ep", {"reason": "done"}, headers={"X-Maas-Actor": "b" * 300}
+    )
     assert removed.status_code in (200, 204), removed.text
     deploy, undeploy = call(served, "GET", "/api/history/actor-ep").json()["items"][-2:]
     assert deploy["action"] == "deploy" and deploy["actor"] == "alice"
@@ -84,12 +105,21 @@ def test_json_infer_flat_nested_with_and_without_version(served):
 
 
 def test_binary_inputs_and_outputs_and_requested_outputs(served):
-    header = orjson.dumps({"inputs": [{"name": "X", "datatype": "FP32", "shape": [2, 4],
-                                       "parameters": {"binary_data_size": X.nbytes}}],
-                           "outputs": [{"name": "label", "parameters": {"binary_data": True}}]})
-    response = call(served, "POST", "/v2/models/ep/infer", raw=header + X.tobytes(),
-                    headers={"Inference-Header-Content-Length": str(len(header)),
-                             "Content-Type": "application/octet-stream"})
+    header = orjson.dumps(
+        {
+            "inputs": [
+                {"name": "X", "datatype": "FP32", "shape": [2, 4], "parameters": {"binary_data_size": X.nbytes}}
+            ],
+            "outputs": [{"name": "label", "parameters": {"binary_data": True}}],
+        }
+    )
+    response = call(
+        served,
+        "POST",
+        "/v2/models/ep/infer",
+        raw=header + X.tobytes(),
+        headers={"Inference-Header-Content-Length": str(len(header)), "Content-Type": "application/octet-stream"},
+    )
     assert response.status_code == 200, response.text
     length = int(response.headers["Inference-Header-Content-Length"])
     doc = orjson.loads(response.content[:length])
@@ -118,11 +148,20 @@ BAD_REQUESTS = [
     ("wrong datatype", "/v2/models/ep/infer", json_infer(datatype="FP64"), 400, "the model expects FP32"),
     ("wrong shape", "/v2/models/ep/infer", json_infer(np.zeros((2, 5))), 400, "shape [2, 5]"),
     ("wrong rank", "/v2/models/ep/infer", json_infer(np.zeros(4)), 400, "shape [4]"),
-    ("count mismatch", "/v2/models/ep/infer",
-     {"inputs": [{"name": "X", "datatype": "FP32", "shape": [3, 4], "data": [0.0] * 8}]}, 400, "has 8 elements"),
-    ("strings as numbers", "/v2/models/ep/infer",
-     {"inputs": [{"name": "X", "datatype": "FP32", "shape": [1, 4], "data": ["a", "b", "c", "d"]}]}, 400,
-     "must be numbers"),
+    (
+        "count mismatch",
+        "/v2/models/ep/infer",
+        {"inputs": [{"name": "X", "datatype": "FP32", "shape": [3, 4], "data": [0.0] * 8}]},
+        400,
+        "has 8 elements",
+    ),
+    (
+        "strings as numbers",
+        "/v2/models/ep/infer",
+        {"inputs": [{"name": "X", "datatype": "FP32", "shape": [1, 4], "data": ["a", "b", "c", "d"]}]},
+        400,
+        "must be numbers",
+    ),
     ("unknown datatype", "/v2/models/ep/infer", json_infer(datatype="FLOAT32"), 400, "datatype 'FLOAT32'"),
     ("missing input", "/v2/models/two/infer", json_infer(np.ones((1, 2)), name="A"), 400, "missing input"),
     ("unknown output", "/v2/models/ep/infer", json_infer(outputs=[{"name": "nope"}]), 400, "unknown output"),
@@ -156,7 +195,9 @@ def test_malformed_bodies_and_headers(served):
 
 
 def test_too_large_body_is_413_and_the_server_keeps_serving(served):
-    big = b'{"inputs": [{"name": "X", "datatype": "FP32", "shape": [1, 4], "data": [' + b"0.0," * (LIMIT // 4) + b"0]}]}"
+    big = (
+        b'{"inputs": [{"name": "X", "datatype": "FP32", "shape": [1, 4], "data": [' + b"0.0," * (LIMIT // 4) + b"0]}]}"
+    )
     response = _bad(served, "/v2/models/ep/infer", raw=big)
     assert response.status_code == 413 and f"the limit is {LIMIT} bytes" in response.json()["error"]
     assert _bad(served, "/v2/models/ep/infer", json_infer()).status_code == 200
@@ -195,7 +236,11 @@ def test_the_official_triton_http_client_works_unchanged(served):
     from pathlib import Path
 
     script = Path(__file__).with_name("tritonclient_http_scenario.py")
-    done = subprocess.run([sys.executable, str(script), served.http_url.removeprefix("http://"), TOKEN],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, str(script), served.http_url.removeprefix("http://"), TOKEN],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "all checks passed" in done.stdout

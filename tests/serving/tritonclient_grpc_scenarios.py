@@ -42,13 +42,23 @@ def run(address: str, token: str, model: str, x: np.ndarray) -> dict:
 
     infer_input = grpcclient.InferInput("x", list(x.shape), "FP32")
     infer_input.set_data_from_numpy(x)
-    result = client.infer(model, [infer_input], headers=_headers(token), request_id="triton-1",
-                          outputs=[grpcclient.InferRequestedOutput("y")])
+    result = client.infer(
+        model,
+        [infer_input],
+        headers=_headers(token),
+        request_id="triton-1",
+        outputs=[grpcclient.InferRequestedOutput("y")],
+    )
     response = result.get_response(as_json=True)
-    seen["infer"] = {"y": result.as_numpy("y").tolist(), "id": response.get("id"),
-                     "model_version": response.get("model_version"),
-                     "raw": bool(result.get_response().raw_output_contents)}
-    seen["infer_version_1"] = client.infer(model, [infer_input], model_version="1", headers=_headers(token)).as_numpy("y").tolist()
+    seen["infer"] = {
+        "y": result.as_numpy("y").tolist(),
+        "id": response.get("id"),
+        "model_version": response.get("model_version"),
+        "raw": bool(result.get_response().raw_output_contents),
+    }
+    seen["infer_version_1"] = (
+        client.infer(model, [infer_input], model_version="1", headers=_headers(token)).as_numpy("y").tolist()
+    )
 
     wrong_datatype = grpcclient.InferInput("x", list(x.shape), "FP64")
     wrong_datatype.set_data_from_numpy(x.astype(np.float64))

@@ -47,12 +47,14 @@ def main(url: str, token: str) -> None:
                 continue  # the client itself sends FP16 only as binary
             tensor = httpclient.InferInput("IN", list(value.shape), datatype)
             tensor.set_data_from_numpy(value, binary_data=binary)
-            result = client.infer(name, [tensor], outputs=[httpclient.InferRequestedOutput("OUT", binary_data=binary)],
-                                  headers=headers())
+            result = client.infer(
+                name, [tensor], outputs=[httpclient.InferRequestedOutput("OUT", binary_data=binary)], headers=headers()
+            )
             got = result.as_numpy("OUT")
             if datatype == "BYTES":
-                got = np.array([v if isinstance(v, bytes) else str(v).encode() for v in got.reshape(-1)],
-                               dtype=object).reshape(value.shape)
+                got = np.array(
+                    [v if isinstance(v, bytes) else str(v).encode() for v in got.reshape(-1)], dtype=object
+                ).reshape(value.shape)
             assert got.shape == value.shape, (datatype, binary, got.shape)
             assert (got == value).all(), (datatype, binary, got, value)
             assert result.get_response()["model_name"] == name

@@ -25,8 +25,15 @@ def tiny_data():
 @pytest.fixture
 def make_classifier(keras):
     """A fresh, uncompiled 4 -> 8 -> 2 softmax classifier with fixed initial weights."""
+
     def build(units: int = 2):
         keras.utils.set_random_seed(1)
-        return keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"),
-                                 keras.layers.Dense(units, activation="softmax")])
+        return keras.Sequential(
+            [
+                keras.Input((4,)),
+                keras.layers.Dense(8, activation="relu"),
+                keras.layers.Dense(units, activation="softmax"),
+            ]
+        )
+
     return build

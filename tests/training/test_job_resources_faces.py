@@ -50,10 +50,17 @@ def test_the_client_sends_the_request_as_body_fields():
     assert http.sent == ("POST", "jobs", {"name": "m", "script": SCRIPT, "params": {"epochs": 1}, "cpus": 1.0})
 
 
-@pytest.mark.parametrize("flags, words", [
-    ("--cpus 1", "MAAS_BACKEND=ray"), ("--gpus 1", "MAAS_BACKEND=ray"), ("--cpus 0", "above 0"),
-    ("--gpus -1", "above 0"), ("--cpus two", "invalid float value"), ("--cpus nan", "above 0"),
-])
+@pytest.mark.parametrize(
+    "flags, words",
+    [
+        ("--cpus 1", "MAAS_BACKEND=ray"),
+        ("--gpus 1", "MAAS_BACKEND=ray"),
+        ("--cpus 0", "above 0"),
+        ("--gpus -1", "above 0"),
+        ("--cpus two", "invalid float value"),
+        ("--cpus nan", "above 0"),
+    ],
+)
 def test_the_job_magic_refuses_resources_on_the_local_backend_and_bad_values(shell, flags, words):
     with pytest.raises(UsageError, match=words):
         maas(shell, f"job m {flags}", SCRIPT)
@@ -61,6 +68,7 @@ def test_the_job_magic_refuses_resources_on_the_local_backend_and_bad_values(she
 
 
 # ---- the REST face ---------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def jp_server_config(maas_home):
@@ -80,10 +88,17 @@ def api(jp_fetch):
     return call
 
 
-@pytest.mark.parametrize("fields, words", [
-    ({"cpus": 1}, "MAAS_BACKEND=ray"), ({"gpus": 2}, "MAAS_BACKEND=ray"), ({"cpus": 0}, "above 0"),
-    ({"cpus": -2}, "above 0"), ({"gpus": "one"}, "above 0"), ({"cpus": True}, "above 0"),
-])
+@pytest.mark.parametrize(
+    "fields, words",
+    [
+        ({"cpus": 1}, "MAAS_BACKEND=ray"),
+        ({"gpus": 2}, "MAAS_BACKEND=ray"),
+        ({"cpus": 0}, "above 0"),
+        ({"cpus": -2}, "above 0"),
+        ({"gpus": "one"}, "above 0"),
+        ({"cpus": True}, "above 0"),
+    ],
+)
 async def test_post_jobs_refuses_resources_on_the_local_backend_and_bad_values(api, fields, words):
     status, error = await api("POST", "jobs", body={"name": "m", "script": SCRIPT, **fields})
     assert status == 400 and error["error"]["code"] == "invalid_input" and words in error["error"]["message"]

@@ -25,8 +25,9 @@ model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax", name="y"
 
 
 def test_a_database_less_worker_trains_and_the_server_registers_with_lineage(platform, make_onnx):
-    runner = JobRunner(platform.settings, platform.db, platform.events,
-                       launcher=LocalLauncher(worker_has_database=False))
+    runner = JobRunner(
+        platform.settings, platform.db, platform.events, launcher=LocalLauncher(worker_has_database=False)
+    )
     try:
         subscription = platform.events.subscribe()
         platform.register("tiny", make_onnx(4, 2))  # the job's model is a fresh one: not its parent
@@ -47,4 +48,3 @@ def test_a_database_less_worker_trains_and_the_server_registers_with_lineage(pla
         assert training[0] == "train_begin" and training[-1] == "train_end" and training.count("epoch") == 2
     finally:
         runner.close()
-

@@ -31,8 +31,10 @@ print("script ran")
 """
 RAISING_SCRIPT = "print('about to fail')\nraise ValueError('the data file is missing')\n"
 ENDLESS_SCRIPT = "import time\nprint('working', flush=True)\nwhile True:\n    time.sleep(0.05)\n"
-STUBBORN_SCRIPT = ("import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
-                   "print('ignoring SIGTERM', flush=True)\nwhile True:\n    time.sleep(0.05)\n")
+STUBBORN_SCRIPT = (
+    "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+    "print('ignoring SIGTERM', flush=True)\nwhile True:\n    time.sleep(0.05)\n"
+)
 
 
 @pytest.fixture
@@ -144,10 +146,16 @@ def test_jobs_beyond_the_concurrency_limit_wait_in_the_queue(runner):
     assert [j["state"] for j in runner.list()["items"]] == ["CANCELLED"] * 3
 
 
-@pytest.mark.parametrize("params, words", [
-    ({"optimizer": "lbfgs"}, "optimizer"), ({"lr": 0}, "learning rate"), ({"epochs": -1}, "epochs"),
-    ({"val_split": 2}, "split"), ({"momentum": 0.9}, "unknown training option"),
-])
+@pytest.mark.parametrize(
+    "params, words",
+    [
+        ({"optimizer": "lbfgs"}, "optimizer"),
+        ({"lr": 0}, "learning rate"),
+        ({"epochs": -1}, "epochs"),
+        ({"val_split": 2}, "split"),
+        ({"momentum": 0.9}, "unknown training option"),
+    ],
+)
 def test_bad_job_options_are_refused_and_nothing_is_queued(runner, params, words):
     with pytest.raises(InvalidInput, match=words):
         runner.submit("tiny", TRAINING_SCRIPT, params)
@@ -202,8 +210,12 @@ time.sleep(3600)
 
 
 def test_a_server_killed_mid_job_leaves_no_job_running_after_restart(platform, tmp_path):
-    server = subprocess.Popen([sys.executable, "-c", SERVER, ENDLESS_SCRIPT], stdout=subprocess.PIPE, text=True,
-                              env={**os.environ, "MAAS_HOME": str(platform.settings.home)})
+    server = subprocess.Popen(
+        [sys.executable, "-c", SERVER, ENDLESS_SCRIPT],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "MAAS_HOME": str(platform.settings.home)},
+    )
     try:
         line = server.stdout.readline()
         assert re.fullmatch(r"\d+ \d+\n", line), f"the server said {line!r}"

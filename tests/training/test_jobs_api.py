@@ -43,8 +43,11 @@ async def _until(api, job_id, predicate, what, timeout: float = 180):
 
 
 async def test_a_failing_job_through_the_api(api):
-    status, job = await api("POST", "jobs", body={"name": "broken", "script": "raise ValueError('no data')",
-                                                  "params": {"epochs": 2, "optimizer": "sgd"}})
+    status, job = await api(
+        "POST",
+        "jobs",
+        body={"name": "broken", "script": "raise ValueError('no data')", "params": {"epochs": 2, "optimizer": "sgd"}},
+    )
     assert status == 201 and job["state"] in ("QUEUED", "RUNNING") and job["params"]["optimizer"] == "sgd"
     done = await _until(api, job["id"], lambda j: j["state"] == "FAILED", "the job to fail")
     assert done["reason"] == "ValueError: no data"
@@ -72,14 +75,17 @@ async def test_cancel_a_running_job_through_the_api(api):
     assert done["reason"] == "cancelled"
 
 
-@pytest.mark.parametrize("body, words", [
-    ({"name": "m", "script": "x = 1", "params": {"optimizer": "rmsprop"}}, "optimizer"),
-    ({"name": "m", "script": "x = 1", "params": {"lr": -1}}, "learning rate"),
-    ({"name": "m", "script": ""}, "empty"),
-    ({"name": "m", "script": "def f(:"}, "parse"),
-    ({"name": "../m", "script": "x = 1"}, "not allowed"),
-    ({"name": "m", "script": "x = 1", "colour": "red"}, "unknown field"),
-])
+@pytest.mark.parametrize(
+    "body, words",
+    [
+        ({"name": "m", "script": "x = 1", "params": {"optimizer": "rmsprop"}}, "optimizer"),
+        ({"name": "m", "script": "x = 1", "params": {"lr": -1}}, "learning rate"),
+        ({"name": "m", "script": ""}, "empty"),
+        ({"name": "m", "script": "def f(:"}, "parse"),
+        ({"name": "../m", "script": "x = 1"}, "not allowed"),
+        ({"name": "m", "script": "x = 1", "colour": "red"}, "unknown field"),
+    ],
+)
 async def test_bad_job_requests_are_400_and_queue_nothing(api, body, words):
     status, error = await api("POST", "jobs", body=body)
     assert status == 400 and error["error"]["code"] == "invalid_input" and words in error["error"]["message"]
@@ -98,4 +104,6 @@ async def test_runs_and_missing_things(api):
 async def test_the_openapi_document_lists_the_job_routes(api):
     status, document = await api("GET", "openapi.json")
     assert status == 200
-    assert {"/jobs", "/jobs/{job_id}", "/jobs/{job_id}/logs", "/jobs/{job_id}/cancel", "/runs"} <= set(document["paths"])
+    assert {"/jobs", "/jobs/{job_id}", "/jobs/{job_id}/logs", "/jobs/{job_id}/cancel", "/runs"} <= set(
+        document["paths"]
+    )

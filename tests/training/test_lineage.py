@@ -63,8 +63,9 @@ def test_load_and_register_through_the_magics(shell, body, tiny_data, make_class
     shell.run_line_magic("maas", f"register first --name {name}")
     shell.run_line_magic("maas", f"load {name}@1 --as tuned")
     assert f"tuned = {name}@1 (Keras)" in capsys.readouterr().out
-    np.testing.assert_allclose(shell.user_ns["tuned"].predict(x[:4], verbose=0),
-                               shell.user_ns["first"].predict(x[:4], verbose=0), atol=1e-6)
+    np.testing.assert_allclose(
+        shell.user_ns["tuned"].predict(x[:4], verbose=0), shell.user_ns["first"].predict(x[:4], verbose=0), atol=1e-6
+    )
     shell.run_line_magic("maas", "train tuned --data x,y --epochs 1")
     shell.run_line_magic("maas", f"register tuned --name {name}")
     assert "parent v1" in capsys.readouterr().out

@@ -12,8 +12,17 @@ pytestmark = pytest.mark.slow
 
 def test_a_run_records_params_metrics_duration_and_shapes(platform, tiny_data, make_classifier):
     x, y = tiny_data
-    result = platform.train(make_classifier(), x, y, epochs=3, optimizer="adam", lr=0.01, batch_size=32,
-                            val=(x[:64], y[:64]), model_name="clf")
+    result = platform.train(
+        make_classifier(),
+        x,
+        y,
+        epochs=3,
+        optimizer="adam",
+        lr=0.01,
+        batch_size=32,
+        val=(x[:64], y[:64]),
+        model_name="clf",
+    )
     run = platform.runs.get(result.run_id)
     assert run["status"] == "finished" and run["model_name"] == "clf"
     assert run["params"]["optimizer"] == "adam" and run["params"]["lr"] == 0.01

@@ -31,8 +31,16 @@ def test_each_optimizer_reduces_the_loss(platform, tiny_data, make_classifier, o
 def test_gd_takes_one_full_batch_step_per_epoch(platform, tiny_data, make_classifier):
     x, y = tiny_data
     batches = []
-    result = platform.train(make_classifier(), x, y, epochs=4, optimizer="gd", lr=0.5, batch_size=16,
-                            listener=lambda e: batches.append(e) if e["type"] == "batch" else None)
+    result = platform.train(
+        make_classifier(),
+        x,
+        y,
+        epochs=4,
+        optimizer="gd",
+        lr=0.5,
+        batch_size=16,
+        listener=lambda e: batches.append(e) if e["type"] == "batch" else None,
+    )
     assert result.steps_completed == 4
     assert [b["epoch"] for b in batches] == [1, 2, 3, 4]
     assert result.params["batch_size"] == len(x) and result.params["full_batch"] is True
@@ -49,8 +57,7 @@ def test_sgd_takes_minibatch_steps(platform, tiny_data, make_classifier):
 def test_given_optimizer_replaces_the_compiled_one_and_keeps_the_loss(platform, tiny_data, make_classifier, keras):
     x, y = tiny_data
     model = make_classifier()
-    model.compile(optimizer=keras.optimizers.Adam(0.001), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+    model.compile(optimizer=keras.optimizers.Adam(0.001), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     result = platform.train(model, x, y, epochs=1, optimizer="sgd", lr=0.05)
     assert type(model.optimizer).__name__ == "SGD"
     assert float(model.optimizer.learning_rate) == pytest.approx(0.05)
@@ -150,9 +157,14 @@ def test_a_finite_loss_over_nan_weights_is_diverged_on_every_machine(platform, t
 
     x, y = tiny_data
     keras.utils.set_random_seed(3)
-    model = keras.Sequential([keras.Input((x.shape[1],)), keras.layers.Dense(8),
-                              keras.layers.Lambda(lambda h: keras.ops.nan_to_num(h, nan=0.0)),
-                              keras.layers.Dense(2, activation="softmax")])
+    model = keras.Sequential(
+        [
+            keras.Input((x.shape[1],)),
+            keras.layers.Dense(8),
+            keras.layers.Lambda(lambda h: keras.ops.nan_to_num(h, nan=0.0)),
+            keras.layers.Dense(2, activation="softmax"),
+        ]
+    )
     before = _weights(model)
     result = platform.train(model, np.full_like(x, np.nan), y, epochs=1, optimizer="sgd", lr=0.1)
     assert len(result.history) == 1 and np.isfinite(result.history[0]["loss"]), "the loss stayed finite"
@@ -215,8 +227,7 @@ def test_a_failing_listener_never_stops_training(platform, tiny_data, make_class
 def test_events_describe_the_run(platform, tiny_data, make_classifier):
     x, y = tiny_data
     events = []
-    result = platform.train(make_classifier(), x, y, epochs=2, batch_size=64, val_split=0.25,
-                            listener=events.append)
+    result = platform.train(make_classifier(), x, y, epochs=2, batch_size=64, val_split=0.25, listener=events.append)
     begin, end = events[0], events[-1]
     assert begin["type"] == "train_begin" and begin["epochs"] == 2 and begin["steps_per_epoch"] == 3
     assert end == {**end, "type": "train_end", "status": "finished", "epochs_completed": 2}
@@ -231,8 +242,9 @@ def test_batch_events_carry_the_loss_of_their_own_batches_in_order(platform, tin
     # Keras's thread pool: the events must still come in step order, and none after the end.
     x, y = tiny_data
     events = []
-    result = platform.train(make_classifier(), x, y, epochs=3, batch_size=24, optimizer="sgd", lr=0.5,
-                            listener=events.append)
+    result = platform.train(
+        make_classifier(), x, y, epochs=3, batch_size=24, optimizer="sgd", lr=0.5, listener=events.append
+    )
     assert events[-1]["type"] == "train_end"
     steps = [e["global_step"] for e in events if e["type"] == "batch"]
     assert steps == sorted(steps) and len(set(steps)) == len(steps) and steps[-1] == 3 * 11

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import onnx_models
-
+from helpers import onnx_models
 from maas_jupyter.config import Settings
 from maas_jupyter.platform import Platform
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -13,11 +12,7 @@ from pathlib import Path
 
 import requests
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from helpers import free_port, stop_process
 
 
 @dataclass
@@ -33,25 +28,38 @@ class JupyterProcess:
         return self.url + "maas/api/"
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, grace_s=20)
 
 
-def start_jupyter(workdir: Path, app: str = "server", extra_env: dict | None = None, timeout: float = 90) -> JupyterProcess:
+def start_jupyter(
+    workdir: Path, app: str = "server", extra_env: dict | None = None, timeout: float = 90
+) -> JupyterProcess:
     """A Jupyter server on a free loopback port with MAAS_HOME in `workdir`; waits until maas answers."""
-    port, token = _free_port(), secrets.token_hex(16)
+    port, token = free_port(), secrets.token_hex(16)
     home = workdir / "maas-home"
     log = workdir / f"jupyter-{app}.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAAS_")}
-    env.update({"MAAS_HOME": str(home), "JUPYTER_CONFIG_DIR": str(workdir / "jupyter-config"),
-                "TF_CPP_MIN_LOG_LEVEL": "2", **(extra_env or {})})
-    cmd = [sys.executable, "-m", "jupyter", app, "--allow-root", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-           f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={workdir}", "--ServerApp.port_retries=0"]
+    env.update(
+        {
+            "MAAS_HOME": str(home),
+            "JUPYTER_CONFIG_DIR": str(workdir / "jupyter-config"),
+            "TF_CPP_MIN_LOG_LEVEL": "2",
+            **(extra_env or {}),
+        }
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "jupyter",
+        app,
+        "--allow-root",
+        "--no-browser",
+        "--ip=127.0.0.1",
+        f"--port={port}",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={workdir}",
+        "--ServerApp.port_retries=0",
+    ]
     with open(log, "wb") as out:
         process = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=workdir)
     server = JupyterProcess(f"http://127.0.0.1:{port}/", token, home, process, log)
