@@ -17,9 +17,10 @@ stored desired state are the same code for every backend. Chosen by Settings.bac
 
 from __future__ import annotations
 
+from ..config import TABLE
 from ..errors import InvalidInput
 
-BACKENDS = ("local", "ray")
+BACKENDS = TABLE["MAAS_BACKEND"].choices
 
 
 def create_deployments(platform):
@@ -80,8 +81,10 @@ def deploy_scaled(deployments, name: str, model: str, version=None, scaling: dic
     if not scaling:
         return deployments.deploy(name, model, version, **options)
     if not callable(getattr(deployments, "scale", None)) and not getattr(deployments, "forwards_scaling", False):
-        raise InvalidInput(f"{', '.join(sorted(scaling))}: replicas and autoscaling need the ray backend "
-                           f"(MAAS_BACKEND=ray); this server runs endpoints locally")
+        raise InvalidInput(
+            f"{', '.join(sorted(scaling))}: replicas and autoscaling need the ray backend "
+            f"(MAAS_BACKEND=ray); this server runs endpoints locally"
+        )
     return deployments.deploy(name, model, version, **scaling, **options)
 
 
@@ -91,6 +94,10 @@ def add_scaling_arguments(parser) -> None:
     parser.add_argument("--replicas", type=int, help="replicas of the endpoint (ray backend)")
     parser.add_argument("--min-replicas", type=int, help="autoscaling lower bound (ray backend)")
     parser.add_argument("--max-replicas", type=int, help="autoscaling upper bound (ray backend)")
-    parser.add_argument("--target-requests", dest="target_ongoing_requests", type=float,
-                        help="autoscaling target of requests in flight per replica (ray backend)")
+    parser.add_argument(
+        "--target-requests",
+        dest="target_ongoing_requests",
+        type=float,
+        help="autoscaling target of requests in flight per replica (ray backend)",
+    )
     parser.add_argument("--cpus", type=float, help="CPUs reserved per replica (ray backend)")

@@ -22,9 +22,11 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from ..errors import InvalidInput
 from ..training.launchers import RESULT_FILES, WorkerExit, check_resources, worker_command, worker_env
+from .ray_cluster import join
 
 log = logging.getLogger("maas.ray")
 
@@ -32,25 +34,6 @@ MAX_PULL_BYTES = 1024 * 1024  # per file and pull: a chatty job's log arrives ov
 PULL_INTERVAL_S = 0.5
 SIGNAL_TIMEOUT_S = 10.0  # an actor that cannot take a signal in this time is killed by Ray instead
 DEFAULT_CPUS = 1.0  # a job trains: without a request it still reserves one CPU of its node
-
-_connect_lock = threading.Lock()
-
-
-def connect(address: str | None) -> None:
-    """ray.init once per process, without Serve (jobs need none); address None starts a private
-    single-node cluster on loopback, as the endpoints' backend does."""
-    import ray
-
-    with _connect_lock:
-        if ray.is_initialized():
-            return
-        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-        options = {"namespace": "maas", "logging_level": logging.WARNING, "log_to_driver": False}
-        if address:
-            ray.init(address=address, **options)
-        else:
-            ray.init(include_dashboard=False, _node_ip_address="127.0.0.1", **options)
 
 
 def _describe(resources: dict) -> str:
@@ -61,13 +44,16 @@ def check_feasible(wanted: dict, nodes: list[dict]) -> None:
     """InvalidInput unless some live node of `nodes` (ray.nodes()) has at least `wanted` in total: a
     request no node can ever meet would otherwise wait forever in Ray's queue."""
     alive = [node for node in nodes if node.get("Alive")]
-    sizes = [{"cpus": node.get("Resources", {}).get("CPU", 0), "gpus": node.get("Resources", {}).get("GPU", 0)}
-             for node in alive]
+    sizes = [
+        {"cpus": node.get("Resources", {}).get("CPU", 0), "gpus": node.get("Resources", {}).get("GPU", 0)}
+        for node in alive
+    ]
     if any(all(size[key] >= wanted.get(key, 0) for key in size) for size in sizes):
         return
     have = "; ".join(sorted({_describe(size) for size in sizes})) or "no live node"
-    raise InvalidInput(f"no node of the Ray cluster can run this job: it asks for {_describe(wanted)}, "
-                       f"the nodes have {have}")
+    raise InvalidInput(
+        f"no node of the Ray cluster can run this job: it asks for {_describe(wanted)}, the nodes have {have}"
+    )
 
 
 class JobActor:
@@ -87,9 +73,14 @@ class JobActor:
             log_file.write(f"running on Ray node {self.node['node_id']} ({self.node['address']})\n".encode())
             log_file.flush()
             self.process = subprocess.Popen(
-                worker_command(sys.executable, self.dir), stdout=log_file, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, cwd=self.dir, start_new_session=True,
-                env=worker_env(os.environ, env, with_database=False))
+                worker_command(sys.executable, self.dir),
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=self.dir,
+                start_new_session=True,
+                env=worker_env(os.environ, env, with_database=False),
+            )
         self.node["pid"] = self.process.pid
 
     def pull(self, log_offset: int, events_offset: int) -> dict:
@@ -101,8 +92,9 @@ class JobActor:
         done = returncode is not None and len(log_bytes) < MAX_PULL_BYTES and len(event_bytes) < MAX_PULL_BYTES
         reply = {"node": self.node, "log": log_bytes, "events": event_bytes, "returncode": returncode if done else None}
         if done:
-            reply["files"] = {name: (self.dir / name).read_bytes() for name in RESULT_FILES
-                              if (self.dir / name).exists()}
+            reply["files"] = {
+                name: (self.dir / name).read_bytes() for name in RESULT_FILES if (self.dir / name).exists()
+            }
         return reply
 
     def _read(self, name: str, offset: int) -> bytes:
@@ -187,9 +179,10 @@ class RayWorker:
         import ray
 
         text = str(exc)
-        where = (f" (node {self.node['node_id'][:12]} at {self.node['address']})" if self.node else "")
-        node_gone = "node has died" in text or (bool(self.node) and not any(
-            n["NodeID"] == self.node["node_id"] and n["Alive"] for n in ray.nodes()))
+        where = f" (node {self.node['node_id'][:12]} at {self.node['address']})" if self.node else ""
+        node_gone = "node has died" in text or (
+            bool(self.node) and not any(n["NodeID"] == self.node["node_id"] and n["Alive"] for n in ray.nodes())
+        )
         if node_gone:
             return f"the Ray node running the job died{where}; its worker is gone"
         if getattr(exc, "actor_init_failed", False):
@@ -242,26 +235,29 @@ class RayLauncher:
 
     def __init__(self, address: str | None):
         self.address = address
-        self._actor_class = None
+        self._actor_class: Any = None  # ray.remote(JobActor), made on first use (after ray.init)
 
     def resources(self, requested: dict) -> dict:
         import ray
 
         wanted = {"cpus": DEFAULT_CPUS, **check_resources(requested)}
-        connect(self.address)
+        join(self.address)
         check_feasible(wanted, ray.nodes())
         return wanted
 
     def start(self, job_dir: Path, env: dict[str, str], resources: dict) -> RayWorker:
         import ray
 
-        connect(self.address)
+        join(self.address)
         if self._actor_class is None:
             self._actor_class = ray.remote(JobActor)
         files = {name: (job_dir / name).read_bytes() for name in ("script.py", "spec.json")}
         actor = self._actor_class.options(
-            num_cpus=resources.get("cpus", DEFAULT_CPUS), num_gpus=resources.get("gpus", 0),
-            max_restarts=0, max_task_retries=0).remote(files, env)
+            num_cpus=resources.get("cpus", DEFAULT_CPUS),
+            num_gpus=resources.get("gpus", 0),
+            max_restarts=0,
+            max_task_retries=0,
+        ).remote(files, env)
         with open(job_dir / "log.txt", "ab") as log_file:
             log_file.write(f"submitted to the Ray cluster, asking for {_describe(resources)}\n".encode())
         return RayWorker(actor, job_dir)

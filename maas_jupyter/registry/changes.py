@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import collections
 import logging
-import os
 import threading
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any, Callable, Mapping, NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy import func, select
 
@@ -31,9 +31,7 @@ from .tables import Alias, Model, ModelVersion
 log = logging.getLogger("maas.registry")
 
 EVENT_TYPE = "registry.changed"
-DEFAULT_INTERVAL_S = 0.5
-# Seconds between two passes of a server's watcher; 0 switches registry events off.
-ENV_INTERVAL = "MAAS_REGISTRY_EVENTS_S"
+DEFAULT_INTERVAL_S = 0.5  # a server's is Settings.registry_events_interval (MAAS_REGISTRY_EVENTS_S)
 
 
 class Stamp(NamedTuple):
@@ -47,31 +45,27 @@ class Stamp(NamedTuple):
     aliases: frozenset  # of (alias, version)
 
 
-def interval_from_env(environ: Mapping[str, str] = os.environ) -> float | None:
-    """The watcher's interval from MAAS_REGISTRY_EVENTS_S (default 0.5 s); None when it is 0 (off)."""
-    text = environ.get(ENV_INTERVAL) or str(DEFAULT_INTERVAL_S)
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError(f"{ENV_INTERVAL} must be a number of seconds (0 switches it off), not {text!r}") from None
-    return value if value > 0 else None
-
-
 def read_stamps(db: Database) -> dict[str, Stamp]:
     """Every model's stamp, by name: two small queries, whatever the number of versions."""
-    versions = (select(ModelVersion.model_id, func.max(ModelVersion.id).label("newest"),
-                       func.count().label("count"))
-                .group_by(ModelVersion.model_id).subquery())
+    versions = (
+        select(ModelVersion.model_id, func.max(ModelVersion.id).label("newest"), func.count().label("count"))
+        .group_by(ModelVersion.model_id)
+        .subquery()
+    )
     with db.read() as session:
         models = session.execute(
-            select(Model.id, Model.name, Model.created_at, Model.updated_at, versions.c.newest, versions.c.count)
-            .outerjoin(versions, versions.c.model_id == Model.id)).all()
+            select(
+                Model.id, Model.name, Model.created_at, Model.updated_at, versions.c.newest, versions.c.count
+            ).outerjoin(versions, versions.c.model_id == Model.id)
+        ).all()
         alias_rows = session.execute(select(Alias.model_id, Alias.alias, Alias.version)).all()
     aliases: dict[int, set] = collections.defaultdict(set)
     for model_id, alias, version in alias_rows:
         aliases[model_id].add((alias, version))
-    return {name: Stamp(model_id, created_at, updated_at, newest, count or 0, frozenset(aliases[model_id]))
-            for model_id, name, created_at, updated_at, newest, count in models}
+    return {
+        name: Stamp(model_id, created_at, updated_at, newest, count or 0, frozenset(aliases[model_id]))
+        for model_id, name, created_at, updated_at, newest, count in models
+    }
 
 
 def compare(before: Mapping[str, Stamp], after: Mapping[str, Stamp]) -> list[dict]:
@@ -110,7 +104,7 @@ class RegistryWatcher:
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    def start(self) -> "RegistryWatcher":
+    def start(self) -> RegistryWatcher:
         """Take the current state as the baseline (no events for it), then watch in the background."""
         if self._thread is not None:
             return self

@@ -10,6 +10,7 @@ import threading
 
 from sqlalchemy import func, select
 
+from ..config import ENV_REGISTRY_EVENTS_S
 from ..serving.supervisor import ServingProcess
 from ..serving.tables import EndpointState
 
@@ -23,8 +24,13 @@ class ServingSupervisor:
     def __init__(self, platform, log_path: str):
         # A fresh secret per server: only this Jupyter process can talk to its child directly. The child
         # watches no registry: this server does, and would drop the child's registry events as repeats.
-        self.process = ServingProcess(env={**os.environ, "MAAS_REGISTRY_EVENTS_S": "0"},
-                                      token=secrets.token_urlsafe(24), autostart=False, log_path=log_path)
+        self.process = ServingProcess(
+            env={**os.environ, ENV_REGISTRY_EVENTS_S: "0"},
+            token=secrets.token_urlsafe(24),
+            autostart=False,
+            log_path=log_path,
+        )
+        self.backend = platform.settings.backend  # the child's too: it inherits the environment read there
         self.started = threading.Event()
         self.failure: str | None = None
         self._thread: threading.Thread | None = None
@@ -56,17 +62,18 @@ class ServingSupervisor:
         try:
             self.process.start()
             self.started.set()
-            log.info("maas-jupyter: serving process on %s (gRPC %s)", self.process.http_url,
-                     self.process.grpc_address)
+            log.info("maas-jupyter: serving process on %s (gRPC %s)", self.process.http_url, self.process.grpc_address)
         except Exception as exc:
             self.failure = f"the serving process failed to start: {exc}"
             log.error("maas-jupyter: %s", self.failure)
 
     def info(self) -> dict:
-        info = {"serving_ready": self.started.is_set(),
-                "grpc_address": self.process.grpc_address if self.started.is_set() else None,
-                "serving_error": self.failure}
-        if self.started.is_set() and os.environ.get("MAAS_BACKEND", "local") != "local":
+        info = {
+            "serving_ready": self.started.is_set(),
+            "grpc_address": self.process.grpc_address if self.started.is_set() else None,
+            "serving_error": self.failure,
+        }
+        if self.started.is_set() and self.backend != "local":
             # ray backend: the cluster's nodes and each endpoint's replicas are known to the serving process
             from ..serving.client import ServingClient
 

@@ -64,7 +64,7 @@ class ServingApp:
             await asyncio.sleep(0.02)
         try:
             await asyncio.wait_for(self.http_server.close_all_connections(), grace_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             log.warning("some HTTP connections did not close within %.1f s", grace_s)
         self.deployments.close()
         self.platform.close()
@@ -75,7 +75,6 @@ async def start_serving(settings: Settings | None, options: ServeOptions) -> Ser
     from tornado.httpserver import HTTPServer
 
     from ..platform import Platform
-    from ..registry.changes import interval_from_env as registry_events_interval
     from ..security.authentication import Authenticator
     from ..security.request_policy import RequestPolicy
     from .dataplane import DataPlane
@@ -84,51 +83,73 @@ async def start_serving(settings: Settings | None, options: ServeOptions) -> Ser
 
     platform = Platform(settings)
     deployments = platform.deployments
-    deployments.configure(intra_op_threads=options.intra_op_threads, inference_threads=options.inference_threads,
-                          keep_previous=options.keep_previous)
+    deployments.configure(
+        intra_op_threads=options.intra_op_threads,
+        inference_threads=options.inference_threads,
+        keep_previous=options.keep_previous,
+    )
     # MAAS_METRICS=0 serves without recording metrics (the overhead benchmark's "off" side).
-    metrics_on = os.environ.get("MAAS_METRICS", "1").lower() not in ("0", "off", "false", "no")
+    metrics_on = platform.settings.metrics
     dataplane = DataPlane(deployments, monitor=platform.monitor if metrics_on else None)
     dataplane.restoring = True  # 503 with Retry-After, not 404, until the stored endpoints are back
     authenticator = Authenticator(options.token, platform.keys)
     policy = RequestPolicy(options.host, frozenset(options.allowed_hosts), frozenset(options.allowed_origins))
-    application = make_application(platform, dataplane, authenticator, policy, options.max_request_bytes,
-                                   platform.settings.max_upload_bytes, options.max_receiving)
+    application = make_application(
+        platform,
+        dataplane,
+        authenticator,
+        policy,
+        options.max_request_bytes,
+        platform.settings.max_upload_bytes,
+        options.max_receiving,
+    )
     # Tornado answers nothing (an empty 400, a closed connection) past its own limits: they sit above
     # ours, which answer 413 and 431 with the limit (http_limits).
-    http_server = HTTPServer(application, max_body_size=application.largest_body, xheaders=False,
-                             max_header_size=TORNADO_MAX_HEADER_BYTES, body_timeout=options.body_timeout_s,
-                             idle_connection_timeout=IDLE_TIMEOUT_S)
+    http_server = HTTPServer(
+        application,
+        max_body_size=application.largest_body,
+        xheaders=False,
+        max_header_size=TORNADO_MAX_HEADER_BYTES,
+        body_timeout=options.body_timeout_s,
+        idle_connection_timeout=IDLE_TIMEOUT_S,
+    )
     http_server.listen(options.http_port, address=options.host)
     grpc_server = None
     if options.grpc_port is not None:
-        grpc_server = await start_grpc(dataplane, options.host, options.grpc_port, options.max_request_bytes,
-                                       authenticator)
-    log.info("maas serve: REST on http://%s:%s%s", options.host, options.http_port,
-             f", gRPC on {options.host}:{options.grpc_port}" if options.grpc_port is not None else "")
+        grpc_server = await start_grpc(
+            dataplane, options.host, options.grpc_port, options.max_request_bytes, authenticator
+        )
+    log.info(
+        "maas serve: REST on http://%s:%s%s",
+        options.host,
+        options.http_port,
+        f", gRPC on {options.host}:{options.grpc_port}" if options.grpc_port is not None else "",
+    )
     swept = await asyncio.get_running_loop().run_in_executor(None, platform.registry.sweep_artifacts)
     if swept["files"]:
-        log.info("maas serve: reclaimed %d files (%d bytes) left by interrupted registrations",
-                 swept["files"], swept["bytes"])
+        log.info(
+            "maas serve: reclaimed %d files (%d bytes) left by interrupted registrations",
+            swept["files"],
+            swept["bytes"],
+        )
     # Loading models can take a while: the process is live at once and ready after reconciling.
     await asyncio.get_running_loop().run_in_executor(None, deployments.reconcile)
     dataplane.restoring = False
     if metrics_on:  # canaries that break their bounds lose their traffic (monitoring.slo)
-        platform.monitor.start_guard(float(os.environ.get("MAAS_SLO_INTERVAL_S", "1.0")))
+        platform.monitor.start_guard(platform.settings.slo_interval_s)
     # "registry.changed" on /api/events for every registry change, by anyone; platform.close() stops it.
-    registry_interval = registry_events_interval()
+    registry_interval = platform.settings.registry_events_interval
     if registry_interval is not None:
         platform.watch_registry(registry_interval)
     return ServingApp(platform, deployments, dataplane, http_server, grpc_server, options)
 
 
-async def _stop_when_orphaned(stopping: asyncio.Event) -> None:
-    """A supervised child (MAAS_PARENT_PID set) stops once its parent is gone: a Jupyter server or
+async def _stop_when_orphaned(stopping: asyncio.Event, parent: int | None) -> None:
+    """A supervised child (MAAS_PARENT_PID set: `parent`) stops once its parent is gone: a Jupyter server or
     kernel killed outright must not leave a server holding ports and models."""
-    parent = os.environ.get("MAAS_PARENT_PID")
     if not parent:
         return
-    while os.getppid() == int(parent):
+    while os.getppid() == parent:
         await asyncio.sleep(1.0)
     log.warning("maas serve: parent process %s is gone; stopping", parent)
     stopping.set()
@@ -143,7 +164,7 @@ def run_serving(settings: Settings | None, options: ServeOptions) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stopping.set)
         app = await start_serving(settings, options)
-        watcher = asyncio.ensure_future(_stop_when_orphaned(stopping))
+        watcher = asyncio.ensure_future(_stop_when_orphaned(stopping, app.platform.settings.parent_pid))
         await stopping.wait()
         watcher.cancel()
         await app.stop()

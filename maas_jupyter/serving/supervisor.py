@@ -16,6 +16,7 @@ import time
 import urllib.error
 import urllib.request
 
+from ..config import ENV_PARENT_PID, ENV_TOKEN
 from ..errors import Unavailable
 
 log = logging.getLogger("maas.supervisor")
@@ -40,9 +41,17 @@ class ServingProcess:
     """A `maas serve` child process. `env` is the child's environment (MAAS_HOME, MAAS_DATABASE_URL...);
     the token reaches it through MAAS_TOKEN, never the command line (which `ps` shows)."""
 
-    def __init__(self, env: dict | None = None, token: str | None = None, *, grpc: bool | None = None,
-                 start_timeout_s: float = 120.0, extra_args: list[str] | None = None, log_path: str | None = None,
-                 autostart: bool = True):
+    def __init__(
+        self,
+        env: dict | None = None,
+        token: str | None = None,
+        *,
+        grpc: bool | None = None,
+        start_timeout_s: float = 120.0,
+        extra_args: list[str] | None = None,
+        log_path: str | None = None,
+        autostart: bool = True,
+    ):
         self.env = dict(os.environ if env is None else env)
         self.token = token
         self.grpc = _grpc_available() if grpc is None else grpc
@@ -71,7 +80,7 @@ class ServingProcess:
     def pid(self) -> int | None:
         return self._process.pid if self._process is not None else None
 
-    def start(self) -> "ServingProcess":
+    def start(self) -> ServingProcess:
         """Start the child and wait until /v2/health/ready answers; then watch it (no-op if running)."""
         if self._watcher is not None:
             return self
@@ -82,8 +91,16 @@ class ServingProcess:
         return self
 
     def _command(self) -> list[str]:
-        command = [sys.executable, "-m", "maas_jupyter.cli", "serve", "--host", HOST,
-                   "--http-port", str(self.http_port)]
+        command = [
+            sys.executable,
+            "-m",
+            "maas_jupyter.cli",
+            "serve",
+            "--host",
+            HOST,
+            "--http-port",
+            str(self.http_port),
+        ]
         if self.grpc_port is not None:
             command += ["--grpc-port", str(self.grpc_port)]
         return command + self.extra_args
@@ -91,16 +108,21 @@ class ServingProcess:
     def _spawn(self) -> None:
         env = dict(self.env)
         # The child stops by itself when this process goes away, even by SIGKILL (see app.run_serving).
-        env["MAAS_PARENT_PID"] = str(os.getpid())
+        env[ENV_PARENT_PID] = str(os.getpid())
         if self.token:
-            env["MAAS_TOKEN"] = self.token
+            env[ENV_TOKEN] = self.token
         else:
-            env.pop("MAAS_TOKEN", None)
-        output = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
+            env.pop(ENV_TOKEN, None)
+        output = open(self.log_path, "ab") if self.log_path else None
         with self._lock:
-            self._process = subprocess.Popen(self._command(), env=env, stdin=subprocess.DEVNULL, stdout=output,
-                                             stderr=subprocess.STDOUT if self.log_path else subprocess.DEVNULL)
-        if self.log_path:
+            self._process = subprocess.Popen(
+                self._command(),
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=output or subprocess.DEVNULL,
+                stderr=subprocess.STDOUT if output else subprocess.DEVNULL,
+            )
+        if output is not None:
             output.close()
 
     def ready(self) -> bool:
@@ -120,8 +142,10 @@ class ServingProcess:
             process = self._process
             if process is None or process.poll() is not None:
                 code = None if process is None else process.returncode
-                raise Unavailable(f"the serving process exited with code {code} before it was ready"
-                                  + (f"; see {self.log_path}" if self.log_path else ""))
+                raise Unavailable(
+                    f"the serving process exited with code {code} before it was ready"
+                    + (f"; see {self.log_path}" if self.log_path else "")
+                )
             if self.ready():
                 return
             time.sleep(0.1)
@@ -131,6 +155,8 @@ class ServingProcess:
         backoff = 0.5
         while not self._stopping.is_set():
             process = self._process
+            if process is None:  # stopped before it ever started
+                return
             code = process.wait()
             if self._stopping.is_set():
                 return
@@ -170,7 +196,7 @@ class ServingProcess:
         if self._watcher is not None and self._watcher is not threading.current_thread():
             self._watcher.join(timeout=15)
 
-    def __enter__(self) -> "ServingProcess":
+    def __enter__(self) -> ServingProcess:
         return self.start()  # already started unless autostart=False
 
     def __exit__(self, *exc) -> None:

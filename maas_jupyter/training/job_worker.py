@@ -48,10 +48,17 @@ def _train(spec: dict, namespace: dict, job_dir: Path, runs):
     writer = JsonLinesWriter(job_dir / "events.jsonl")
     progress = TextProgress(write=lambda line: print(line, flush=True))
     try:
-        return train(namespace["model"], namespace["x_train"], namespace["y_train"],
-                     val=(namespace["x_val"], namespace["y_val"]) if has_val else None,
-                     runs=runs, model_name=spec["name"], job_id=spec["job_id"],
-                     listener=[writer, progress], **dict(spec.get("params") or {}))
+        return train(
+            namespace["model"],
+            namespace["x_train"],
+            namespace["y_train"],
+            val=(namespace["x_val"], namespace["y_val"]) if has_val else None,
+            runs=runs,
+            model_name=spec["name"],
+            job_id=spec["job_id"],
+            listener=[writer, progress],
+            **dict(spec.get("params") or {}),
+        )
     finally:
         writer.close()
 
@@ -106,9 +113,16 @@ def _train_and_return(spec: dict, namespace: dict, job_dir: Path) -> dict:
     from ..registry.intake import prepare
 
     result = _train(spec, namespace, job_dir, None)
-    run = {"run_id": result.run_id, "status": result.status, "history": result.history, "params": result.params,
-           "epochs_completed": result.epochs_completed, "steps": result.steps_completed,
-           "duration_s": result.duration_s, "error": result.error}
+    run = {
+        "run_id": result.run_id,
+        "status": result.status,
+        "history": result.history,
+        "params": result.params,
+        "epochs_completed": result.epochs_completed,
+        "steps": result.steps_completed,
+        "duration_s": result.duration_s,
+        "error": result.error,
+    }
     if (outcome := _unfinished(result)) is not None:
         return {**outcome, "run": run}
     print(f"converting {spec['name']} from run {result.run_id} to ONNX", flush=True)
@@ -116,8 +130,13 @@ def _train_and_return(spec: dict, namespace: dict, job_dir: Path) -> dict:
     (job_dir / "model.onnx").write_bytes(intake.onnx_bytes)
     if intake.keras_bytes is not None:
         (job_dir / "model.keras").write_bytes(intake.keras_bytes)
-    return {"status": "trained", "run_id": result.run_id, "run": run, "reference": _reference(namespace),
-            "intake": {"source": intake.source, "params": intake.params}}
+    return {
+        "status": "trained",
+        "run_id": result.run_id,
+        "run": run,
+        "reference": _reference(namespace),
+        "intake": {"source": intake.source, "params": intake.params},
+    }
 
 
 def _exit_with_parent() -> None:
@@ -129,6 +148,7 @@ def _exit_with_parent() -> None:
         while os.getppid() == parent:
             time.sleep(1.0)
         os.killpg(os.getpgid(0), signal.SIGKILL)
+
     threading.Thread(target=watch, name="maas-parent-watch", daemon=True).start()
 
 
@@ -151,8 +171,10 @@ def main(argv: list[str] | None = None) -> int:
         exec(code, namespace)
         missing = [name for name in REQUIRED if name not in namespace]
         if missing:
-            result = {"status": "failed", "error": f"the script must define model, x_train and y_train "
-                                                   f"(missing: {', '.join(missing)})"}
+            result = {
+                "status": "failed",
+                "error": f"the script must define model, x_train and y_train (missing: {', '.join(missing)})",
+            }
         elif spec.get("record") == "server":
             result = _train_and_return(spec, namespace, job_dir)
         else:

@@ -16,18 +16,18 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from ..backends import create_launcher
-from ..config import Settings
+from ..config import ENV_DATABASE_URL, ENV_HOME, Settings
 from ..errors import InvalidInput
 from ..events import EventBus
 from ..names import check_name
 from ..registry.database import Database
 from .event_file import EventFileTail
-from .job_store import CANCELLED, FAILED, FINAL_STATES, RUNNING, JobStore, owner_alive, this_process_owner
 from .job_outcome import check_job_params, final_state
+from .job_store import CANCELLED, FAILED, FINAL_STATES, RUNNING, JobStore, owner_alive, this_process_owner
 from .launchers import Launcher, WorkerExit, WorkerHandle
 from .runs import RunStore
 from .streamed_runs import StreamedRun, register_returned
@@ -43,16 +43,23 @@ MAX_CACHED_TAILS = 32
 class JobRunner:
     """Runs training jobs in worker processes, at most `max_concurrent` at once, the rest queued."""
 
-    def __init__(self, settings: Settings, db: Database, bus: EventBus | None = None,
-                 max_concurrent: int | None = None, cancel_grace_s: float | None = None,
-                 python: str | None = None, recover: bool = True, launcher: Launcher | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        bus: EventBus | None = None,
+        max_concurrent: int | None = None,
+        cancel_grace_s: float | None = None,
+        python: str | None = None,
+        recover: bool = True,
+        launcher: Launcher | None = None,
+    ):
         self.settings = settings
         self.store = JobStore(db)
         self.runs = RunStore(db)
         self.bus = bus or EventBus()
-        self.max_concurrent = int(max_concurrent or os.environ.get("MAAS_MAX_CONCURRENT_JOBS", "1"))
-        self.cancel_grace_s = float(cancel_grace_s if cancel_grace_s is not None
-                                    else os.environ.get("MAAS_JOB_CANCEL_GRACE_S", "10"))
+        self.max_concurrent = int(max_concurrent or settings.max_concurrent_jobs)
+        self.cancel_grace_s = float(cancel_grace_s if cancel_grace_s is not None else settings.job_cancel_grace_s)
         if self.max_concurrent < 1:
             raise InvalidInput("max_concurrent must be at least 1")
         self.launcher = launcher or create_launcher(settings, python)
@@ -123,8 +130,13 @@ class JobRunner:
             handle.seek(offset)
             data = handle.read(min(limit, MAX_LOG_CHUNK))
             size = os.fstat(handle.fileno()).st_size
-        return {"text": data.decode("utf-8", "replace"), "offset": offset, "next_offset": offset + len(data),
-                "size": size, "state": job["state"]}
+        return {
+            "text": data.decode("utf-8", "replace"),
+            "offset": offset,
+            "next_offset": offset + len(data),
+            "size": size,
+            "state": job["state"],
+        }
 
     def events(self, job_id, after: int = 0) -> dict:
         """Training events the job has streamed, from line `after`: {"events", "next", "state"} (for polling)."""
@@ -195,15 +207,19 @@ class JobRunner:
         job_dir.mkdir(parents=True, exist_ok=True)
         (job_dir / "script.py").write_text(self.store.script(job_id))
         with_database = self.launcher.worker_has_database
-        spec = {"job_id": job_id, "name": job["name"], "params": job["params"],
-                "record": "worker" if with_database else "server"}
+        spec = {
+            "job_id": job_id,
+            "name": job["name"],
+            "params": job["params"],
+            "record": "worker" if with_database else "server",
+        }
         env = {"PYTHONUNBUFFERED": "1"}
         # A worker on a Ray node inherits its raylet's environment, not ours: TensorFlow's log level is
         # the one setting of ours it follows, so its log reads as a local worker's does.
         env.update({k: os.environ[k] for k in WORKER_ENV_FROM_SERVER if k in os.environ})
         if with_database:
             spec.update(home=str(self.settings.home), database_url=self.settings.database_url)
-            env.update(MAAS_HOME=str(self.settings.home), MAAS_DATABASE_URL=self.settings.database_url)
+            env.update({ENV_HOME: str(self.settings.home), ENV_DATABASE_URL: self.settings.database_url})
         else:  # converted and checked on the worker's node, with this server's tolerance
             spec.update(parity_tolerance=self.settings.parity_tolerance, exit_with_parent=True)
             self._streamed[job_id] = StreamedRun(self.runs, job_id, job["name"])
@@ -217,15 +233,16 @@ class JobRunner:
             self._streamed.pop(job_id, None)
             self._publish_state(self.store.finish(job_id, FAILED, f"the worker could not start: {exc}"))
             return
-        if not self.store.mark_running(job_id, worker.pid):  # cancelled in the instant before
+        if not self.store.mark_running(
+            job_id, worker.pid
+        ):  # None: a worker on another machine  # cancelled in the instant before
             worker.signal(signal.SIGKILL)
             worker.release()
             self._streamed.pop(job_id, None)
             return
         self._workers[job_id] = worker
         self._publish_state(self.store.get(job_id))
-        monitor = threading.Thread(target=self._monitor, args=(job_id, worker), name=f"maas-job-{job_id}",
-                                   daemon=True)
+        monitor = threading.Thread(target=self._monitor, args=(job_id, worker), name=f"maas-job-{job_id}", daemon=True)
         self._monitors[job_id] = monitor
         monitor.start()
 
@@ -309,12 +326,21 @@ class JobRunner:
         def escalate():
             if not worker.wait(self.cancel_grace_s):
                 worker.signal(signal.SIGKILL)
+
         threading.Thread(target=escalate, name=f"maas-job-{job_id}-cancel", daemon=True).start()
 
     def _publish_state(self, job: dict) -> None:
-        self.bus.publish({"type": "job.state", "job_id": job["id"], "name": job["name"], "state": job["state"],
-                          "reason": job["reason"], "run_id": job["run_id"],
-                          "registered_version": job["registered_version"]})
+        self.bus.publish(
+            {
+                "type": "job.state",
+                "job_id": job["id"],
+                "name": job["name"],
+                "state": job["state"],
+                "reason": job["reason"],
+                "run_id": job["run_id"],
+                "registered_version": job["registered_version"],
+            }
+        )
 
     def wait(self, job_id, timeout: float | None = None) -> dict:
         """Block until the job reaches a final state (for scripts and tests); returns the job."""

@@ -17,17 +17,19 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from ..config import ENV_DATABASE_URL, ENV_HOME, ENV_JUPYTER_TOKEN, ENV_JUPYTER_URL
 from ..errors import InvalidInput
 
 RESOURCE_FIELDS = ("cpus", "gpus")
 # What a worker without the database leaves in JOB_DIR for the server (job_worker.py writes them).
 RESULT_FILES = ("result.json", "model.onnx", "model.keras")
 # The server's database and home: a worker that records nothing itself must not find them.
-SERVER_ONLY_ENV = ("MAAS_HOME", "MAAS_DATABASE_URL", "MAAS_JUPYTER_URL", "MAAS_JUPYTER_TOKEN")
+SERVER_ONLY_ENV = (ENV_HOME, ENV_DATABASE_URL, ENV_JUPYTER_URL, ENV_JUPYTER_TOKEN)
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,7 @@ def check_resources(requested: dict | None) -> dict:
     return checked
 
 
-def worker_env(base: dict[str, str], extra: dict[str, str], with_database: bool) -> dict[str, str]:
+def worker_env(base: Mapping[str, str], extra: Mapping[str, str], with_database: bool) -> dict[str, str]:
     """The worker's environment: `base` (this process's, or the Ray worker's on its node) plus `extra`."""
     env = dict(base)
     if not with_database:
@@ -148,8 +150,10 @@ class LocalLauncher:
         wanted = check_resources(requested)
         if wanted:
             flags = ", ".join(f"--{key}" for key in wanted)
-            raise InvalidInput(f"{flags}: resource requests need the ray backend (MAAS_BACKEND=ray); "
-                               f"this server runs jobs as processes of its own machine")
+            raise InvalidInput(
+                f"{flags}: resource requests need the ray backend (MAAS_BACKEND=ray); "
+                f"this server runs jobs as processes of its own machine"
+            )
         return {}
 
     def start(self, job_dir: Path, env: dict[str, str], resources: dict) -> LocalProcess:
@@ -157,9 +161,14 @@ class LocalLauncher:
             # Its own session: a Ctrl-C in the terminal that started the server does not reach the job,
             # and cancel can signal the worker's whole process group.
             process = subprocess.Popen(
-                worker_command(self.python, job_dir), stdout=log_file, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, cwd=job_dir, start_new_session=True,
-                env=worker_env(os.environ, env, self.worker_has_database))
+                worker_command(self.python, job_dir),
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=job_dir,
+                start_new_session=True,
+                env=worker_env(os.environ, env, self.worker_has_database),
+            )
         return LocalProcess(process)
 
     def kill_orphan(self, pid: int | None, job_dir: Path) -> None:

@@ -35,8 +35,12 @@ class StreamedRun:
     def on_event(self, event: dict) -> None:
         kind = event.get("type")
         if kind == "train_begin" and self.run_id is None and event.get("run_id"):
-            self.run_id = self.runs.start({k: event.get(k) for k in BEGIN_PARAMS}, model_name=self.model_name,
-                                          job_id=self.job_id, run_id=event["run_id"])
+            self.run_id = self.runs.start(
+                {k: event.get(k) for k in BEGIN_PARAMS},
+                model_name=self.model_name,
+                job_id=self.job_id,
+                run_id=event["run_id"],
+            )
         elif self.run_id is None or event.get("run_id") != self.run_id or self._closed:
             return
         elif kind == "epoch":
@@ -48,8 +52,13 @@ class StreamedRun:
                 self.runs.record_epochs(self.run_id, self.history)
                 self._written_at = time.monotonic()
         elif kind == "train_end":
-            self.runs.finish(self.run_id, event.get("status") or "failed", self.history,
-                             event.get("duration_s") or 0.0, event.get("error") or "")
+            self.runs.finish(
+                self.run_id,
+                event.get("status") or "failed",
+                self.history,
+                event.get("duration_s") or 0.0,
+                event.get("error") or "",
+            )
             self._closed = True
 
     def close_from_result(self, run: dict | None) -> None:
@@ -57,11 +66,18 @@ class StreamedRun:
         if not run or not run.get("run_id"):
             return
         if self.run_id is None:  # events were lost (a torn last line): open the run now
-            self.run_id = self.runs.start(run.get("params") or {}, model_name=self.model_name,
-                                          job_id=self.job_id, run_id=run["run_id"])
+            self.run_id = self.runs.start(
+                run.get("params") or {}, model_name=self.model_name, job_id=self.job_id, run_id=run["run_id"]
+            )
         if run["run_id"] == self.run_id:
-            self.runs.finish(self.run_id, run["status"], run.get("history") or [], run.get("duration_s") or 0.0,
-                             run.get("error") or "", params=run.get("params") or {})
+            self.runs.finish(
+                self.run_id,
+                run["status"],
+                run.get("history") or [],
+                run.get("duration_s") or 0.0,
+                run.get("error") or "",
+                params=run.get("params") or {},
+            )
             self._closed = True
 
 
@@ -72,9 +88,14 @@ class _ReturnedModelRegistrar:
         self.registry, self.intake = registry, intake
 
     def register(self, name: str, model, *, params: dict | None = None, **options) -> dict:
-        return self.registry.register_onnx(name, self.intake.onnx_bytes, keras_bytes=self.intake.keras_bytes,
-                                           source=self.intake.source, params={**self.intake.params, **(params or {})},
-                                           **options)
+        return self.registry.register_onnx(
+            name,
+            self.intake.onnx_bytes,
+            keras_bytes=self.intake.keras_bytes,
+            source=self.intake.source,
+            params={**self.intake.params, **(params or {})},
+            **options,
+        )
 
 
 def register_returned(settings, db, runs: RunStore, job: dict, job_dir: Path, result: dict) -> dict:
@@ -89,18 +110,36 @@ def register_returned(settings, db, runs: RunStore, job: dict, job_dir: Path, re
     try:
         intake_info = result.get("intake") or {}
         keras_path = job_dir / "model.keras"
-        intake = Intake(onnx_bytes=(job_dir / "model.onnx").read_bytes(), source=intake_info.get("source", "keras"),
-                        keras_bytes=keras_path.read_bytes() if keras_path.exists() else None,
-                        params=intake_info.get("params") or {})
-        trained = TrainingResult(run_id=run["run_id"], status=run["status"], history=run.get("history") or [],
-                                 epochs_completed=run.get("epochs_completed", 0), steps_completed=run.get("steps", 0),
-                                 duration_s=run.get("duration_s") or 0.0, params=run.get("params") or {},
-                                 model=intake)
+        intake = Intake(
+            onnx_bytes=(job_dir / "model.onnx").read_bytes(),
+            source=intake_info.get("source", "keras"),
+            keras_bytes=keras_path.read_bytes() if keras_path.exists() else None,
+            params=intake_info.get("params") or {},
+        )
+        trained = TrainingResult(
+            run_id=run["run_id"],
+            status=run["status"],
+            history=run.get("history") or [],
+            epochs_completed=run.get("epochs_completed", 0),
+            steps_completed=run.get("steps", 0),
+            duration_s=run.get("duration_s") or 0.0,
+            params=run.get("params") or {},
+            model=intake,
+        )
         registry = Registry(db, ArtifactStore(settings.artifacts_dir), settings.max_upload_bytes)
-        version = register_trained(_ReturnedModelRegistrar(registry, intake), job["name"], trained, runs=runs,
-                                   description=f"trained by job {job['id']}")
+        version = register_trained(
+            _ReturnedModelRegistrar(registry, intake),
+            job["name"],
+            trained,
+            runs=runs,
+            description=f"trained by job {job['id']}",
+        )
     except (OSError, KeyError) as exc:
-        outcome = {"status": "failed", "run_id": run.get("run_id"), "error": f"the worker's result is incomplete: {exc}"}
+        outcome = {
+            "status": "failed",
+            "run_id": run.get("run_id"),
+            "error": f"the worker's result is incomplete: {exc}",
+        }
     except MaasError as exc:
         outcome = {"status": "failed", "run_id": run.get("run_id"), "error": f"registering failed: {exc.message}"}
     except Exception as exc:  # whatever it is, the job must settle with a reason
@@ -109,8 +148,12 @@ def register_returned(settings, db, runs: RunStore, job: dict, job_dir: Path, re
     else:
         outcome = {"status": "succeeded", "run_id": run["run_id"], "version": version["version"]}
         _keep_reference(db, registry, job, version["version"], result.get("reference"), job_dir)
-    _log_line(job_dir, f"registered {job['name']} version {outcome['version']}" if outcome["status"] == "succeeded"
-              else f"job failed: {outcome['error']}")
+    _log_line(
+        job_dir,
+        f"registered {job['name']} version {outcome['version']}"
+        if outcome["status"] == "succeeded"
+        else f"job failed: {outcome['error']}",
+    )
     return outcome
 
 
