@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 from ._version import __version__
 from .config import Settings
@@ -13,10 +13,16 @@ from .registry.database import Database
 from .registry.intake import prepare
 from .registry.origins import ModelOrigins
 from .registry.registry import Registry
+from .service import VersionFields
+
+if TYPE_CHECKING:
+    from .registry.changes import RegistryWatcher
 
 
 class Platform:
     """Registry, deployments, jobs and monitoring over one MAAS_HOME and one database."""
+
+    remote = False  # this process holds the state (service.MaasService.remote)
 
     def __init__(self, settings: Settings | None = None):
         self.settings = settings or Settings.from_env()
@@ -29,7 +35,7 @@ class Platform:
         from .serving.tables import endpoints_serving  # the desired state answers in any process
 
         self.registry.endpoints_using = lambda model: endpoints_serving(self.db, model)
-        self._registry_watcher = None
+        self._registry_watcher: RegistryWatcher | None = None
 
     @functools.cached_property
     def deployments(self):
@@ -52,8 +58,9 @@ class Platform:
         from .registry.changes import DEFAULT_INTERVAL_S, RegistryWatcher
 
         if self._registry_watcher is None:
-            self._registry_watcher = RegistryWatcher(self.db, self.events.publish,
-                                                     interval_s or DEFAULT_INTERVAL_S).start()
+            self._registry_watcher = RegistryWatcher(
+                self.db, self.events.publish, interval_s or DEFAULT_INTERVAL_S
+            ).start()
         return self._registry_watcher
 
     @functools.cached_property
@@ -91,6 +98,10 @@ class Platform:
     def set_reference_summary(self, name: str, version, summary: dict) -> dict:
         """Keep a reference summary made elsewhere (monitoring.drift.summarize) for drift detection."""
         return self.monitor.set_reference_summary(name, version, summary)
+
+    def reference_info(self, name: str, version) -> dict:
+        """What a version's stored drift reference covers (rows, features, bins, projection)."""
+        return self.monitor.reference_info(name, version)
 
     def evaluate(self, name: str, version, x, y, batch_size: int = 1024, progress=None) -> dict:
         """Evaluate name@version on labelled data and store the metrics on the version."""
@@ -137,23 +148,18 @@ class Platform:
         *,
         sample: Any = None,
         tolerance: float | None = None,
-        alias: str | None = None,
-        description: str = "",
-        tags: dict | None = None,
-        metrics: dict | None = None,
-        params: dict | None = None,
-        run_id: str | None = None,
-        parent_version: int | None = None,
-        actor: str | None = None,
+        **fields: Unpack[VersionFields],
     ) -> dict:
         """Register a Keras model, ONNX bytes, or a path to an ONNX file as the next version of `name`."""
         check_name(name, "model name")
         intake = prepare(model, sample, self.settings.parity_tolerance if tolerance is None else tolerance)
+        details: VersionFields = {
+            **fields,
+            "params": {**intake.params, **(fields.get("params") or {})},
+            "parent_version": self.origins.parent(model, name, fields.get("parent_version")),
+        }
         version = self.registry.register_onnx(
-            name, intake.onnx_bytes, keras_bytes=intake.keras_bytes, description=description, tags=tags,
-            metrics=metrics, params={**intake.params, **(params or {})}, run_id=run_id,
-            parent_version=self.origins.parent(model, name, parent_version), alias=alias, actor=actor,
-            source=intake.source,
+            name, intake.onnx_bytes, keras_bytes=intake.keras_bytes, source=intake.source, **details
         )
         self.origins.remember(model, name, version["version"])
         return version

@@ -9,11 +9,11 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 
 from ..errors import MaasError
-from .commands import COMMANDS, HelpShown
-from .context import MagicContext
 
 # Importing a commands module registers its commands.
 from . import keys_commands, monitoring_commands, registry_commands, serving_commands, training_commands  # noqa: F401,E402
+from .commands import COMMANDS, HelpShown
+from .context import MagicContext
 
 
 @magics_class

@@ -5,25 +5,35 @@ from __future__ import annotations
 import os
 import sys
 import weakref
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..config import ENV_JUPYTER_TOKEN, ENV_JUPYTER_URL
+from ..config import ENV_JUPYTER_TOKEN, ENV_JUPYTER_URL, setting
 from ..errors import InvalidInput, MaasError
 from ..http_session import authorization
+from ..service import MaasService
+
+if TYPE_CHECKING:
+    from ..access import Access
+    from ..registry.origins import ModelOrigins
+    from ..registry.registry import Registry
+    from ..service import JobsService, KeysService, RunsService
+    from ..serving.client import ServingClient
+    from ..serving.supervisor import ServingProcess
+    from ..training.trainer import TrainingResult
 
 
 class MagicContext:
-    """What a command needs: the service (Platform or MaasClient) and the user's namespace."""
+    """What a command needs: the service (InProcessBody or MaasClient) and the user's namespace."""
 
-    def __init__(self, shell):
+    def __init__(self, shell: Any) -> None:
         self.shell = shell
-        self._service = None
-        # model object -> its last finished `%maas train` run (TrainingResult), for lineage at registration;
-        # weak, so a model the user drops is not kept alive by the magics.
-        self.trained = weakref.WeakKeyDictionary()
+        self._service: MaasService | None = None
+        # model object -> its last finished `%maas train` run and a digest of the weights it left, for lineage
+        # at registration; weak, so a model the user drops is not kept alive by the magics.
+        self.trained: weakref.WeakKeyDictionary[Any, tuple[TrainingResult, str | None]] = weakref.WeakKeyDictionary()
 
     @property
-    def service(self):
+    def service(self) -> MaasService:
         if self._service is None:
             self._service = connect()
         return self._service
@@ -42,10 +52,11 @@ class MagicContext:
             raise InvalidInput(f"cannot evaluate {name!r}: {type(exc).__name__}: {exc}") from None
 
 
-def connect():
+def connect() -> MaasService:
     """The server's API when this kernel was started by a Jupyter server with maas, else in-process."""
     url = os.environ.get(ENV_JUPYTER_URL)
-    if url and os.environ.get("MAAS_MODE", "").lower() != "local":
+    # No Settings is at hand here: setting() reads (and checks) MAAS_MODE alone.
+    if url and setting("MAAS_MODE") != "local":
         from ..client import MaasClient
 
         client = MaasClient(url, os.environ.get(ENV_JUPYTER_TOKEN, ""))
@@ -61,20 +72,52 @@ class InProcessBody:
     """The in-process body: a Platform in this kernel, and a `maas serve` child of this kernel for
     endpoints (so REST and gRPC clients, even ones in this same kernel, can reach them)."""
 
-    def __init__(self):
+    remote = False  # the kernel's own Platform and database
+
+    def __init__(self) -> None:
         from ..platform import Platform
 
         self.platform = Platform()
-        self._serving = None
-        self._client = None
+        self._serving: ServingProcess | None = None
+        self._client: ServingClient | None = None
 
-    def __getattr__(self, name):
-        return getattr(self.platform, name)  # registry, register, runs, jobs, … as the Platform has them
+    # The Platform's parts the magics use (service.MaasService), each named here.
+    @property
+    def registry(self) -> Registry:
+        return self.platform.registry
 
     @property
-    def deployments(self):
+    def origins(self) -> ModelOrigins:
+        return self.platform.origins
+
+    @property
+    def keys(self) -> KeysService:
+        return self.platform.keys
+
+    @property
+    def jobs(self) -> JobsService:
+        return self.platform.jobs
+
+    @property
+    def runs(self) -> RunsService:
+        return self.platform.runs
+
+    def register(self, name: str, model: Any, **options: Any) -> dict:
+        return self.platform.register(name, model, **options)
+
+    def set_reference_summary(self, name: str, version: int | str, summary: dict) -> dict:
+        return self.platform.set_reference_summary(name, version, summary)
+
+    def reference_info(self, name: str, version: int | str) -> dict:
+        return self.platform.reference_info(name, version)
+
+    @property
+    def deployments(self) -> ServingClient:
         """A client of this kernel's serving process, started on first use and stopped with the kernel."""
-        if self._client is None:
+        return self._serving_process()[1]
+
+    def _serving_process(self) -> tuple[ServingProcess, ServingClient]:
+        if self._serving is None or self._client is None:
             import atexit
             import os
             import secrets
@@ -82,31 +125,44 @@ class InProcessBody:
             from ..serving.client import ServingClient
             from ..serving.supervisor import ServingProcess
 
-            env = {**os.environ, "MAAS_HOME": str(self.platform.settings.home),
-                   "MAAS_DATABASE_URL": self.platform.settings.database_url}
+            env = {
+                **os.environ,
+                "MAAS_HOME": str(self.platform.settings.home),
+                "MAAS_DATABASE_URL": self.platform.settings.database_url,
+            }
             print("maas: starting this notebook's serving process…")  # progress, not a warning: not in red
-            self._serving = ServingProcess(env=env, token=secrets.token_urlsafe(24),
-                                           log_path=str(self.platform.settings.home / "serve-kernel.log"))
-            atexit.register(self._serving.stop)
-            self._client = ServingClient(self._serving.http_url, self._serving.token)
-        return self._client
+            serving = ServingProcess(
+                env=env, token=secrets.token_urlsafe(24), log_path=str(self.platform.settings.home / "serve-kernel.log")
+            )
+            atexit.register(serving.stop)
+            self._serving, self._client = serving, ServingClient(serving.http_url, serving.token)
+        return self._serving, self._client
 
-    def access(self, key: str | None = None):
+    def access(self, key: str | None = None) -> Access:
         """V2 addresses and the header for code in the notebook (maas_jupyter.connection()); starts this
         kernel's serving process if it is not running yet. Its token, or `key`, opens REST and gRPC."""
         from ..access import Access
 
-        self.deployments  # noqa: B018 - starts the serving process if it is not running yet
-        return Access(rest=self._serving.http_url + "/v2", api=self._serving.http_url + "/api",
-                      headers=authorization(key or self._serving.token), grpc=self._serving.grpc_address)
+        serving = self._serving_process()[0]
+        return Access(
+            rest=serving.http_url + "/v2",
+            api=serving.http_url + "/api",
+            headers=authorization(key or serving.token or ""),
+            grpc=serving.grpc_address,
+        )
 
     def info(self) -> dict:
         info = {**self.platform.info(), "mode": "in-process"}
-        if self._serving is not None:
+        if self._serving is not None and self._client is not None:
             from ..client import CREDENTIAL_NOTE
 
-            info.update({"rest": self._serving.http_url + "/v2", "grpc": self._serving.grpc_address,
-                         "credential": CREDENTIAL_NOTE})
+            info.update(
+                {
+                    "rest": self._serving.http_url + "/v2",
+                    "grpc": self._serving.grpc_address,
+                    "credential": CREDENTIAL_NOTE,
+                }
+            )
             if self.platform.settings.backend != "local":  # the cluster's nodes and replicas live there
                 info.update(self._client.backend_info())
         else:

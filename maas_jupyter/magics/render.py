@@ -40,17 +40,35 @@ def versions_frame(items: list[dict]) -> pd.DataFrame:
     rows = []
     for v in items:
         sig = v.get("signature") or {}
-        rows.append({
-            **v,
-            "aliases": ", ".join(v.get("aliases") or []),
-            "inputs": "; ".join(f"{t['name']}:{t['datatype']}{t['shape']}" for t in sig.get("inputs", [])),
-            "outputs": "; ".join(f"{t['name']}:{t['datatype']}{t['shape']}" for t in sig.get("outputs", [])),
-            "sha256": (v.get("sha256") or "")[:12],
-            "run_id": short_id(v.get("run_id")),
-            "created_by": person(v.get("created_by")),
-        })
-    return frame(rows, ["version", "aliases", "source", "inputs", "outputs", "sha256", "run_id", "parent_version",
-                        "description", "metrics", "created_by", "created_at"], index="version")
+        rows.append(
+            {
+                **v,
+                "aliases": ", ".join(v.get("aliases") or []),
+                "inputs": "; ".join(f"{t['name']}:{t['datatype']}{t['shape']}" for t in sig.get("inputs", [])),
+                "outputs": "; ".join(f"{t['name']}:{t['datatype']}{t['shape']}" for t in sig.get("outputs", [])),
+                "sha256": (v.get("sha256") or "")[:12],
+                "run_id": short_id(v.get("run_id")),
+                "created_by": person(v.get("created_by")),
+            }
+        )
+    return frame(
+        rows,
+        [
+            "version",
+            "aliases",
+            "source",
+            "inputs",
+            "outputs",
+            "sha256",
+            "run_id",
+            "parent_version",
+            "description",
+            "metrics",
+            "created_by",
+            "created_at",
+        ],
+        index="version",
+    )
 
 
 def registered_line(version: dict) -> str:

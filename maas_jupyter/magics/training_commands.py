@@ -2,53 +2,59 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
+from argparse import ArgumentParser, Namespace
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from ..errors import InvalidInput
 from ..names import check_name
+from ..service import JobsService
 from ..training.inputs import OPTIMIZERS
-from .commands import command
+from .commands import arg, command
+from .context import MagicContext
 from .render import frame, registered_line
-from .training_client import JobsClient, RunsClient
 
-RUN_COLUMNS = ["run_id", "model_name", "status", "optimizer", "lr", "epochs", "batch_size", "epochs_completed",
-               "loss", "val_loss", "accuracy", "val_accuracy", "duration_s", "registered_version", "job_id",
-               "error", "started_at"]
-JOB_COLUMNS = ["id", "name", "state", "reason", "registered_version", "run_id", "params", "resources", "created_at",
-               "started_at", "ended_at"]
+RUN_COLUMNS = [
+    "run_id",
+    "model_name",
+    "status",
+    "optimizer",
+    "lr",
+    "epochs",
+    "batch_size",
+    "epochs_completed",
+    "loss",
+    "val_loss",
+    "accuracy",
+    "val_accuracy",
+    "duration_s",
+    "registered_version",
+    "job_id",
+    "error",
+    "started_at",
+]
+JOB_COLUMNS = [
+    "id",
+    "name",
+    "state",
+    "reason",
+    "registered_version",
+    "run_id",
+    "params",
+    "resources",
+    "created_at",
+    "started_at",
+    "ended_at",
+]
 
 
-def _remote(ctx) -> bool:
-    return hasattr(ctx.service, "http")  # a MaasClient of the Jupyter server (the in-process body has none)
-
-
-def _jobs(ctx):
-    return JobsClient(ctx.service.http) if _remote(ctx) else ctx.service.jobs
-
-
-def _runs_reader(ctx):
-    return RunsClient(ctx.service.http) if _remote(ctx) else ctx.service.runs
-
-
-@functools.lru_cache(maxsize=None)
-def _shared_run_store(database_url: str):
-    from ..registry.database import Database
-    from ..training.runs import RunStore
-
-    return RunStore(Database(database_url))
-
-
-def runs_writer(ctx):
-    """Where a run trained in this kernel is recorded: the Platform's store, or (with a server) the same
-    database the server uses, which this kernel reaches through the environment it inherited."""
-    if not _remote(ctx):
-        return ctx.service.runs
-    from ..config import Settings
-
-    return _shared_run_store(Settings.from_env().database_url)
+def _jobs(ctx: MagicContext) -> JobsService:
+    """The jobs every job command acts on: this kernel's runner in-process, the server's over its API."""
+    return ctx.service.jobs
 
 
 def _pair(ctx, text: str, flag: str):
@@ -58,7 +64,7 @@ def _pair(ctx, text: str, flag: str):
     return ctx.variable(names[0]), ctx.variable(names[1])
 
 
-def _add_training_flags(parser) -> None:
+def _add_training_flags(parser: ArgumentParser) -> None:
     parser.add_argument("--epochs", type=int, default=None, help="passes over the data (default 1)")
     parser.add_argument("--batch-size", type=int, default=None, help="rows per step (default 32; gd uses all)")
     parser.add_argument("--optimizer", help=f"one of {', '.join(OPTIMIZERS)} (gd: full-batch gradient descent)")
@@ -67,8 +73,13 @@ def _add_training_flags(parser) -> None:
 
 
 def _training_options(args) -> dict:
-    options = {"epochs": args.epochs, "batch_size": args.batch_size, "optimizer": args.optimizer, "lr": args.lr,
-               "loss": args.loss}
+    options = {
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "optimizer": args.optimizer,
+        "lr": args.lr,
+        "loss": args.loss,
+    }
     return {k: v for k, v in options.items() if v is not None}
 
 
@@ -77,8 +88,13 @@ def runs_frame(items: list[dict]):
     rows = []
     for run in items:
         params, metrics = run.get("params") or {}, run.get("metrics") or {}
-        rows.append({**run, **{k: params.get(k) for k in ("optimizer", "lr", "epochs", "batch_size")},
-                     **{k: metrics.get(k) for k in ("loss", "val_loss", "accuracy", "val_accuracy")}})
+        rows.append(
+            {
+                **run,
+                **{k: params.get(k) for k in ("optimizer", "lr", "epochs", "batch_size")},
+                **{k: metrics.get(k) for k in ("loss", "val_loss", "accuracy", "val_accuracy")},
+            }
+        )
     return frame(rows, RUN_COLUMNS, index="run_id")
 
 
@@ -86,45 +102,55 @@ def jobs_frame(items: list[dict]):
     return frame(items, JOB_COLUMNS, index="id")
 
 
-@command("train", "Train a Keras model in this kernel with a live curve; the run is recorded.")
-def _train(parser):
-    parser.add_argument("model", help="a Keras model in the notebook")
-    parser.add_argument("--data", required=True, metavar="X,Y", help="training inputs and labels in the notebook")
-    parser.add_argument("--val", metavar="X,Y", help="validation inputs and labels")
-    parser.add_argument("--val-split", type=float, help="hold out this fraction of the data for validation")
-    _add_training_flags(parser)
-    parser.add_argument("--register", metavar="NAME", help="register the trained model as the next version of NAME")
+@command(
+    "train",
+    "Train a Keras model in this kernel with a live curve; the run is recorded.",
+    arg("model", help="a Keras model in the notebook"),
+    arg("--data", required=True, metavar="X,Y", help="training inputs and labels in the notebook"),
+    arg("--val", metavar="X,Y", help="validation inputs and labels"),
+    arg("--val-split", type=float, help="hold out this fraction of the data for validation"),
+    _add_training_flags,
+    arg("--register", metavar="NAME", help="register the trained model as the next version of NAME"),
+)
+def maas_train(ctx: MagicContext, args: Namespace) -> None:
+    from ..training.register import register_trained
+    from ..training.trainer import train
+    from ..widgets import live_curve
 
-    def run(ctx, args):
-        from ..training.register import register_trained
-        from ..training.trainer import train
-        from ..widgets import live_curve
-
-        if args.register is not None:
-            check_name(args.register, "model name")
-        model = ctx.variable(args.model)
-        x, y = _pair(ctx, args.data, "--data")
-        val = _pair(ctx, args.val, "--val") if args.val else None
-        options = _training_options(args)
-        options.setdefault("epochs", 1)
-        runs = runs_writer(ctx)
-        # The widget is made only once the input checks passed, so a typo leaves no empty chart behind.
-        curve = _LazyCurve(lambda: live_curve(f"%maas train {args.model}"))
-        result = train(model, x, y, val=val, val_split=args.val_split, runs=runs, listener=curve,
-                       model_name=args.register or (args.model if args.model.isidentifier() else None), **options)
-        print(result.summary())
-        remember_run(ctx, model, result)
-        if args.register and result.status == "finished":
-            reference = _training_reference(x)
-            version = register_trained(ctx.service, args.register, result, runs=runs)
-            print(f"{registered_line(version)}, from run {result.run_id[:8]}")
-            if reference is not None:  # what the endpoint's inputs are compared with (%maas drift)
-                ctx.service.set_reference_summary(args.register, version["version"], reference)
-        elif args.register:
-            print(f"not registered: the run {result.status}")
-        return None
-
-    return run
+    if args.register is not None:
+        check_name(args.register, "model name")
+    model = ctx.variable(args.model)
+    x, y = _pair(ctx, args.data, "--data")
+    val = _pair(ctx, args.val, "--val") if args.val else None
+    options = _training_options(args)
+    options.setdefault("epochs", 1)
+    # The service records the run: in-process its RunStore, with a server its API (never the server's
+    # database from here); both are a service.RunsService.
+    runs = ctx.service.runs
+    # The widget is made only once the input checks passed, so a typo leaves no empty chart behind.
+    curve = _LazyCurve(lambda: live_curve(f"%maas train {args.model}"))
+    result = train(
+        model,
+        x,
+        y,
+        val=val,
+        val_split=args.val_split,
+        runs=runs,
+        listener=curve,
+        model_name=args.register or (args.model if args.model.isidentifier() else None),
+        **options,
+    )
+    print(result.summary())
+    remember_run(ctx, model, result)
+    if args.register and result.status == "finished":
+        reference = _training_reference(x)
+        version = register_trained(ctx.service, args.register, result, runs=runs)
+        print(f"{registered_line(version)}, from run {result.run_id[:8]}")
+        if reference is not None:  # what the endpoint's inputs are compared with (%maas drift)
+            ctx.service.set_reference_summary(args.register, version["version"], reference)
+    elif args.register:
+        print(f"not registered: the run {result.status}")
+    return None
 
 
 def weights_digest(model) -> str | None:
@@ -177,117 +203,116 @@ class _LazyCurve:
         self._view.on_event(event)
 
 
-@command("runs", "List recorded training runs, newest first: %maas runs [NAME] [--status S].")
-def _runs(parser):
-    parser.add_argument("name", nargs="?", help="only runs of this model")
-    parser.add_argument("--status", help="running, finished, interrupted, failed or diverged")
-    parser.add_argument("--limit", type=int, default=100)
-
-    def run(ctx, args):
-        return runs_frame(_runs_reader(ctx).list(args.name, args.status, 0, args.limit)["items"])
-
-    return run
-
-
-@command("job", "Run the cell (it defines model, x_train, y_train) as a background job that registers NAME.",
-         cell=True)
-def _job(parser):
-    parser.add_argument("name", help="the model the trained result is registered as")
-    parser.add_argument("--val-split", type=float, help="validation fraction (when the script has no x_val)")
-    _add_training_flags(parser)
-    parser.add_argument("--cpus", type=float, help="CPUs the job reserves on a Ray node (ray backend; default 1)")
-    parser.add_argument("--gpus", type=float, help="GPUs the job reserves on a Ray node (ray backend)")
-
-    def run(ctx, args, cell):
-        params = _training_options(args)
-        if args.val_split is not None:
-            params["val_split"] = args.val_split
-        resources = {key: value for key, value in (("cpus", args.cpus), ("gpus", args.gpus)) if value is not None}
-        job = _jobs(ctx).submit(args.name, cell, params, resources)
-        print(f"job {job['id']} {job['state']}: `%maas watch {job['id']}` follows it, "
-              f"`%maas logs {job['id']}` shows its output, `%maas cancel {job['id']}` stops it")
-        return jobs_frame([job])
-
-    return run
+@command(
+    "runs",
+    "List recorded training runs, newest first: %maas runs [NAME] [--status S].",
+    arg("name", nargs="?", help="only runs of this model"),
+    arg("--status", help="running, finished, interrupted, failed or diverged"),
+    arg("--limit", type=int, default=100),
+)
+def maas_runs(ctx: MagicContext, args: Namespace) -> pd.DataFrame:
+    return runs_frame(ctx.service.runs.list(args.name, args.status, 0, args.limit)["items"])
 
 
-@command("jobs", "List background training jobs, newest first.")
-def _jobs_command(parser):
-    parser.add_argument("--state", help="QUEUED, RUNNING, SUCCEEDED, FAILED or CANCELLED")
-    parser.add_argument("--limit", type=int, default=100)
+@command(
+    "job",
+    "Run the cell (it defines model, x_train, y_train) as a background job that registers NAME.",
+    arg("name", help="the model the trained result is registered as"),
+    arg("--val-split", type=float, help="validation fraction (when the script has no x_val)"),
+    _add_training_flags,
+    arg("--cpus", type=float, help="CPUs the job reserves on a Ray node (ray backend; default 1)"),
+    arg("--gpus", type=float, help="GPUs the job reserves on a Ray node (ray backend)"),
+    cell=True,
+)
+def maas_job(ctx: MagicContext, args: Namespace, cell: str) -> pd.DataFrame:
+    params = _training_options(args)
+    if args.val_split is not None:
+        params["val_split"] = args.val_split
+    resources = {key: value for key, value in (("cpus", args.cpus), ("gpus", args.gpus)) if value is not None}
+    job = _jobs(ctx).submit(args.name, cell, params, resources)
+    print(
+        f"job {job['id']} {job['state']}: `%maas watch {job['id']}` follows it, "
+        f"`%maas logs {job['id']}` shows its output, `%maas cancel {job['id']}` stops it"
+    )
+    return jobs_frame([job])
 
-    def run(ctx, args):
-        return jobs_frame(_jobs(ctx).list(args.state, 0, args.limit)["items"])
 
-    return run
+@command(
+    "jobs",
+    "List background training jobs, newest first.",
+    arg("--state", help="QUEUED, RUNNING, SUCCEEDED, FAILED or CANCELLED"),
+    arg("--limit", type=int, default=100),
+)
+def maas_jobs(ctx: MagicContext, args: Namespace) -> pd.DataFrame:
+    return jobs_frame(_jobs(ctx).list(args.state, 0, args.limit)["items"])
 
 
-@command("logs", "Show a job's output (stdout and stderr).")
-def _logs(parser):
-    parser.add_argument("job", help="the job's id")
-    parser.add_argument("--tail", type=int, default=0, help="only the last N lines")
+@command(
+    "logs",
+    "Show a job's output (stdout and stderr).",
+    arg("job", help="the job's id"),
+    arg("--tail", type=int, default=0, help="only the last N lines"),
+)
+def maas_logs(ctx: MagicContext, args: Namespace) -> None:
+    jobs = _jobs(ctx)
+    chunks, offset = [], 0
+    while True:  # a log may exceed one reply: read it in chunks
+        part = jobs.logs(args.job, offset)
+        chunks.append(part["text"])
+        if part["next_offset"] >= part["size"] or not part["text"]:
+            break
+        offset = part["next_offset"]
+    text = "".join(chunks)
+    if args.tail > 0:
+        text = "\n".join(text.splitlines()[-args.tail :])
+    print(text if text else f"(job {args.job} has written nothing yet; it is {part['state']})")
+    return None
 
-    def run(ctx, args):
-        jobs = _jobs(ctx)
-        chunks, offset = [], 0
-        while True:  # a log may exceed one reply: read it in chunks
-            part = jobs.logs(args.job, offset)
-            chunks.append(part["text"])
-            if part["next_offset"] >= part["size"] or not part["text"]:
-                break
-            offset = part["next_offset"]
-        text = "".join(chunks)
-        if args.tail > 0:
-            text = "\n".join(text.splitlines()[-args.tail:])
-        print(text if text else f"(job {args.job} has written nothing yet; it is {part['state']})")
+
+@command(
+    "cancel",
+    "Cancel a job: a queued one at once, a running one by SIGTERM then SIGKILL.",
+    arg("job", help="the job's id"),
+)
+def maas_cancel(ctx: MagicContext, args: Namespace) -> None:
+    job = _jobs(ctx).cancel(args.job)
+    print(f"job {job['id']}: {'cancelled' if job['state'] == 'CANCELLED' else 'cancelling'}")
+    return None
+
+
+@command(
+    "watch",
+    "Show the live curve of a job (its whole history, then live) while the notebook stays usable.",
+    arg("job", help="the job's id"),
+    arg(
+        "--wait",
+        action="store_true",
+        help="keep the cell running until the job ends (its final image then stays in the "
+        "cell, also in a notebook executed headless)",
+    ),
+)
+def maas_watch(ctx: MagicContext, args: Namespace) -> None:
+    from ..training.job_store import FINAL_STATES
+    from ..training.listeners import TextProgress
+    from ..widgets import LossCurveWidget, in_widget_kernel
+
+    jobs = _jobs(ctx)
+    job = jobs.get(args.job)
+    if not in_widget_kernel():  # a terminal: print the progress as it comes, then return
+        progress = TextProgress()
+        for event in _with_final_state(jobs, job["id"]):
+            progress.on_event(event)
+        print(f"job {job['id']}: {jobs.get(job['id'])['state']}")
         return None
-
-    return run
-
-
-@command("cancel", "Cancel a job: a queued one at once, a running one by SIGTERM then SIGKILL.")
-def _cancel(parser):
-    parser.add_argument("job", help="the job's id")
-
-    def run(ctx, args):
-        job = _jobs(ctx).cancel(args.job)
-        print(f"job {job['id']}: {'cancelled' if job['state'] == 'CANCELLED' else 'cancelling'}")
-        return None
-
-    return run
+    widget = LossCurveWidget(title=f"job {job['id']} ({job['name']})").show()
+    # An ended job's history is replayed at once, in the cell, so its final image is part of the
+    # cell's output; a running one is followed in the background unless --wait.
+    foreground = args.wait or job["state"] in FINAL_STATES
+    widget.follow(_with_final_state(jobs, job["id"]), background=not foreground)
+    return None
 
 
-@command("watch", "Show the live curve of a job (its whole history, then live) while the notebook stays usable.")
-def _watch(parser):
-    parser.add_argument("job", help="the job's id")
-    parser.add_argument("--wait", action="store_true",
-                        help="keep the cell running until the job ends (its final image then stays in the "
-                             "cell, also in a notebook executed headless)")
-
-    def run(ctx, args):
-        from ..training.job_store import FINAL_STATES
-        from ..training.listeners import TextProgress
-        from ..widgets import LossCurveWidget, in_widget_kernel
-
-        jobs = _jobs(ctx)
-        job = jobs.get(args.job)
-        if not in_widget_kernel():  # a terminal: print the progress as it comes, then return
-            progress = TextProgress()
-            for event in _with_final_state(jobs, job["id"]):
-                progress.on_event(event)
-            print(f"job {job['id']}: {jobs.get(job['id'])['state']}")
-            return None
-        widget = LossCurveWidget(title=f"job {job['id']} ({job['name']})").show()
-        # An ended job's history is replayed at once, in the cell, so its final image is part of the
-        # cell's output; a running one is followed in the background unless --wait.
-        foreground = args.wait or job["state"] in FINAL_STATES
-        widget.follow(_with_final_state(jobs, job["id"]), background=not foreground)
-        return None
-
-    return run
-
-
-def _with_final_state(jobs, job_id):
+def _with_final_state(jobs: JobsService, job_id: Any) -> Iterator[dict]:
     """A job's training events, closed by a train_end saying how the job ended when the worker could not
     say it (killed, failed before training, still queued when cancelled)."""
     ended = False

@@ -6,15 +6,17 @@ import math
 import threading
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
 from ..errors import InvalidInput
+from ..service import RunsService
 from . import inputs
 from .listeners import ListenerFanout, ListenerLike
-from .runs import DIVERGED, FAILED, FINISHED, INTERRUPTED, RunStore, clean_logs, json_number
+from .runs import DIVERGED, FAILED, FINISHED, INTERRUPTED, clean_logs, json_number
 
 # Epoch rows reach the database at most this often (and always at the end): full-batch descent
 # can run thousands of tiny epochs, and one commit per epoch would then dominate its time.
@@ -43,8 +45,10 @@ class TrainingResult:
     def summary(self) -> str:
         """One line for a notebook or a terminal."""
         shown = " ".join(f"{k}={v:.4g}" for k, v in self.metrics.items() if isinstance(v, float))
-        text = (f"run {self.run_id[:8]} {self.status}: {self.epochs_completed}/{self.params.get('epochs')} epochs, "
-                f"{self.steps_completed} steps in {self.duration_s:.1f}s {shown}").rstrip()
+        text = (
+            f"run {self.run_id[:8]} {self.status}: {self.epochs_completed}/{self.params.get('epochs')} epochs, "
+            f"{self.steps_completed} steps in {self.duration_s:.1f}s {shown}"
+        ).rstrip()
         return text + (f" ({self.error})" if self.error else "")
 
 
@@ -78,8 +82,10 @@ def _probe_loss(loss, model, data: inputs.TrainingData) -> None:
         float(np.mean(np.asarray(value)))
     except Exception as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[-1][:200]
-        raise InvalidInput(f"Y of shape {tuple(data.y.shape)} does not fit the model's output with loss "
-                           f"{getattr(loss, '__name__', loss)!r}: {first}") from None
+        raise InvalidInput(
+            f"Y of shape {tuple(data.y.shape)} does not fit the model's output with loss "
+            f"{getattr(loss, '__name__', loss)!r}: {first}"
+        ) from None
 
 
 def _plan_compile(model, optimizer, lr, loss, data):
@@ -111,6 +117,7 @@ def _plan_compile(model, optimizer, lr, loss, data):
                 model.compile_from_config(config)
             if lr is not None:
                 model.optimizer.learning_rate = lr
+
         rate = lr if lr is not None else json_number(current.learning_rate)
         return adjust, name, rate, _name_of(loss if loss is not None else model.loss)
 
@@ -131,6 +138,7 @@ def _plan_compile(model, optimizer, lr, loss, data):
         else:
             classifies = isinstance(loss, str) and "crossentropy" in loss
             model.compile(optimizer=new_optimizer, loss=loss, metrics=["accuracy"] if classifies else [])
+
     return compile_model, optimizer, lr, _name_of(loss if loss is not None else model.loss)
 
 
@@ -158,7 +166,9 @@ class _LastGoodWeights:
         if not self.weights:
             return ""
         model.set_weights(self.weights)
-        return f"; weights restored to the end of epoch {self.epoch}" if self.epoch else "; weights restored to the start"
+        return (
+            f"; weights restored to the end of epoch {self.epoch}" if self.epoch else "; weights restored to the start"
+        )
 
 
 def _metric_names(model) -> list[str]:
@@ -167,8 +177,9 @@ def _metric_names(model) -> list[str]:
         metrics = model.get_compile_config().get("metrics") or []
     except Exception:  # not compiled through compile(), or a config Keras cannot describe
         return []
-    names = [m if isinstance(m, str) else (m.get("config") or {}).get("name")
-             for m in metrics if isinstance(m, (str, dict))]
+    names = [
+        m if isinstance(m, str) else (m.get("config") or {}).get("name") for m in metrics if isinstance(m, (str, dict))
+    ]
     return [name for name in names if name]
 
 
@@ -229,11 +240,19 @@ def _keras_bridge(fanout, runs, run_id, steps_per_epoch, batch_size, samples, st
                 self._seen_mean = mean
             self._last_batch = batch
             if fanout:
-                fanout({"type": "batch", "run_id": run_id, "epoch": state["epoch"], "step": batch + 1,
-                        "steps_per_epoch": steps_per_epoch, "global_step": state["steps"],
+                fanout(
+                    {
+                        "type": "batch",
+                        "run_id": run_id,
+                        "epoch": state["epoch"],
+                        "step": batch + 1,
+                        "steps_per_epoch": steps_per_epoch,
+                        "global_step": state["steps"],
                         "loss": json_number(loss),
                         "metrics": {k: json_number(v) for k, v in logs.items() if k != "loss"},
-                        "time": clock() - started})
+                        "time": clock() - started,
+                    }
+                )
 
         def on_epoch_end(self, epoch, logs=None):
             row = {"epoch": epoch + 1, **clean_logs(logs), "time": round(clock() - started, 4)}
@@ -244,8 +263,15 @@ def _keras_bridge(fanout, runs, run_id, steps_per_epoch, batch_size, samples, st
                 state["history"].append(row)
                 state["good_weights"].keep(self.model, epoch + 1)
             if fanout:
-                fanout({"type": "epoch", "run_id": run_id, "epoch": epoch + 1, "logs": clean_logs(logs),
-                        "time": clock() - started})
+                fanout(
+                    {
+                        "type": "epoch",
+                        "run_id": run_id,
+                        "epoch": epoch + 1,
+                        "logs": clean_logs(logs),
+                        "time": clock() - started,
+                    }
+                )
             if runs is not None and clock() - state["written_at"] >= EPOCH_WRITE_INTERVAL_S:
                 runs.record_epochs(run_id, state["history"])
                 state["written_at"] = clock()
@@ -270,7 +296,7 @@ def train(
     loss=None,
     listener: Iterable[ListenerLike] | ListenerLike | None = None,
     callbacks: list | None = None,
-    runs: RunStore | None = None,
+    runs: RunsService | None = None,
     model_name: str | None = None,
     job_id: int | None = None,
     shuffle: bool = True,
@@ -281,7 +307,7 @@ def train(
         raise InvalidInput(f"cannot train a {type(model).__name__}: give a Keras model")
     data = inputs.prepare_data(x, y, val, val_split)
     inputs.check_model_takes(model, data)
-    if data.x_val is not None:
+    if data.x_val is not None and data.y_val is not None:
         inputs.check_model_takes(model, inputs.TrainingData(data.x_val, data.y_val, None, None))
     prepare, optimizer_name, lr, loss_name = _plan_compile(model, optimizer, lr, loss, data)
     fanout = ListenerFanout(listener)
@@ -290,28 +316,59 @@ def train(
     full_batch = optimizer == "gd"
     batch = samples if full_batch or batch_size is None else min(batch_size, samples)
     steps_per_epoch = math.ceil(samples / batch)
-    params = {"optimizer": optimizer_name, "lr": lr, "epochs": epochs, "batch_size": batch,
-              "full_batch": full_batch, "loss": loss_name, "steps_per_epoch": steps_per_epoch,
-              "validation": "data" if val is not None else ("split" if val_split is not None else None),
-              "val_split": val_split, **data.shapes()}
+    params = {
+        "optimizer": optimizer_name,
+        "lr": lr,
+        "epochs": epochs,
+        "batch_size": batch,
+        "full_batch": full_batch,
+        "loss": loss_name,
+        "steps_per_epoch": steps_per_epoch,
+        "validation": "data" if val is not None else ("split" if val_split is not None else None),
+        "val_split": val_split,
+        **data.shapes(),
+    }
 
     # Everything above only read; from here the model and the database change.
     if prepare is not None:
         prepare()
     run_id = runs.start(params, model_name=model_name, job_id=job_id) if runs is not None else uuid.uuid4().hex
     started = time.perf_counter()
-    state = {"epoch": 0, "steps": 0, "diverged": None, "history": [], "written_at": started,
-             "good_weights": _LastGoodWeights(model)}
+    state: dict[str, Any] = {
+        "epoch": 0,
+        "steps": 0,
+        "diverged": None,
+        "history": [],
+        "written_at": started,
+        "good_weights": _LastGoodWeights(model),
+    }
     if fanout:
-        fanout({"type": "train_begin", "run_id": run_id, "epochs": epochs, "steps_per_epoch": steps_per_epoch,
-                "samples": samples, "batch_size": batch, "optimizer": optimizer_name, "lr": lr,
-                "has_validation": data.x_val is not None, "model_name": model_name, "job_id": job_id,
-                "metrics": _metric_names(model)})
+        fanout(
+            {
+                "type": "train_begin",
+                "run_id": run_id,
+                "epochs": epochs,
+                "steps_per_epoch": steps_per_epoch,
+                "samples": samples,
+                "batch_size": batch,
+                "optimizer": optimizer_name,
+                "lr": lr,
+                "has_validation": data.x_val is not None,
+                "model_name": model_name,
+                "job_id": job_id,
+                "metrics": _metric_names(model),
+            }
+        )
     status, error = FINISHED, ""
     bridge = _keras_bridge(fanout, runs, run_id, steps_per_epoch, batch, samples, started, state)
     try:
         model.fit(
-            data.x, data.y, batch_size=batch, epochs=epochs, verbose=0, shuffle=shuffle and not full_batch,
+            data.x,
+            data.y,
+            batch_size=batch,
+            epochs=epochs,
+            verbose=0,
+            shuffle=shuffle and not full_batch,
             validation_data=(data.x_val, data.y_val) if data.x_val is not None else None,
             callbacks=[bridge, *(callbacks or [])],
         )
@@ -333,9 +390,17 @@ def train(
         raise
     bridge.close()
     duration = _close(runs, run_id, status, state, started, error, fanout)
-    return TrainingResult(run_id=run_id, status=status, history=list(state["history"]),
-                          epochs_completed=len(state["history"]), steps_completed=state["steps"],
-                          duration_s=duration, params=params, model=model, error=error)
+    return TrainingResult(
+        run_id=run_id,
+        status=status,
+        history=list(state["history"]),
+        epochs_completed=len(state["history"]),
+        steps_completed=state["steps"],
+        duration_s=duration,
+        params=params,
+        model=model,
+        error=error,
+    )
 
 
 def _close(runs, run_id, status, state, started, error, fanout) -> float:
@@ -343,6 +408,15 @@ def _close(runs, run_id, status, state, started, error, fanout) -> float:
     if runs is not None:
         runs.finish(run_id, status, state["history"], duration, error)
     if fanout:
-        fanout({"type": "train_end", "run_id": run_id, "status": status, "epochs_completed": len(state["history"]),
-                "steps": state["steps"], "duration_s": duration, "error": error})
+        fanout(
+            {
+                "type": "train_end",
+                "run_id": run_id,
+                "status": status,
+                "epochs_completed": len(state["history"]),
+                "steps": state["steps"],
+                "duration_s": duration,
+                "error": error,
+            }
+        )
     return duration
