@@ -112,10 +112,7 @@ export function parseMetrics(body: any): IMetricPoint[] {
   const rps = pick(body, rpsKeys);
   const p99 = pick(body, p99Keys);
   const times = pick(body, timeKeys);
-  const length = Math.max(
-    Array.isArray(rps) ? rps.length : 0,
-    Array.isArray(p99) ? p99.length : 0
-  );
+  const length = Math.max(Array.isArray(rps) ? rps.length : 0, Array.isArray(p99) ? p99.length : 0);
   const out: IMetricPoint[] = [];
   for (let i = 0; i < length; i++) {
     out.push({
@@ -187,9 +184,12 @@ export class MaasApi implements IMaasApi {
       if (error && typeof error === 'object') {
         throw new MaasApiError(response.status, String(error.code ?? 'error'), String(error.message ?? ''));
       }
-      const reason = typeof error === 'string' ? error : body?.message ?? response.statusText;
-      throw new MaasApiError(response.status, response.status === 404 ? 'not_found' : 'error',
-        String(reason || `HTTP ${response.status}`));
+      const reason = typeof error === 'string' ? error : (body?.message ?? response.statusText);
+      throw new MaasApiError(
+        response.status,
+        response.status === 404 ? 'not_found' : 'error',
+        String(reason || `HTTP ${response.status}`)
+      );
     }
     return body as T;
   }
@@ -201,7 +201,7 @@ export class MaasApi implements IMaasApi {
   async listModels(): Promise<IModelSummary[]> {
     const out: IModelSummary[] = [];
     // Page through every model; a registry of thousands would want search instead of a list.
-    for (let offset = 0; offset < 10000; ) {
+    for (let offset = 0; offset < 10000;) {
       const page = await this.request<IPage<IModelSummary>>(`models?offset=${offset}&limit=500`);
       const got = items(page);
       out.push(...got);
@@ -214,9 +214,7 @@ export class MaasApi implements IMaasApi {
   }
 
   async listVersions(model: string): Promise<IModelVersion[]> {
-    const page = await this.request<IPage<IModelVersion>>(
-      `models/${encodeURIComponent(model)}/versions?limit=1000`
-    );
+    const page = await this.request<IPage<IModelVersion>>(`models/${encodeURIComponent(model)}/versions?limit=1000`);
     return items(page);
   }
 

@@ -47,12 +47,7 @@ export function backoffDelay(attempt: number, base = 500, max = 15000, random = 
  * backoff whenever it drops (a server restart), until disposed.
  */
 export class EventStream {
-  constructor(options: {
-    url: () => string;
-    socketFactory?: SocketFactory;
-    timers?: ITimers;
-    random?: () => number;
-  }) {
+  constructor(options: { url: () => string; socketFactory?: SocketFactory; timers?: ITimers; random?: () => number }) {
     this._url = options.url;
     this._factory = options.socketFactory ?? ((url: string) => new WebSocket(url) as unknown as ISocket);
     this._timers = options.timers ?? {

@@ -2,16 +2,7 @@ import { ISignal, Signal } from '@lumino/signaling';
 
 import { IMaasApi, MaasApiError } from './api';
 import { EventStream, StreamStatus } from './events';
-import {
-  describe,
-  finite,
-  IEndpointView,
-  IJobView,
-  pushBounded,
-  str,
-  toEndpointView,
-  toJobView
-} from './records';
+import { describe, finite, IEndpointView, IJobView, pushBounded, str, toEndpointView, toJobView } from './records';
 import {
   ICreatedKey,
   IDeployment,
@@ -167,7 +158,10 @@ export class MaasModel {
         return;
       }
       // Newest first: the version a user acts on is usually the latest.
-      this.versions.set(model, list.slice().sort((a, b) => b.version - a.version));
+      this.versions.set(
+        model,
+        list.slice().sort((a, b) => b.version - a.version)
+      );
     } catch (error) {
       if (superseded()) {
         return;
@@ -490,9 +484,10 @@ export class MaasModel {
     }
     const index = this.endpoints.findIndex(e => e.name === d.name);
     const view = toEndpointView(d, index >= 0 ? this.endpoints[index] : undefined);
-    this.endpoints = index >= 0
-      ? [...this.endpoints.slice(0, index), view, ...this.endpoints.slice(index + 1)]
-      : [...this.endpoints, view].sort((a, b) => a.name.localeCompare(b.name));
+    this.endpoints =
+      index >= 0
+        ? [...this.endpoints.slice(0, index), view, ...this.endpoints.slice(index + 1)]
+        : [...this.endpoints, view].sort((a, b) => a.name.localeCompare(b.name));
     this.availability.deployments = 'available';
     this._emit();
     this._endpointsChanged();
@@ -506,7 +501,10 @@ export class MaasModel {
     if (this.availability.deployments !== 'available') {
       return;
     }
-    const names = this.endpoints.map(e => e.name).sort().join('\n');
+    const names = this.endpoints
+      .map(e => e.name)
+      .sort()
+      .join('\n');
     const before = this._endpointNames;
     this._endpointNames = names;
     if (before !== null && before !== names && this.availability.keys !== 'unavailable') {
@@ -557,10 +555,13 @@ export class MaasModel {
     if (this._debounce.has(key) || this._disposed) {
       return;
     }
-    this._debounce.set(key, setTimeout(() => {
-      this._debounce.delete(key);
-      void fn();
-    }, 150));
+    this._debounce.set(
+      key,
+      setTimeout(() => {
+        this._debounce.delete(key);
+        void fn();
+      }, 150)
+    );
   }
 
   private async _load(area: Area, fn: () => Promise<void>): Promise<void> {

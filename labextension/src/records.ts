@@ -34,8 +34,15 @@ export function isJobActive(state: string): boolean {
   return ACTIVE_JOB_STATES.has(state.toLowerCase());
 }
 
+/** A JSON field as text to show: null when it is missing or empty; an object as its JSON, not "[object Object]". */
 export function str(value: unknown): string | null {
-  return value === null || value === undefined || value === '' ? null : String(value);
+  if (typeof value === 'string') {
+    return value === '' ? null : value;
+  }
+  if (typeof value === 'number' || typeof value === 'boolean') {
+    return String(value);
+  }
+  return value !== null && typeof value === 'object' ? JSON.stringify(value) : null;
 }
 
 export function finite(value: unknown): number | null {
@@ -44,9 +51,10 @@ export function finite(value: unknown): number | null {
 
 /** Normalise a deployment as the server sends it (either shape) into what the sidebar shows. */
 export function toEndpointView(d: IDeployment, previous?: IEndpointView): IEndpointView {
-  const canary = d.canary && d.canary.version !== undefined && d.canary.version !== null
-    ? { version: String(d.canary.version), weight: Number(d.canary.weight ?? 0) }
-    : null;
+  const canary =
+    d.canary && d.canary.version !== undefined && d.canary.version !== null
+      ? { version: String(d.canary.version), weight: Number(d.canary.weight ?? 0) }
+      : null;
   return {
     name: d.name,
     model: d.model,
@@ -70,7 +78,7 @@ export function toJobView(job: IJob, previous?: IJobView): IJobView {
     state: String(job.state ?? job.status ?? 'unknown'),
     // The server says why a job ended in `reason`; only a failure's reason is an error to show.
     error: str(job.error) ?? (String(job.state).toUpperCase() === 'FAILED' ? str(job.reason) : null),
-    loss: history ? history.map(finite).filter((v): v is number => v !== null) : previous?.loss ?? [],
+    loss: history ? history.map(finite).filter((v): v is number => v !== null) : (previous?.loss ?? []),
     raw: job
   };
 }

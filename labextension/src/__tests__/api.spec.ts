@@ -13,7 +13,10 @@ function fakeApi(answers: Record<string, { status: number; body?: unknown }>, to
     const body = method === 'GET' || method === 'HEAD' ? null : await request.text();
     calls.push({ url, method, body });
     const key = `${method} ${url.replace('http://localhost:8888/lab-base/maas/api/', '')}`;
-    const answer = answers[key] ?? { status: 404, body: { error: { code: 'not_found', message: `no such route: ${key}` } } };
+    const answer = answers[key] ?? {
+      status: 404,
+      body: { error: { code: 'not_found', message: `no such route: ${key}` } }
+    };
     const text = answer.body === undefined ? null : JSON.stringify(answer.body);
     return new Response(text, { status: answer.status, headers: { 'Content-Type': 'application/json' } });
   };
@@ -21,9 +24,9 @@ function fakeApi(answers: Record<string, { status: number; body?: unknown }>, to
     baseUrl: 'http://localhost:8888/lab-base/',
     wsUrl: 'ws://localhost:8888/lab-base/',
     token,
-    fetch: fetch as any,
-    Request: Request as any,
-    Headers: Headers as any
+    fetch,
+    Request,
+    Headers
   });
   return { api: new MaasApi(settings), calls };
 }
@@ -34,7 +37,10 @@ describe('MaasApi', () => {
     const first = Array.from({ length: 500 }, (_, i) => model(`m${i}`));
     const { api, calls } = fakeApi({
       'GET models?offset=0&limit=500': { status: 200, body: { items: first, total: 501, offset: 0, limit: 500 } },
-      'GET models?offset=500&limit=500': { status: 200, body: { items: [model('last')], total: 501, offset: 500, limit: 500 } }
+      'GET models?offset=500&limit=500': {
+        status: 200,
+        body: { items: [model('last')], total: 501, offset: 500, limit: 500 }
+      }
     });
     const models = await api.listModels();
     expect(models).toHaveLength(501);
@@ -97,9 +103,16 @@ describe('MaasApi', () => {
 
   // A key row exactly as maas/api/keys lists it (a listing read back from SQLite has no UTC offset).
   const listed = {
-    id: 3, prefix: 'maasik_gOJbR', endpoints: ['mnist'], description: "the shop's backend", created_by: 'alice',
-    created_at: '2026-12-01T05:47:40.348882', revoked_by: null, revoked_at: null,
-    last_used_at: '2026-12-01T05:49:02.118001', active: true
+    id: 3,
+    prefix: 'maasik_gOJbR',
+    endpoints: ['mnist'],
+    description: "the shop's backend",
+    created_by: 'alice',
+    created_at: '2026-12-01T05:47:40.348882',
+    revoked_by: null,
+    revoked_at: null,
+    last_used_at: '2026-12-01T05:49:02.118001',
+    active: true
   };
 
   it('lists the active keys from maas/api/keys', async () => {
@@ -110,7 +123,11 @@ describe('MaasApi', () => {
 
   it('creates a key for named endpoints or for all, and hands back the answer with the key', async () => {
     const created = {
-      ...listed, id: 4, prefix: 'maasik_Ab3x-', created_at: '2026-12-01T06:00:00.000001+00:00', last_used_at: null,
+      ...listed,
+      id: 4,
+      prefix: 'maasik_Ab3x-',
+      created_at: '2026-12-01T06:00:00.000001+00:00',
+      last_used_at: null,
       key: 'maasik_Ab3x-Q2VzdC1sYS1jbGUtZGUtdGVzdC1xdWktbmUtc2VydC1h'
     };
     const { api, calls } = fakeApi({ 'POST keys': { status: 201, body: created } });
@@ -142,18 +159,30 @@ describe('MaasApi', () => {
         status: 400,
         body: { error: { code: 'invalid_input', message: 'name the endpoints the key may call (or "*" for all)' } }
       },
-      'DELETE keys/99': { status: 404, body: { error: { code: 'not_found', message: 'inference key 99 does not exist' } } }
+      'DELETE keys/99': {
+        status: 404,
+        body: { error: { code: 'not_found', message: 'inference key 99 does not exist' } }
+      }
     });
     const refused: MaasApiError = await api.createKey([], '').catch(e => e);
-    expect([refused.status, refused.code, refused.message])
-      .toEqual([400, 'invalid_input', 'name the endpoints the key may call (or "*" for all)']);
+    expect([refused.status, refused.code, refused.message]).toEqual([
+      400,
+      'invalid_input',
+      'name the endpoints the key may call (or "*" for all)'
+    ]);
     const missing: MaasApiError = await api.revokeKey(99).catch(e => e);
-    expect([missing.status, missing.message, missing.isNotFoundRoute]).toEqual([404, 'inference key 99 does not exist', false]);
+    expect([missing.status, missing.message, missing.isNotFoundRoute]).toEqual([
+      404,
+      'inference key 99 does not exist',
+      false
+    ]);
   });
 
   it('names the V2 inference URL of an endpoint under the base URL', () => {
     expect(fakeApi({}).api.inferUrl('mnist')).toBe('http://localhost:8888/lab-base/maas/v2/models/mnist/infer');
-    expect(fakeApi({}).api.inferUrl('<endpoint>')).toBe('http://localhost:8888/lab-base/maas/v2/models/<endpoint>/infer');
+    expect(fakeApi({}).api.inferUrl('<endpoint>')).toBe(
+      'http://localhost:8888/lab-base/maas/v2/models/<endpoint>/infer'
+    );
   });
 
   it('builds the events WebSocket URL under the base URL, with the token when there is one', () => {
@@ -164,7 +193,14 @@ describe('MaasApi', () => {
 
 describe('parseMetrics', () => {
   it('reads a list of points with any of the usual key names', () => {
-    expect(parseMetrics({ points: [{ t: 1, throughput: 10, p99_ms: 3.5 }, { time: 2, rps: 12, p99: 4 }] })).toEqual([
+    expect(
+      parseMetrics({
+        points: [
+          { t: 1, throughput: 10, p99_ms: 3.5 },
+          { time: 2, rps: 12, p99: 4 }
+        ]
+      })
+    ).toEqual([
       { t: 1, throughput: 10, p99: 3.5 },
       { t: 2, throughput: 12, p99: 4 }
     ]);
@@ -177,7 +213,7 @@ describe('parseMetrics', () => {
     ]);
   });
 
-  it('merges the monitor\'s per-version series: throughput adds up, p99 is the worst', () => {
+  it("merges the monitor's per-version series: throughput adds up, p99 is the worst", () => {
     const body = {
       endpoint: 'ep',
       versions: {

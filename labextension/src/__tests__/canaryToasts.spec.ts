@@ -32,8 +32,14 @@ jest.mock('@jupyterlab/apputils', () => ({
 // The key dialogs are React views (tried in the browser test); these specs do not show them.
 jest.mock('../components/keyDialogs', () => ({}));
 
-const ep = (canary: { version: number; weight: number } | null, version = 1): IDeployment =>
-  ({ name: 'ep', model: 'mnist', version, previous_version: null, canary, state: 'ready' });
+const ep = (canary: { version: number; weight: number } | null, version = 1): IDeployment => ({
+  name: 'ep',
+  model: 'mnist',
+  version,
+  previous_version: null,
+  canary,
+  state: 'ready'
+});
 
 /** A server with endpoint "ep" on mnist v1, which the actions change. */
 function serving(): { api: IMaasApi; set: (d: IDeployment) => void } {

@@ -113,8 +113,18 @@ describe('EventStream', () => {
     expect(stream.attempts).toBe(0);
     sockets[3].drop();
     expect(timers.pending.map(t => t.ms)).toEqual([500]);
-    expect(statuses).toEqual(['connecting', 'open', 'closed', 'connecting', 'closed', 'connecting', 'closed',
-      'connecting', 'open', 'closed']);
+    expect(statuses).toEqual([
+      'connecting',
+      'open',
+      'closed',
+      'connecting',
+      'closed',
+      'connecting',
+      'closed',
+      'connecting',
+      'open',
+      'closed'
+    ]);
   });
 
   it('stops reconnecting and closes the socket when disposed', () => {

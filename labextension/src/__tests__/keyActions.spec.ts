@@ -44,10 +44,20 @@ const SECRET = 'maasik_Ab3x-Q2VzdC1sYS1jbGUtZGUtdGVzdC1xdWktbmUtc2VydC1h';
 
 /** The keys area of the server, with endpoints "ep" and "churn" deployed. */
 function server() {
-  const rows: IInferenceKey[] = [{
-    id: 7, prefix: 'maasik_old7-', endpoints: ['churn', 'ep'], description: 'batch scoring', created_by: 'bob',
-    created_at: '2026-11-30T10:00:00.000001', revoked_by: null, revoked_at: null, last_used_at: null, active: true
-  }];
+  const rows: IInferenceKey[] = [
+    {
+      id: 7,
+      prefix: 'maasik_old7-',
+      endpoints: ['churn', 'ep'],
+      description: 'batch scoring',
+      created_by: 'bob',
+      created_at: '2026-11-30T10:00:00.000001',
+      revoked_by: null,
+      revoked_at: null,
+      last_used_at: null,
+      active: true
+    }
+  ];
   const calls: string[] = [];
   const api = {
     listModels: async () => [],
@@ -61,9 +71,16 @@ function server() {
         throw new MaasApiError(400, 'invalid_input', 'name the endpoints the key may call (or "*" for all)');
       }
       const row: IInferenceKey = {
-        id: 8, prefix: SECRET.slice(0, 12), endpoints: endpoints === '*' ? ['*'] : endpoints, description,
-        created_by: 'alice', created_at: '2026-12-01T06:00:00.000001+00:00', revoked_by: null, revoked_at: null,
-        last_used_at: null, active: true
+        id: 8,
+        prefix: SECRET.slice(0, 12),
+        endpoints: endpoints === '*' ? ['*'] : endpoints,
+        description,
+        created_by: 'alice',
+        created_at: '2026-12-01T06:00:00.000001+00:00',
+        revoked_by: null,
+        revoked_at: null,
+        last_used_at: null,
+        active: true
       };
       rows.push(row);
       return { ...row, key: SECRET };

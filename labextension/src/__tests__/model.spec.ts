@@ -44,29 +44,52 @@ function deploymentState(fields: Partial<IDeploymentState> = {}): IDeploymentSta
   const version = fields.version ?? 1;
   const canary = fields.canary ?? null;
   return {
-    name: 'ep', model: 'mnist', version, previous_version: null, canary, max_batch_size: 32,
-    max_queue_delay_ms: 2, state: 'ready', error: null,
+    name: 'ep',
+    model: 'mnist',
+    version,
+    previous_version: null,
+    canary,
+    max_batch_size: 32,
+    max_queue_delay_ms: 2,
+    state: 'ready',
+    error: null,
     loaded: [
       { version, role: 'primary', ready: true, error: null },
       ...(canary ? [{ version: canary.version, role: 'canary' as const, ready: true, error: null }] : [])
     ],
-    created_at: '2026-12-01T05:47:40.348882+00:00', updated_at: '2026-12-01T05:47:40.348882+00:00',
+    created_at: '2026-12-01T05:47:40.348882+00:00',
+    updated_at: '2026-12-01T05:47:40.348882+00:00',
     ...fields
   };
 }
 
 function deploymentChanged(
-  type: IDeploymentChanged['type'], deployment: IDeploymentState | null, name = 'ep'
+  type: IDeploymentChanged['type'],
+  deployment: IDeploymentState | null,
+  name = 'ep'
 ): IDeploymentChanged {
   return { type, name: deployment?.name ?? name, deployment, ...stamp() };
 }
 
-function canaryRollback(endpoint: string, canaryVersion: number, primaryVersion: number, reason: string): ICanaryRollback {
+function canaryRollback(
+  endpoint: string,
+  canaryVersion: number,
+  primaryVersion: number,
+  reason: string
+): ICanaryRollback {
   return {
-    type: 'deployment.canary_rollback', endpoint, canary_version: canaryVersion, primary_version: primaryVersion,
+    type: 'deployment.canary_rollback',
+    endpoint,
+    canary_version: canaryVersion,
+    primary_version: primaryVersion,
     reason,
     bounds: {
-      enabled: true, max_failure_rate: 0.05, max_p99_ratio: 2, min_p99_excess_ms: 5, window_s: 60, min_requests: 50
+      enabled: true,
+      max_failure_rate: 0.05,
+      max_p99_ratio: 2,
+      min_p99_excess_ms: 5,
+      window_s: 60,
+      min_requests: 50
     },
     canary: { requests: 120, failure_rate: 0, error_rate: 0, p99_ms: 41, throughput: 2 },
     primary: { requests: 900, failure_rate: 0, error_rate: 0, p99_ms: 10, throughput: 15 },
@@ -76,8 +99,14 @@ function canaryRollback(endpoint: string, canaryVersion: number, primaryVersion:
 
 function jobState(jobId: number, state: IJobState['state'], reason: string | null = null): IJobState {
   return {
-    type: 'job.state', job_id: jobId, name: 'train-mnist', state, reason, run_id: `run-${jobId}`,
-    registered_version: state === 'SUCCEEDED' ? 3 : null, ...stamp()
+    type: 'job.state',
+    job_id: jobId,
+    name: 'train-mnist',
+    state,
+    reason,
+    run_id: `run-${jobId}`,
+    registered_version: state === 'SUCCEEDED' ? 3 : null,
+    ...stamp()
   };
 }
 
@@ -87,15 +116,32 @@ function jobTraining(jobId: number, event: TrainerEvent): IJobTraining {
 
 function trainBegin(): ITrainBegin {
   return {
-    type: 'train_begin', run_id: 'run-1', epochs: 3, steps_per_epoch: 2, samples: 64, batch_size: 32, optimizer: 'adam',
-    lr: 0.001, has_validation: false, model_name: 'mnist', job_id: 1, metrics: ['loss']
+    type: 'train_begin',
+    run_id: 'run-1',
+    epochs: 3,
+    steps_per_epoch: 2,
+    samples: 64,
+    batch_size: 32,
+    optimizer: 'adam',
+    lr: 0.001,
+    has_validation: false,
+    model_name: 'mnist',
+    job_id: 1,
+    metrics: ['loss']
   };
 }
 
 function trainBatch(globalStep: number, loss: number | null): ITrainBatch {
   return {
-    type: 'batch', run_id: 'run-1', epoch: Math.ceil(globalStep / 2), step: ((globalStep - 1) % 2) + 1,
-    steps_per_epoch: 2, global_step: globalStep, loss, metrics: { accuracy: 0.5 }, time: globalStep * 0.1
+    type: 'batch',
+    run_id: 'run-1',
+    epoch: Math.ceil(globalStep / 2),
+    step: ((globalStep - 1) % 2) + 1,
+    steps_per_epoch: 2,
+    global_step: globalStep,
+    loss,
+    metrics: { accuracy: 0.5 },
+    time: globalStep * 0.1
   };
 }
 
@@ -105,15 +151,19 @@ function trainEpoch(epoch: number, loss: number | null): ITrainEpoch {
 
 function trainEnd(): ITrainEnd {
   return {
-    type: 'train_end', run_id: 'run-1', status: 'finished', epochs_completed: 3, steps: 6, duration_s: 0.6, error: ''
+    type: 'train_end',
+    run_id: 'run-1',
+    status: 'finished',
+    epochs_completed: 3,
+    steps: 6,
+    duration_s: 0.6,
+    error: ''
   };
 }
 
 /** An in-memory server with the registry and serving areas; jobs and metrics have not landed. */
 class FakeApi implements IMaasApi {
-  models: IModelSummary[] = [
-    { name: 'mnist', latest_version: 2, version_count: 2, aliases: { production: 1 } }
-  ];
+  models: IModelSummary[] = [{ name: 'mnist', latest_version: 2, version_count: 2, aliases: { production: 1 } }];
   versions: IModelVersion[] = [
     { name: 'mnist', version: 1, aliases: ['production'], metrics: { accuracy: 0.95 } },
     { name: 'mnist', version: 2, aliases: [], metrics: { accuracy: 0.97 }, parent_version: 1 }
@@ -147,8 +197,12 @@ class FakeApi implements IMaasApi {
     this.calls.push(`deploy ${endpoint} ${model} ${version}`);
     const existing = this.deployments.find(d => d.name === endpoint);
     const d: IDeployment = {
-      name: endpoint, model, version: Number(version), state: 'ready',
-      previous_version: existing ? existing.version : null, canary: null
+      name: endpoint,
+      model,
+      version: Number(version),
+      state: 'ready',
+      previous_version: existing ? existing.version : null,
+      canary: null
     };
     this.deployments = [...this.deployments.filter(x => x.name !== endpoint), d];
     return d;
@@ -224,9 +278,16 @@ class FakeApi implements IMaasApi {
     const id = ++this._keySerial;
     const key = `maasik_${String(id).repeat(5)}x-${'Q'.repeat(32)}`;
     const row: IInferenceKey = {
-      id, prefix: key.slice(0, 12), endpoints: names.includes('*') ? ['*'] : [...names].sort(), description,
-      created_by: 'alice', created_at: '2026-12-01T05:47:40.348882+00:00', revoked_by: null, revoked_at: null,
-      last_used_at: null, active: true
+      id,
+      prefix: key.slice(0, 12),
+      endpoints: names.includes('*') ? ['*'] : [...names].sort(),
+      description,
+      created_by: 'alice',
+      created_at: '2026-12-01T05:47:40.348882+00:00',
+      revoked_by: null,
+      revoked_at: null,
+      last_used_at: null,
+      active: true
     };
     this.keyRows.push(row);
     return { ...row, key };
@@ -293,7 +354,11 @@ describe('MaasModel', () => {
     await model.start();
     expect(model.models.map(m => m.name)).toEqual(['mnist']);
     expect(model.availability).toEqual({
-      models: 'available', deployments: 'available', jobs: 'unavailable', metrics: 'unknown', keys: 'available'
+      models: 'available',
+      deployments: 'available',
+      jobs: 'unavailable',
+      metrics: 'unknown',
+      keys: 'available'
     });
     expect(changes()).toBeGreaterThan(0);
     model.dispose();
@@ -354,7 +419,9 @@ describe('MaasModel', () => {
     api.deployments = [{ ...deploymentState({ version: 5, previous_version: 4 }) }];
     sockets[0].send(deploymentChanged('deployment.deploy', deploymentState({ version: 1 })));
     for (let version = 2; version <= 5; version++) {
-      sockets[0].send(deploymentChanged('deployment.swap', deploymentState({ version, previous_version: version - 1 })));
+      sockets[0].send(
+        deploymentChanged('deployment.swap', deploymentState({ version, previous_version: version - 1 }))
+      );
     }
     jest.advanceTimersByTime(200);
     await settle();
@@ -408,7 +475,11 @@ describe('MaasModel', () => {
     jest.advanceTimersByTime(200);
     await settle();
     expect(api.calls.sort()).toEqual(['listModels', 'listVersions mnist']);
-    expect(model.versions.get('mnist')!.map(v => [v.version, v.aliases])).toEqual([[3, ['staging']], [2, []], [1, ['production']]]);
+    expect(model.versions.get('mnist')!.map(v => [v.version, v.aliases])).toEqual([
+      [3, ['staging']],
+      [2, []],
+      [1, ['production']]
+    ]);
 
     api.calls = [];
     sockets[0].send(registryChanged('other', 'created'));
@@ -456,7 +527,12 @@ describe('MaasModel', () => {
     const canary = deploymentState({ version: 2, canary: { version: 3, weight: 10 } });
     sockets[0].send(deploymentChanged('deployment.canary', canary));
     expect(model.endpoints).toHaveLength(1);
-    expect(model.endpoints[0]).toMatchObject({ name: 'ep', model: 'mnist', primary: '2', canary: { version: '3', weight: 10 } });
+    expect(model.endpoints[0]).toMatchObject({
+      name: 'ep',
+      model: 'mnist',
+      primary: '2',
+      canary: { version: '3', weight: 10 }
+    });
     const unloaded = deploymentState({ version: 2, state: 'unloaded', loaded: [] });
     sockets[0].send(deploymentChanged('deployment.unload', unloaded));
     expect(model.endpoints[0]).toMatchObject({ name: 'ep', state: 'unloaded', canary: null });
@@ -472,7 +548,9 @@ describe('MaasModel', () => {
     model.notice.connect((_, n) => notices.push(`${n.kind}: ${n.message}`));
     api.calls = [];
     sockets[0].send(canaryRollback('ep', 2, 1, 'canary version 2 broke its bounds: p99 4.1x the primary'));
-    expect(notices).toEqual(['warning: "ep": canary version 2 broke its bounds: p99 4.1x the primary; traffic is back on v1']);
+    expect(notices).toEqual([
+      'warning: "ep": canary version 2 broke its bounds: p99 4.1x the primary; traffic is back on v1'
+    ]);
     jest.advanceTimersByTime(200);
     await settle();
     expect(api.calls).toEqual(['listDeployments']);
@@ -494,7 +572,10 @@ describe('MaasModel', () => {
     expect([notices, api.calls, changed]).toEqual([[], [], 0]);
 
     sockets[0].send({
-      type: 'deployment.load_failed', model: 'mnist', version: 3, error: 'the ONNX file is corrupt: bad magic number',
+      type: 'deployment.load_failed',
+      model: 'mnist',
+      version: 3,
+      error: 'the ONNX file is corrupt: bad magic number',
       ...stamp()
     });
     expect(notices).toEqual(['error: mnist v3 could not be loaded: the ONNX file is corrupt: bad magic number']);
@@ -526,7 +607,12 @@ describe('MaasModel', () => {
 
   it('draws the endpoint sparklines from the metrics route, polled while endpoints exist', async () => {
     const { model, api, sockets } = setup();
-    api.metrics = { ep: [{ t: 1, throughput: 120, p99: 4.5 }, { t: 2, throughput: 130, p99: null }] };
+    api.metrics = {
+      ep: [
+        { t: 1, throughput: 120, p99: 4.5 },
+        { t: 2, throughput: 130, p99: null }
+      ]
+    };
     await model.start();
     sockets[0].onopen?.({});
     await model.deploy('ep', 'mnist', '1');
@@ -572,7 +658,7 @@ describe('MaasModel', () => {
     model.dispose();
   });
 
-  it('follows job.training events and starts a late-opened curve from the job\'s past events', async () => {
+  it("follows job.training events and starts a late-opened curve from the job's past events", async () => {
     const { model, api, sockets } = setup();
     api.jobs = [{ id: 2, name: 'train', state: 'RUNNING' }];
     api.jobHistory['2'] = [trainBegin(), trainEpoch(1, 0.9)];
@@ -620,7 +706,10 @@ describe('MaasModel', () => {
     jest.advanceTimersByTime(200);
     await settle();
     expect(api.calls).toEqual(['listJobs']);
-    expect(model.jobs.map(j => [j.id, j.loss])).toEqual([['5', [0.7]], ['4', []]]);
+    expect(model.jobs.map(j => [j.id, j.loss])).toEqual([
+      ['5', [0.7]],
+      ['4', []]
+    ]);
     sockets[0].send(jobTraining(5, trainBatch(2, 0.6)));
     expect(model.jobs[0].loss).toEqual([0.7, 0.6]);
     model.dispose();
@@ -659,8 +748,12 @@ function holds(value: unknown, secret: string, seen = new Set<unknown>()): boole
     return false;
   }
   seen.add(value);
-  const parts: unknown[] = value instanceof Map ? [...value.keys(), ...value.values()]
-    : value instanceof Set ? [...value] : Object.values(value);
+  const parts: unknown[] =
+    value instanceof Map
+      ? [...value.keys(), ...value.values()]
+      : value instanceof Set
+        ? [...value]
+        : Object.values(value);
   return parts.some(part => holds(part, secret, seen));
 }
 
@@ -672,7 +765,8 @@ describe('MaasModel keys', () => {
     await model.start();
     expect(model.availability.keys).toBe('available');
     expect(model.keys.map(k => [k.id, k.endpoints, k.description, k.last_used_at])).toEqual([
-      [1, ['mnist'], 'one', null], [2, ['*'], 'two', null]
+      [1, ['mnist'], 'one', null],
+      [2, ['*'], 'two', null]
     ]);
     model.dispose();
   });
@@ -682,7 +776,8 @@ describe('MaasModel keys', () => {
     await model.start();
     const logged: unknown[] = [];
     const spies = (['log', 'info', 'warn', 'error', 'debug'] as const).map(level =>
-      jest.spyOn(console, level).mockImplementation((...args: unknown[]) => void logged.push(...args)));
+      jest.spyOn(console, level).mockImplementation((...args: unknown[]) => void logged.push(...args))
+    );
     // The reload that follows a creation answers only when the test says: the row the model adds
     // from the creation's answer is looked at first, then the list as the server gives it.
     const listing = api.listKeys.bind(api);

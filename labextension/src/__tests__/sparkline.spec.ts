@@ -31,7 +31,7 @@ describe('formatting', () => {
     expect(relativeTime('2025-12-30T00:00:00Z', now)).toBe('3 d ago');
   });
 
-  it('reads a server time without an offset as UTC, not as the browser\'s local time', () => {
+  it("reads a server time without an offset as UTC, not as the browser's local time", () => {
     // A key listing: SQLite hands the time back without "+00:00"; a creation's answer has it.
     expect(withUtcOffset('2026-12-01T05:47:40.348882')).toBe('2026-12-01T05:47:40.348882Z');
     expect(withUtcOffset('2026-12-01T05:47')).toBe('2026-12-01T05:47Z');

@@ -10,8 +10,12 @@ import { Sparkline } from './Sparkline';
 export function EndpointsSection(props: { model: MaasModel; actions: SidebarActions }): JSX.Element {
   const { model, actions } = props;
   return (
-    <Section title="Endpoints" count={model.endpoints.length} availability={model.availability.deployments}
-      error={model.errors.deployments} empty="Nothing deployed. Deploy a version from the list above.">
+    <Section
+      title="Endpoints"
+      count={model.endpoints.length}
+      availability={model.availability.deployments}
+      error={model.errors.deployments}
+      empty="Nothing deployed. Deploy a version from the list above.">
       {model.endpoints.map(e => (
         <EndpointRow key={e.name} endpoint={e} model={model} actions={actions} />
       ))}
@@ -25,29 +29,55 @@ function EndpointRow(props: { endpoint: IEndpointView; model: MaasModel; actions
   return (
     <li className="maas-Endpoint" data-endpoint={e.name} data-state={e.state}>
       <div className="maas-Row">
-        <span className="maas-Name" title={`endpoint ${e.name}`}>{e.name}</span>
-        <span className={`maas-State maas-State-${e.state}`} title={e.error ?? e.state}>{e.state}</span>
+        <span className="maas-Name" title={`endpoint ${e.name}`}>
+          {e.name}
+        </span>
+        <span className={`maas-State maas-State-${e.state}`} title={e.error ?? e.state}>
+          {e.state}
+        </span>
         <span className="maas-Actions">
           {e.canary ? (
-            <button className="maas-Button" data-action="promote" title="Make the canary the primary version"
-              onClick={() => void actions.promote(e.name)}>Promote</button>
+            <button
+              className="maas-Button"
+              data-action="promote"
+              title="Make the canary the primary version"
+              onClick={() => void actions.promote(e.name)}>
+              Promote
+            </button>
           ) : null}
           {e.canary || e.previous ? (
-            <button className="maas-Button" data-action="rollback"
+            <button
+              className="maas-Button"
+              data-action="rollback"
               title={e.canary ? 'Drop the canary' : `Go back to v${e.previous}`}
-              onClick={() => void actions.rollback(e.name)}>Rollback</button>
+              onClick={() => void actions.rollback(e.name)}>
+              Rollback
+            </button>
           ) : null}
           {model.availability.keys === 'available' ? (
-            <button className="maas-Button" data-action="new-key" title={`New inference key for "${e.name}"`}
-              onClick={() => void actions.newKey([e.name])}>New key</button>
+            <button
+              className="maas-Button"
+              data-action="new-key"
+              title={`New inference key for "${e.name}"`}
+              onClick={() => void actions.newKey([e.name])}>
+              New key
+            </button>
           ) : null}
-          <button className="maas-Button maas-Button-warn" data-action="undeploy" title="Stop serving this endpoint"
-            onClick={() => void actions.undeploy(e.name)}>Undeploy</button>
+          <button
+            className="maas-Button maas-Button-warn"
+            data-action="undeploy"
+            title="Stop serving this endpoint"
+            onClick={() => void actions.undeploy(e.name)}>
+            Undeploy
+          </button>
         </span>
       </div>
       <div className="maas-Details">
         <span className="maas-Serving" title="primary version">
-          {e.model} <b className="maas-Primary" data-version={e.primary ?? ''}>v{e.primary ?? '?'}</b>
+          {e.model}{' '}
+          <b className="maas-Primary" data-version={e.primary ?? ''}>
+            v{e.primary ?? '?'}
+          </b>
           <span className="maas-Dim"> {e.canary ? 100 - e.canary.weight : 100}%</span>
         </span>
         {e.canary ? (

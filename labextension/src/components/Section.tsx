@@ -32,15 +32,24 @@ export function Section(props: {
   return (
     <section className="maas-Section" data-section={title.toLowerCase()} data-open={open}>
       <header className="maas-Section-title">
-        <button className="maas-Section-toggle" aria-expanded={open} title={open ? `Fold ${title}` : `Unfold ${title}`}
+        <button
+          className="maas-Section-toggle"
+          aria-expanded={open}
+          title={open ? `Fold ${title}` : `Unfold ${title}`}
           onClick={() => setOpen(!open)}>
           <Caret.react tag="span" className="maas-Caret" />
           <span>{title}</span>
           {availability === 'available' ? <span className="maas-Count">{count}</span> : null}
         </button>
-        {open && availability !== 'unavailable' && props.tools ? <span className="maas-Actions">{props.tools}</span> : null}
+        {open && availability !== 'unavailable' && props.tools ? (
+          <span className="maas-Actions">{props.tools}</span>
+        ) : null}
       </header>
-      {open && error ? <div className="maas-Error" role="alert">{error}</div> : null}
+      {open && error ? (
+        <div className="maas-Error" role="alert">
+          {error}
+        </div>
+      ) : null}
       {open ? body : null}
     </section>
   );

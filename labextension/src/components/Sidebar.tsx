@@ -74,7 +74,8 @@ function SidebarBody(props: { model: MaasModel; actions: SidebarActions }): JSX.
     <div className="maas-Body">
       <div className="maas-Header">
         <span className="maas-Title">Models</span>
-        <span className={`maas-Live ${live ? 'maas-Live-on' : 'maas-Live-off'}`}
+        <span
+          className={`maas-Live ${live ? 'maas-Live-on' : 'maas-Live-off'}`}
           title={live ? 'Live updates from the server' : 'Reconnecting to the server; refreshing every few seconds'}>
           {live ? 'live' : status === 'none' ? '' : 'reconnecting'}
         </span>

@@ -21,9 +21,7 @@ export class SidebarActions {
     const existing = this.model.endpoints.find(e => e.model === model);
     const result = await InputDialog.getText({
       title: `Deploy ${model} v${version}`,
-      label: existing
-        ? `Endpoint name (deploying to "${existing.name}" swaps it to v${version})`
-        : 'Endpoint name',
+      label: existing ? `Endpoint name (deploying to "${existing.name}" swaps it to v${version})` : 'Endpoint name',
       text: existing ? existing.name : model,
       okLabel: 'Deploy'
     });
@@ -31,8 +29,12 @@ export class SidebarActions {
     if (!endpoint) {
       return;
     }
-    await this._run('Deploy', `Deploying ${model} v${version} as "${endpoint}"`, `"${endpoint}" serves ${model} v${version}`,
-      () => this.model.deploy(endpoint, model, String(version)));
+    await this._run(
+      'Deploy',
+      `Deploying ${model} v${version} as "${endpoint}"`,
+      `"${endpoint}" serves ${model} v${version}`,
+      () => this.model.deploy(endpoint, model, String(version))
+    );
   }
 
   async canary(model: string, version: number): Promise<void> {
@@ -50,9 +52,12 @@ export class SidebarActions {
     if (weight === null || weight === undefined || isNaN(weight)) {
       return;
     }
-    const run = await this._run('Canary', `Starting canary v${version} on "${endpoint.name}"`,
+    const run = await this._run(
+      'Canary',
+      `Starting canary v${version} on "${endpoint.name}"`,
       `"${endpoint.name}" sends ${weight}% to v${version}`,
-      () => this.model.canary(endpoint.name, model, String(version), weight));
+      () => this.model.canary(endpoint.name, model, String(version), weight)
+    );
     const canary = this.model.endpoints.find(e => e.name === endpoint.name)?.canary;
     if (run !== null && canary) {
       this._canaryToasts.track(endpoint.name, canary, run.id);
@@ -70,14 +75,16 @@ export class SidebarActions {
     if (!alias) {
       return;
     }
-    await this._run('Set alias', `Setting ${model}@${alias}`, `${model}@${alias} is v${version}`,
-      () => this.model.setAlias(model, alias, version));
+    await this._run('Set alias', `Setting ${model}@${alias}`, `${model}@${alias} is v${version}`, () =>
+      this.model.setAlias(model, alias, version)
+    );
   }
 
   async deleteAlias(model: string, alias: string): Promise<void> {
     if (await this._confirm('Remove alias', `Remove the alias "${alias}" from ${model}?`, 'Remove')) {
-      await this._run('Remove alias', `Removing ${model}@${alias}`, `${model}@${alias} removed`,
-        () => this.model.deleteAlias(model, alias));
+      await this._run('Remove alias', `Removing ${model}@${alias}`, `${model}@${alias} removed`, () =>
+        this.model.deleteAlias(model, alias)
+      );
     }
   }
 
@@ -87,7 +94,9 @@ export class SidebarActions {
       ? `Send all traffic of "${endpoint}" to its canary v${e.canary.version} (now v${e.primary})?`
       : `Promote the canary of "${endpoint}"?`;
     if (await this._confirm('Promote canary', text, 'Promote')) {
-      await this._run('Promote', `Promoting "${endpoint}"`, `"${endpoint}" promoted`, () => this.model.promote(endpoint));
+      await this._run('Promote', `Promoting "${endpoint}"`, `"${endpoint}" promoted`, () =>
+        this.model.promote(endpoint)
+      );
     }
   }
 
@@ -97,13 +106,17 @@ export class SidebarActions {
       ? `Drop the canary v${e.canary.version} of "${endpoint}" and send all traffic to v${e.primary}?`
       : `Roll "${endpoint}" back from v${e?.primary ?? '?'} to v${e?.previous ?? '?'}?`;
     if (await this._confirm('Roll back', text, 'Roll back')) {
-      await this._run('Rollback', `Rolling back "${endpoint}"`, `"${endpoint}" rolled back`, () => this.model.rollback(endpoint));
+      await this._run('Rollback', `Rolling back "${endpoint}"`, `"${endpoint}" rolled back`, () =>
+        this.model.rollback(endpoint)
+      );
     }
   }
 
   async undeploy(endpoint: string): Promise<void> {
     if (await this._confirm('Undeploy', `Stop serving "${endpoint}" and forget it?`, 'Undeploy')) {
-      await this._run('Undeploy', `Undeploying "${endpoint}"`, `"${endpoint}" undeployed`, () => this.model.undeploy(endpoint));
+      await this._run('Undeploy', `Undeploying "${endpoint}"`, `"${endpoint}" undeployed`, () =>
+        this.model.undeploy(endpoint)
+      );
     }
   }
 
@@ -115,7 +128,10 @@ export class SidebarActions {
 
   /** Ask for a key's endpoints (`chosen` ticked) and description, create it, and show it once. */
   async newKey(chosen: string[] = []): Promise<void> {
-    const form = new KeyForm(this.model.endpoints.map(e => e.name), chosen);
+    const form = new KeyForm(
+      this.model.endpoints.map(e => e.name),
+      chosen
+    );
     const asked = await showDialog({
       title: chosen.length === 1 ? `New key for "${chosen[0]}"` : 'New inference key',
       body: form,
@@ -128,8 +144,12 @@ export class SidebarActions {
     const request = asked.value;
     const what = keyEndpointsText({ endpoints: request.endpoints === '*' ? ['*'] : request.endpoints });
     // The answer carries the key: it goes from here to the dialog and nowhere else (no state, no log).
-    const run = await this._run('New key', `Creating a key for ${what || 'no endpoint'}`, `Key created for ${what}`,
-      () => this.model.createKey(request.endpoints, request.description));
+    const run = await this._run(
+      'New key',
+      `Creating a key for ${what || 'no endpoint'}`,
+      `Key created for ${what}`,
+      () => this.model.createKey(request.endpoints, request.description)
+    );
     if (run !== null) {
       await this._showOnce(run.result);
     }
@@ -150,10 +170,13 @@ export class SidebarActions {
       return;
     }
     const label = `${key.prefix}…${key.description ? ` ("${key.description}")` : ''}`;
-    const text = `Revoke the key ${label} for ${keyEndpointsText(key)}? `
-      + 'Whatever sends it is refused within seconds; this cannot be undone.';
+    const text =
+      `Revoke the key ${label} for ${keyEndpointsText(key)}? ` +
+      'Whatever sends it is refused within seconds; this cannot be undone.';
     if (await this._confirm('Revoke key', text, 'Revoke')) {
-      await this._run('Revoke', `Revoking ${key.prefix}…`, `Key ${key.prefix}… revoked`, () => this.model.revokeKey(id));
+      await this._run('Revoke', `Revoking ${key.prefix}…`, `Key ${key.prefix}… revoked`, () =>
+        this.model.revokeKey(id)
+      );
     }
   }
 
@@ -172,7 +195,12 @@ export class SidebarActions {
    * The outcome is a new notification, not an update of the first: a toast updated within milliseconds
    * of its creation keeps showing "in progress" (its update is lost while it is being drawn).
    */
-  private async _run<T>(verb: string, pending: string, done: string, fn: () => Promise<T>): Promise<{ id: string; result: T } | null> {
+  private async _run<T>(
+    verb: string,
+    pending: string,
+    done: string,
+    fn: () => Promise<T>
+  ): Promise<{ id: string; result: T } | null> {
     const progress = Notification.emit(`${pending}…`, 'in-progress', { autoClose: false });
     try {
       const result = await fn();
@@ -184,10 +212,12 @@ export class SidebarActions {
       Notification.dismiss(progress);
       Notification.emit(`${verb} failed: ${reason}`, 'error', {
         autoClose: false,
-        actions: [{
-          label: 'Details',
-          callback: () => void showErrorMessage(`${pending} failed`, reason)
-        }]
+        actions: [
+          {
+            label: 'Details',
+            callback: () => void showErrorMessage(`${pending} failed`, reason)
+          }
+        ]
       });
       return null;
     }

@@ -35,10 +35,7 @@ export class KeyForm extends ReactWidget implements Dialog.IBodyWidget<IKeyReque
   }
 
   protected render(): JSX.Element {
-    return (
-      <KeyFormView endpoints={this._endpoints} initial={this._value}
-        onChange={value => (this._value = value)} />
-    );
+    return <KeyFormView endpoints={this._endpoints} initial={this._value} onChange={value => (this._value = value)} />;
   }
 
   private _value: IKeyFormValue;
@@ -75,14 +72,23 @@ function KeyFormView(props: {
       <fieldset className="maas-KeyForm-endpoints">
         <legend>Endpoints</legend>
         <label className="maas-KeyForm-choice">
-          <input type="checkbox" data-choice="*" checked={value.all}
-            onChange={() => update({ ...value, all: !value.all })} />
+          <input
+            type="checkbox"
+            data-choice="*"
+            checked={value.all}
+            onChange={() => update({ ...value, all: !value.all })}
+          />
           All endpoints, including those deployed later
         </label>
         {props.endpoints.map(name => (
           <label key={name} className="maas-KeyForm-choice">
-            <input type="checkbox" data-choice={name} disabled={value.all}
-              checked={value.all || value.chosen.has(name)} onChange={() => toggle(name)} />
+            <input
+              type="checkbox"
+              data-choice={name}
+              disabled={value.all}
+              checked={value.all || value.chosen.has(name)}
+              onChange={() => toggle(name)}
+            />
             <span className="maas-Mono">{name}</span>
           </label>
         ))}
@@ -92,9 +98,14 @@ function KeyFormView(props: {
       </fieldset>
       <label className="maas-KeyForm-description">
         Description (optional)
-        <input type="text" name="description" className="jp-mod-styled" value={value.description}
+        <input
+          type="text"
+          name="description"
+          className="jp-mod-styled"
+          value={value.description}
           placeholder="what will use it, e.g. the shop's backend"
-          onChange={event => update({ ...value, description: event.target.value })} />
+          onChange={event => update({ ...value, description: event.target.value })}
+        />
       </label>
     </div>
   );
@@ -125,14 +136,18 @@ export function KeyShownOnce(props: { created: ICreatedKey; inferUrl: string }):
   return (
     <div className="maas-KeyOnce">
       <p className="maas-KeyOnce-warning" role="alert">
-        <b>Copy this key now: it will not be shown again.</b> Only its hash is kept; a lost key cannot be
-        recovered, only revoked and replaced.
+        <b>Copy this key now: it will not be shown again.</b> Only its hash is kept; a lost key cannot be recovered,
+        only revoked and replaced.
       </p>
       <div className="maas-KeyOnce-value">
-        <code className="maas-KeyOnce-secret" aria-label="The new inference key" tabIndex={0}>{created.key}</code>
-        <button className="jp-mod-styled jp-mod-reject maas-KeyOnce-copy" data-action="copy"
+        <code className="maas-KeyOnce-secret" aria-label="The new inference key" tabIndex={0}>
+          {created.key}
+        </code>
+        <button
+          className="jp-mod-styled jp-mod-reject maas-KeyOnce-copy"
+          data-action="copy"
           title="Copy the key to the clipboard"
-          onClick={async () => setCopied(await copyText(created.key))}>
+          onClick={() => void copyText(created.key).then(setCopied)}>
           {copied === null ? 'Copy' : copied ? 'Copied' : 'Copy failed: select it'}
         </button>
       </div>
