@@ -35,25 +35,38 @@ def _authorization(token: str | None) -> str:
 
 def rest_json_request(host: str, port: int, endpoint: str, image: np.ndarray, token: str | None = None) -> bytes:
     """A complete HTTP/1.1 request: V2 JSON infer with the flat tensor in `data`."""
-    body = orjson.dumps({"inputs": [{"name": INPUT_NAME, "shape": [1, 784], "datatype": "FP32",
-                                     "data": image.ravel().tolist()}]})
-    head = (f"POST /v2/models/{endpoint}/infer HTTP/1.1\r\nHost: {host}:{port}\r\n{_authorization(token)}"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n")
+    body = orjson.dumps(
+        {"inputs": [{"name": INPUT_NAME, "shape": [1, 784], "datatype": "FP32", "data": image.ravel().tolist()}]}
+    )
+    head = (
+        f"POST /v2/models/{endpoint}/infer HTTP/1.1\r\nHost: {host}:{port}\r\n{_authorization(token)}"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
     return head.encode() + body
 
 
 def rest_binary_request(host: str, port: int, endpoint: str, image: np.ndarray, token: str | None = None) -> bytes:
     """A complete HTTP/1.1 request using the binary tensor data extension both ways."""
     raw = image.astype("<f4").tobytes()
-    header = orjson.dumps({
-        "inputs": [{"name": INPUT_NAME, "shape": [1, 784], "datatype": "FP32",
-                    "parameters": {"binary_data_size": len(raw)}}],
-        "outputs": [{"name": OUTPUT_NAME, "parameters": {"binary_data": True}}],
-    })
+    header = orjson.dumps(
+        {
+            "inputs": [
+                {
+                    "name": INPUT_NAME,
+                    "shape": [1, 784],
+                    "datatype": "FP32",
+                    "parameters": {"binary_data_size": len(raw)},
+                }
+            ],
+            "outputs": [{"name": OUTPUT_NAME, "parameters": {"binary_data": True}}],
+        }
+    )
     body = header + raw
-    head = (f"POST /v2/models/{endpoint}/infer HTTP/1.1\r\nHost: {host}:{port}\r\n{_authorization(token)}"
-            f"Content-Type: application/octet-stream\r\nInference-Header-Content-Length: {len(header)}\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n")
+    head = (
+        f"POST /v2/models/{endpoint}/infer HTTP/1.1\r\nHost: {host}:{port}\r\n{_authorization(token)}"
+        f"Content-Type: application/octet-stream\r\nInference-Header-Content-Length: {len(header)}\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
     return head.encode() + body
 
 
@@ -111,7 +124,7 @@ class HttpConnection:
         self.reader, self.writer = reader, writer
 
     @classmethod
-    async def open(cls, host: str, port: int) -> "HttpConnection":
+    async def open(cls, host: str, port: int) -> HttpConnection:
         return cls(*await asyncio.open_connection(host, port))
 
     async def call(self, request: bytes) -> tuple[int, bytes, bytes]:
@@ -153,9 +166,9 @@ async def run_cell(cell: dict, images: np.ndarray, expected: np.ndarray, grpc_ch
     if transport == "grpc":
         infer = grpc_channel.unary_unary(GRPC_INFER_METHOD)  # bytes in, bytes out: no client-side protobuf work
         metadata = (("authorization", f"Bearer {token}"),) if token else None
-        requests = [grpc_request(endpoint, images[i:i + 1]) for i in range(variants)]
+        requests = [grpc_request(endpoint, images[i : i + 1]) for i in range(variants)]
     else:
-        requests = [builders[transport](host, port, endpoint, images[i:i + 1], token) for i in range(variants)]
+        requests = [builders[transport](host, port, endpoint, images[i : i + 1], token) for i in range(variants)]
         connections = [await HttpConnection.open(host, port) for _ in range(cell["concurrency"])]
 
     async def call(worker: int, index: int) -> bytes | tuple:
@@ -173,7 +186,7 @@ async def run_cell(cell: dict, images: np.ndarray, expected: np.ndarray, grpc_ch
     for index in range(variants):
         answer = await call(0, index)
         got = grpc_probabilities(answer) if transport == "grpc" else rest_probabilities(*answer)
-        worst = max(worst, float(np.max(np.abs(got - expected[index:index + 1]))))
+        worst = max(worst, float(np.max(np.abs(got - expected[index : index + 1]))))
 
     latencies = array.array("d")  # 8 bytes a request: a long soak keeps millions
     errors: Counter[str] = Counter()
@@ -202,14 +215,20 @@ async def run_cell(cell: dict, images: np.ndarray, expected: np.ndarray, grpc_ch
     def report_interval(state: dict) -> None:
         """One line for the requests since the last one: rate, errors by kind, p50/p99."""
         now, done = time.perf_counter(), len(latencies)
-        window = np.frombuffer(latencies, dtype=np.float64)[state["done"]:done] * 1000
-        print(json.dumps({
-            "interval_end_s": round(now - started, 3), "requests": done - state["done"],
-            "requests_per_s": (done - state["done"]) / (now - state["at"]),
-            "errors": dict(errors - state["errors"]),
-            "p50_ms": float(np.percentile(window, 50)) if len(window) else None,
-            "p99_ms": float(np.percentile(window, 99)) if len(window) else None,
-        }), flush=True)
+        window = np.frombuffer(latencies, dtype=np.float64)[state["done"] : done] * 1000
+        print(
+            json.dumps(
+                {
+                    "interval_end_s": round(now - started, 3),
+                    "requests": done - state["done"],
+                    "requests_per_s": (done - state["done"]) / (now - state["at"]),
+                    "errors": dict(errors - state["errors"]),
+                    "p50_ms": float(np.percentile(window, 50)) if len(window) else None,
+                    "p99_ms": float(np.percentile(window, 99)) if len(window) else None,
+                }
+            ),
+            flush=True,
+        )
         state.update(at=now, done=done, errors=Counter(errors))
 
     async def reporter(every: float, state: dict) -> None:
@@ -242,12 +261,15 @@ async def run_cell(cell: dict, images: np.ndarray, expected: np.ndarray, grpc_ch
     latency_ms = np.asarray(latencies) * 1000
     return {
         **{key: cell[key] for key in ("transport", "endpoint", "batching", "concurrency")},
-        "requests": len(latencies), "failures": sum(errors.values()), "errors": dict(errors),
+        "requests": len(latencies),
+        "failures": sum(errors.values()),
+        "errors": dict(errors),
         "seconds": round(elapsed, 3),
         "requests_per_s": len(latencies) / elapsed if elapsed else 0.0,
         "p50_ms": float(np.percentile(latency_ms, 50)) if len(latency_ms) else None,
         "p99_ms": float(np.percentile(latency_ms, 99)) if len(latency_ms) else None,
-        "max_abs_diff": worst, "server_cpu_us_per_request": server_cpu_us,
+        "max_abs_diff": worst,
+        "server_cpu_us_per_request": server_cpu_us,
     }
 
 

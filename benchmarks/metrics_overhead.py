@@ -33,8 +33,8 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from serving import drive, free_port, maas_serve_command, prepare_home, running_server  # noqa: E402
 from mnist_mlp import INPUT_NAME, build_mnist_mlp, sample_images  # noqa: E402
+from serving import drive, free_port, maas_serve_command, prepare_home, running_server  # noqa: E402
 
 
 def measure_interleaved(home: Path, work: Path, transports: list[str], args, start_order=("on", "off")) -> list[dict]:
@@ -47,19 +47,29 @@ def measure_interleaved(home: Path, work: Path, transports: list[str], args, sta
         for mode in start_order:
             os.environ["MAAS_METRICS"] = "1" if mode == "on" else "0"
             http_port, grpc_port = free_port(), free_port()
-            process = stack.enter_context(running_server(maas_serve_command(http_port, grpc_port), home, http_port,
-                                                         work / f"serve-{mode}.log"))
+            process = stack.enter_context(
+                running_server(maas_serve_command(http_port, grpc_port), home, http_port, work / f"serve-{mode}.log")
+            )
             servers[mode] = (http_port, grpc_port, process.pid)
         results = []
         for transport in transports:
             for slice_number in range(args.rounds):
-                for mode in (("on", "off") if slice_number % 2 == 0 else ("off", "on")):
+                for mode in ("on", "off") if slice_number % 2 == 0 else ("off", "on"):
                     http_port, grpc_port, pid = servers[mode]
-                    cell = {"host": "127.0.0.1", "http_port": http_port, "grpc_port": grpc_port,
-                            "transport": transport, "endpoint": "mnist", "batching": "off",
-                            "concurrency": args.concurrency, "seconds": args.seconds,
-                            "warmup_seconds": args.warmup, "max_requests": args.max_requests,
-                            "expected_path": str(work / "expected.npy"), "server_pid": pid}
+                    cell = {
+                        "host": "127.0.0.1",
+                        "http_port": http_port,
+                        "grpc_port": grpc_port,
+                        "transport": transport,
+                        "endpoint": "mnist",
+                        "batching": "off",
+                        "concurrency": args.concurrency,
+                        "seconds": args.seconds,
+                        "warmup_seconds": args.warmup,
+                        "max_requests": args.max_requests,
+                        "expected_path": str(work / "expected.npy"),
+                        "server_pid": pid,
+                    }
                     # One driver process per slice: the driver opens its gRPC channel to its first cell's port.
                     for result in drive([cell], work, f"{mode}-{transport}-{slice_number}", pid, None):
                         results.append({**result, "mode": mode})
@@ -102,8 +112,9 @@ def main() -> None:
             # The server started first came out faster or slower by more than the effect measured (+6% to
             # +14% with "on" first, -3% with "off" first, 2026-11-29): half the slices run with each order.
             half = argparse.Namespace(**{**vars(args), "rounds": max(1, args.rounds // 2)})
-            results = (measure_interleaved(home, work, transports, half, ("on", "off"))
-                       + measure_interleaved(home, work, transports, half, ("off", "on")))
+            results = measure_interleaved(home, work, transports, half, ("on", "off")) + measure_interleaved(
+                home, work, transports, half, ("off", "on")
+            )
         finally:
             if previous is None:
                 os.environ.pop("MAAS_METRICS", None)
@@ -151,9 +162,11 @@ def hot_path_cost(repeat: int = 7, number: int = 20_000) -> str:
         folds.append((time.perf_counter() - started) / number * 1e9)
     store.close()
     clock = best(time.perf_counter)
-    return (f"hot path per batch-1 request (best of {repeat}): recording {recording:,.0f} ns, input sample "
-            f"{sampling:,.0f} ns, aggregation {min(folds):,.0f} ns; total {recording + sampling + min(folds):,.0f} ns "
-            f"(one time.perf_counter() call: {clock:,.0f} ns on this machine now)\n")
+    return (
+        f"hot path per batch-1 request (best of {repeat}): recording {recording:,.0f} ns, input sample "
+        f"{sampling:,.0f} ns, aggregation {min(folds):,.0f} ns; total {recording + sampling + min(folds):,.0f} ns "
+        f"(one time.perf_counter() call: {clock:,.0f} ns on this machine now)\n"
+    )
 
 
 def in_process_overhead(blocks: int, block_requests: int) -> str:
@@ -174,8 +187,9 @@ def in_process_overhead(blocks: int, block_requests: int) -> str:
             runtime = platform.deployments.endpoint("mnist").routes.primary
             planes = {"on": DataPlane(platform.deployments), "off": DataPlane(platform.deployments, monitor=None)}
             images = sample_images(64)
-            requests = [InferenceRequest([Tensor(INPUT_NAME, "FP32", [1, 784], images[i].reshape(-1))])
-                        for i in range(64)]
+            requests = [
+                InferenceRequest([Tensor(INPUT_NAME, "FP32", [1, 784], images[i].reshape(-1))]) for i in range(64)
+            ]
 
             async def block(mode: str) -> float:
                 plane = planes[mode]
@@ -191,7 +205,7 @@ def in_process_overhead(blocks: int, block_requests: int) -> str:
                 await block("off")  # warm both paths
                 per_mode = {"on": [], "off": []}
                 for b in range(blocks):
-                    for mode in (("on", "off") if b % 2 == 0 else ("off", "on")):
+                    for mode in ("on", "off") if b % 2 == 0 else ("off", "on"):
                         per_mode[mode].append(await block(mode))
                 return per_mode
 
@@ -200,18 +214,23 @@ def in_process_overhead(blocks: int, block_requests: int) -> str:
             platform.deployments.close()
             platform.close()
     on, off = statistics.median(per_mode["on"]), statistics.median(per_mode["off"])
-    return (f"in-process DataPlane.infer, batch 1, {blocks} blocks x {block_requests} requests per mode:\n"
-            f"  CPU per request: metrics off {off:.1f} us, on {on:.1f} us (medians; blocks off "
-            f"{min(per_mode['off']):.1f}..{max(per_mode['off']):.1f}, on {min(per_mode['on']):.1f}.."
-            f"{max(per_mode['on']):.1f}); cost of metrics {on - off:+.1f} us = {on / off - 1:+.1%}\n")
+    return (
+        f"in-process DataPlane.infer, batch 1, {blocks} blocks x {block_requests} requests per mode:\n"
+        f"  CPU per request: metrics off {off:.1f} us, on {on:.1f} us (medians; blocks off "
+        f"{min(per_mode['off']):.1f}..{max(per_mode['off']):.1f}, on {min(per_mode['on']):.1f}.."
+        f"{max(per_mode['on']):.1f}); cost of metrics {on - off:+.1f} us = {on / off - 1:+.1%}\n"
+    )
 
 
 def format_table(results: list[dict], transports: list[str], args) -> str:
     """Medians per transport and mode, and what metrics cost."""
-    lines = [f"metrics on vs off: {args.rounds} alternating slices, {args.seconds:g} s each, concurrency {args.concurrency}, "
-             f"batch-1 endpoint; {os.cpu_count()} cores", "",
-             f"{'transport':<12} {'mode':<4} {'req/s (median)':>14} {'req/s min..max':>16} {'cpu us/req':>10} "
-             f"{'p99 ms':>7} {'fails':>5}"]
+    lines = [
+        f"metrics on vs off: {args.rounds} alternating slices, {args.seconds:g} s each, concurrency {args.concurrency}, "
+        f"batch-1 endpoint; {os.cpu_count()} cores",
+        "",
+        f"{'transport':<12} {'mode':<4} {'req/s (median)':>14} {'req/s min..max':>16} {'cpu us/req':>10} "
+        f"{'p99 ms':>7} {'fails':>5}",
+    ]
     for transport in transports:
         medians = {}
         for mode in ("off", "on"):
@@ -219,14 +238,18 @@ def format_table(results: list[dict], transports: list[str], args) -> str:
             rps = [r["requests_per_s"] for r in rows]
             cpu = [r["server_cpu_us_per_request"] for r in rows if r.get("server_cpu_us_per_request") is not None]
             medians[mode] = (statistics.median(rps), statistics.median(cpu) if cpu else None)
-            lines.append(f"{transport:<12} {mode:<4} {medians[mode][0]:>14,.0f} "
-                         f"{f'{min(rps):,.0f}..{max(rps):,.0f}':>16} "
-                         f"{'' if medians[mode][1] is None else f'{medians[mode][1]:.0f}':>10} "
-                         f"{statistics.median(r['p99_ms'] for r in rows):>7.2f} {sum(r['failures'] for r in rows):>5}")
+            lines.append(
+                f"{transport:<12} {mode:<4} {medians[mode][0]:>14,.0f} "
+                f"{f'{min(rps):,.0f}..{max(rps):,.0f}':>16} "
+                f"{'' if medians[mode][1] is None else f'{medians[mode][1]:.0f}':>10} "
+                f"{statistics.median(r['p99_ms'] for r in rows):>7.2f} {sum(r['failures'] for r in rows):>5}"
+            )
         throughput_cost = 1 - medians["on"][0] / medians["off"][0]
         cpu_cost = (medians["on"][1] / medians["off"][1] - 1) if medians["on"][1] and medians["off"][1] else None
-        lines.append(f"{transport:<12} cost of metrics: {throughput_cost:+.1%} throughput"
-                     + ("" if cpu_cost is None else f", {cpu_cost:+.1%} server CPU per request"))
+        lines.append(
+            f"{transport:<12} cost of metrics: {throughput_cost:+.1%} throughput"
+            + ("" if cpu_cost is None else f", {cpu_cost:+.1%} server CPU per request")
+        )
     return "\n".join(lines)
 
 

@@ -27,7 +27,8 @@ def build_mnist_mlp(seed: int = 0) -> bytes:
         helper.make_node("Softmax", ["logits"], [OUTPUT_NAME], axis=1),
     ]
     graph = helper.make_graph(
-        nodes, "mnist_mlp",
+        nodes,
+        "mnist_mlp",
         [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, ["batch", 784])],
         [helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, ["batch", 10])],
         initializer=[numpy_helper.from_array(value, name) for name, value in weights.items()],

@@ -42,30 +42,54 @@ def _free_port() -> int:
 def _model() -> bytes:
     from onnx import TensorProto, helper
 
-    graph = helper.make_graph([helper.make_node("Add", ["x", "c"], ["y"])], "add",
-                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4])],
-                              [helper.make_tensor("c", TensorProto.FLOAT, [4], [1.0] * 4)])
+    graph = helper.make_graph(
+        [helper.make_node("Add", ["x", "c"], ["y"])],
+        "add",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4])],
+        [helper.make_tensor("c", TensorProto.FLOAT, [4], [1.0] * 4)],
+    )
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
 
 
 def _serving_children(pid: int) -> list[int]:
     import psutil
 
-    return [child.pid for child in psutil.Process(pid).children(recursive=True)
-            if "maas_jupyter.cli" in " ".join(child.cmdline()) and "serve" in child.cmdline()]
+    return [
+        child.pid
+        for child in psutil.Process(pid).children(recursive=True)
+        if "maas_jupyter.cli" in " ".join(child.cmdline()) and "serve" in child.cmdline()
+    ]
 
 
 def measure(workdir: Path, threads: int = 4) -> dict:
     port, token = _free_port(), secrets.token_hex(16)
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAAS_")}
-    env.update(MAAS_HOME=str(workdir / "maas-home"), JUPYTER_CONFIG_DIR=str(workdir / "jupyter-config"),
-               TF_CPP_MIN_LOG_LEVEL="2")
+    env.update(
+        MAAS_HOME=str(workdir / "maas-home"),
+        JUPYTER_CONFIG_DIR=str(workdir / "jupyter-config"),
+        TF_CPP_MIN_LOG_LEVEL="2",
+    )
     log = open(workdir / "jupyter.log", "wb")
-    jupyter = subprocess.Popen([sys.executable, "-m", "jupyter", "server", "--allow-root", "--no-browser",
-                                "--ip=127.0.0.1", f"--port={port}", f"--IdentityProvider.token={token}",
-                                f"--ServerApp.root_dir={workdir}", "--ServerApp.port_retries=0"],
-                               env=env, stdout=log, stderr=subprocess.STDOUT, cwd=workdir)
+    jupyter = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jupyter",
+            "server",
+            "--allow-root",
+            "--no-browser",
+            "--ip=127.0.0.1",
+            f"--port={port}",
+            f"--IdentityProvider.token={token}",
+            f"--ServerApp.root_dir={workdir}",
+            "--ServerApp.port_retries=0",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=workdir,
+    )
     base, auth = f"http://127.0.0.1:{port}/maas", {"Authorization": f"token {token}"}
     try:
         deadline = time.monotonic() + 300
@@ -78,11 +102,16 @@ def measure(workdir: Path, threads: int = 4) -> dict:
             except requests.ConnectionError:
                 pass
             time.sleep(0.2)
-        registered = requests.post(base + "/api/models/gap/versions", data=_model(), timeout=120,
-                                   headers={**auth, "Content-Type": "application/octet-stream"})
+        registered = requests.post(
+            base + "/api/models/gap/versions",
+            data=_model(),
+            timeout=120,
+            headers={**auth, "Content-Type": "application/octet-stream"},
+        )
         assert registered.status_code == 201, registered.text
-        deployed = requests.post(base + "/api/deployments", json={"name": "gap", "model": "gap"}, headers=auth,
-                                 timeout=300)
+        deployed = requests.post(
+            base + "/api/deployments", json={"name": "gap", "model": "gap"}, headers=auth, timeout=300
+        )
         assert deployed.status_code in (200, 201), deployed.text
         return _drive(base, auth, jupyter.pid, threads)
     finally:
@@ -145,10 +174,12 @@ def _drive(base: str, auth: dict, jupyter_pid: int, threads: int) -> dict:
     later = [last_before] + [t for t in oks if t > killed_at]
     gap = max((b - a for a, b in zip(later, later[1:])), default=None)
     return {
-        "requests": len(answers), "by_status": {str(k): v for k, v in sorted(statuses.items())},
+        "requests": len(answers),
+        "by_status": {str(k): v for k, v in sorted(statuses.items())},
         "failed": sum(v for k, v in statuses.items() if k != 200),
         "gap_s": None if gap is None or len(later) < 2 else round(gap, 3),
-        "refusals_with_retry_after": sum(1 for a in refusals if a[2]), "refusals": len(refusals),
+        "refusals_with_retry_after": sum(1 for a in refusals if a[2]),
+        "refusals": len(refusals),
         "restarted": len(_serving_children(jupyter_pid)) == 1 and len(later) > 1,
     }
 

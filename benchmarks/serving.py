@@ -78,7 +78,9 @@ def prepare_home(home: Path, onnx_bytes: bytes, max_batch: int, max_delay_ms: fl
     try:
         platform.register("mnist", onnx_bytes, description="benchmark MLP, random weights")
         platform.deployments.deploy(ENDPOINTS["off"], "mnist", 1, max_batch_size=1, max_queue_delay_ms=0)
-        platform.deployments.deploy(ENDPOINTS["on"], "mnist", 1, max_batch_size=max_batch, max_queue_delay_ms=max_delay_ms)
+        platform.deployments.deploy(
+            ENDPOINTS["on"], "mnist", 1, max_batch_size=max_batch, max_queue_delay_ms=max_delay_ms
+        )
     finally:
         with contextlib.suppress(Exception):
             platform.deployments.close()
@@ -89,14 +91,31 @@ def maas_serve_command(http_port: int, grpc_port: int, authenticated: bool = Fal
     """`maas serve` on loopback with both transports, by default without authentication like the servers it
     is compared with (a token costs one constant-time comparison a request); `authenticated`: the token
     comes from MAAS_TOKEN (running_server's `token`), as a real deployment passes it."""
-    return [sys.executable, "-m", "maas_jupyter.cli", "serve", "--host", "127.0.0.1",
-            *([] if authenticated else ["--no-token"]),
-            "--http-port", str(http_port), "--grpc-port", str(grpc_port)]
+    return [
+        sys.executable,
+        "-m",
+        "maas_jupyter.cli",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        *([] if authenticated else ["--no-token"]),
+        "--http-port",
+        str(http_port),
+        "--grpc-port",
+        str(grpc_port),
+    ]
 
 
 def floor_command(http_port: int, grpc_port: int) -> list[str]:
     """The transport floor server (benchmarks/transport_floor.py)."""
-    return [sys.executable, str(HERE / "transport_floor.py"), "--http-port", str(http_port), "--grpc-port", str(grpc_port)]
+    return [
+        sys.executable,
+        str(HERE / "transport_floor.py"),
+        "--http-port",
+        str(http_port),
+        "--grpc-port",
+        str(grpc_port),
+    ]
 
 
 @contextlib.contextmanager
@@ -108,8 +127,9 @@ def running_server(command: list[str], home: Path, http_port: int, log_path: Pat
     env.update(MAAS_HOME=str(home), PYTHONPATH=f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
     if token:
         env["MAAS_TOKEN"] = token
-    ready = urllib.request.Request(f"http://127.0.0.1:{http_port}/v2/health/ready",
-                                   headers={"Authorization": f"Bearer {token}"} if token else {})
+    ready = urllib.request.Request(
+        f"http://127.0.0.1:{http_port}/v2/health/ready", headers={"Authorization": f"Bearer {token}"} if token else {}
+    )
     with open(log_path, "wb") as log:
         process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
@@ -154,12 +174,31 @@ def drive(cells: list[dict], work: Path, name: str, server_pid: int, profile_dir
     if profile_dir is not None:
         profile_dir.mkdir(parents=True, exist_ok=True)
         py_spy = Path(sys.executable).with_name("py-spy")
-        profiler = subprocess.Popen([str(py_spy), "record", "--pid", str(server_pid), "--format", "raw", "--rate", "200",
-                                     "--output", str(profile_dir / f"server-{name}.txt"), "--nonblocking"],
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        profiler = subprocess.Popen(
+            [
+                str(py_spy),
+                "record",
+                "--pid",
+                str(server_pid),
+                "--format",
+                "raw",
+                "--rate",
+                "200",
+                "--output",
+                str(profile_dir / f"server-{name}.txt"),
+                "--nonblocking",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
     try:
-        output = subprocess.run([sys.executable, str(HERE / "load_driver.py"), "--cells", str(cells_path)],
-                                env=env, capture_output=True, text=True, timeout=600)
+        output = subprocess.run(
+            [sys.executable, str(HERE / "load_driver.py"), "--cells", str(cells_path)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
     finally:
         if profiler is not None:
             profiler.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
@@ -222,11 +261,19 @@ def main() -> None:
     parser.add_argument("--transports", default=",".join(TRANSPORTS))
     parser.add_argument("--batching", default="off,on")
     parser.add_argument("--max-batch", type=int, default=32, help="max_batch_size of the batching endpoint")
-    parser.add_argument("--max-delay-ms", type=float, default=0.0,
-                        help="max_queue_delay_ms of the batching endpoint (0: batches form while runners are busy)")
+    parser.add_argument(
+        "--max-delay-ms",
+        type=float,
+        default=0.0,
+        help="max_queue_delay_ms of the batching endpoint (0: batches form while runners are busy)",
+    )
     parser.add_argument("--no-floor", action="store_true", help="skip the transport floor rows")
-    parser.add_argument("--rounds", type=int, default=1,
-                        help="repeat everything (baseline, maas serve, floor) and report medians: steadier on a busy machine")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="repeat everything (baseline, maas serve, floor) and report medians: steadier on a busy machine",
+    )
     parser.add_argument("--profile", type=Path, help="directory for py-spy collapsed stacks of the server")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
@@ -242,11 +289,22 @@ def main() -> None:
 
         def cells(transport, batchings, http_port, grpc_port, server_pid):
             return [
-                {"host": "127.0.0.1", "http_port": http_port, "grpc_port": grpc_port, "transport": transport,
-                 "endpoint": ENDPOINTS.get(batching, "mnist"), "batching": batching, "concurrency": int(concurrency),
-                 "seconds": args.seconds, "warmup_seconds": args.warmup, "max_requests": args.max_requests,
-                 "expected_path": str(work / "expected.npy"), "server_pid": server_pid}
-                for batching in batchings for concurrency in args.concurrency.split(",")
+                {
+                    "host": "127.0.0.1",
+                    "http_port": http_port,
+                    "grpc_port": grpc_port,
+                    "transport": transport,
+                    "endpoint": ENDPOINTS.get(batching, "mnist"),
+                    "batching": batching,
+                    "concurrency": int(concurrency),
+                    "seconds": args.seconds,
+                    "warmup_seconds": args.warmup,
+                    "max_requests": args.max_requests,
+                    "expected_path": str(work / "expected.npy"),
+                    "server_pid": server_pid,
+                }
+                for batching in batchings
+                for concurrency in args.concurrency.split(",")
             ]
 
         rounds = []
@@ -258,26 +316,37 @@ def main() -> None:
             else:
                 baseline = {key: [value] for key, value in baseline.items()}
             http_port, grpc_port = free_port(), free_port()
-            with running_server(maas_serve_command(http_port, grpc_port), home, http_port,
-                                work / "serve.log") as server:
+            with running_server(
+                maas_serve_command(http_port, grpc_port), home, http_port, work / "serve.log"
+            ) as server:
                 for transport in args.transports.split(","):
-                    results += drive(cells(transport, args.batching.split(","), http_port, grpc_port, server.pid),
-                                     work, transport, server.pid, args.profile)
+                    results += drive(
+                        cells(transport, args.batching.split(","), http_port, grpc_port, server.pid),
+                        work,
+                        transport,
+                        server.pid,
+                        args.profile,
+                    )
             if not args.no_floor:
                 http_port, grpc_port = free_port(), free_port()
-                with running_server(floor_command(http_port, grpc_port), home, http_port,
-                                    work / "floor.log") as server:
+                with running_server(floor_command(http_port, grpc_port), home, http_port, work / "floor.log") as server:
                     for transport in args.transports.split(","):
-                        results += drive(cells(transport, ["floor"], http_port, grpc_port, server.pid), work,
-                                         f"floor-{transport}", server.pid, args.profile)
+                        results += drive(
+                            cells(transport, ["floor"], http_port, grpc_port, server.pid),
+                            work,
+                            f"floor-{transport}",
+                            server.pid,
+                            args.profile,
+                        )
             rounds.append(results)
     load = (load_before, os.getloadavg()[0])
     baseline = {key: float(np.median(values)) for key, values in baseline.items()}
     results = median_of_rounds(rounds)
     print(format_table(results, baseline, load, args.rounds))
     if args.json:
-        args.json.write_text(json.dumps({"baseline": baseline, "results": results, "rounds": rounds,
-                                         "load_average": load}, indent=2))
+        args.json.write_text(
+            json.dumps({"baseline": baseline, "results": results, "rounds": rounds, "load_average": load}, indent=2)
+        )
 
 
 if __name__ == "__main__":

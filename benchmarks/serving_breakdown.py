@@ -38,12 +38,23 @@ def codec_costs(image: np.ndarray, probabilities: np.ndarray) -> dict[str, float
     from maas_jupyter.serving.types import InferenceResponse, Tensor
 
     response = InferenceResponse("mnist", "1", [Tensor(OUTPUT_NAME, "FP32", [1, 10], probabilities)])
-    json_body = orjson.dumps({"inputs": [{"name": INPUT_NAME, "shape": [1, 784], "datatype": "FP32",
-                                          "data": image.ravel().tolist()}]})
+    json_body = orjson.dumps(
+        {"inputs": [{"name": INPUT_NAME, "shape": [1, 784], "datatype": "FP32", "data": image.ravel().tolist()}]}
+    )
     raw = image.astype("<f4").tobytes()
-    header = orjson.dumps({"inputs": [{"name": INPUT_NAME, "shape": [1, 784], "datatype": "FP32",
-                                       "parameters": {"binary_data_size": len(raw)}}],
-                           "outputs": [{"name": OUTPUT_NAME, "parameters": {"binary_data": True}}]})
+    header = orjson.dumps(
+        {
+            "inputs": [
+                {
+                    "name": INPUT_NAME,
+                    "shape": [1, 784],
+                    "datatype": "FP32",
+                    "parameters": {"binary_data_size": len(raw)},
+                }
+            ],
+            "outputs": [{"name": OUTPUT_NAME, "parameters": {"binary_data": True}}],
+        }
+    )
     message = pb.ModelInferRequest(model_name="mnist")
     message.inputs.add(name=INPUT_NAME, datatype="FP32", shape=[1, 784])
     message.raw_input_contents.append(raw)
@@ -62,8 +73,11 @@ def codec_costs(image: np.ndarray, probabilities: np.ndarray) -> dict[str, float
         grpc_codec.decode_infer_request(parsed)
         grpc_codec.encode_infer_response(response, raw=True).SerializeToString()
 
-    return {"codec rest_json": best_us(rest_json, 500), "codec rest_binary": best_us(rest_binary),
-            "codec grpc (raw contents)": best_us(grpc_raw)}
+    return {
+        "codec rest_json": best_us(rest_json, 500),
+        "codec rest_binary": best_us(rest_binary),
+        "codec grpc (raw contents)": best_us(grpc_raw),
+    }
 
 
 def dataplane_costs(onnx_bytes: bytes, image: np.ndarray) -> dict[str, float]:

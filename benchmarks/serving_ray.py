@@ -79,8 +79,9 @@ def serving(home: Path, env_extra: dict, log_path: Path, ready_timeout_s: float)
     env = {k: v for k, v in os.environ.items() if k not in ("MAAS_TOKEN", "MAAS_BACKEND", "MAAS_RAY_ADDRESS")}
     env.update(MAAS_HOME=str(home), PYTHONPATH=f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", **env_extra)
     with open(log_path, "wb") as log:
-        process = subprocess.Popen(maas_serve_command(http_port, grpc_port), env=env, stdout=log,
-                                   stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            maas_serve_command(http_port, grpc_port), env=env, stdout=log, stderr=subprocess.STDOUT
+        )
     try:
         deadline = time.monotonic() + ready_timeout_s
         while True:
@@ -91,8 +92,9 @@ def serving(home: Path, env_extra: dict, log_path: Path, ready_timeout_s: float)
                     if answer.status == 200:
                         break
             if time.monotonic() > deadline:
-                raise RuntimeError(f"maas serve not ready after {ready_timeout_s:.0f} s:\n"
-                                   f"{log_path.read_text()[-3000:]}")
+                raise RuntimeError(
+                    f"maas serve not ready after {ready_timeout_s:.0f} s:\n{log_path.read_text()[-3000:]}"
+                )
             time.sleep(0.5)
         yield process, http_port, grpc_port
     finally:
@@ -124,7 +126,8 @@ def format_table(rows: list[dict], baseline: dict, load: tuple[float, float]) ->
         lines.append(
             f"{r['backend']:<8} {r['replicas']:>8} {r['transport']:<12} {r['concurrency']:>4} "
             f"{r['requests_per_s']:>8,.0f} {r['p50_ms']:>7.2f} {r['p99_ms']:>7.2f} {vs} {cpu:>10} "
-            f"{r['failures']:>5} {r['max_abs_diff']:>9.1e}")
+            f"{r['failures']:>5} {r['max_abs_diff']:>9.1e}"
+        )
     return "\n".join(lines)
 
 
@@ -158,11 +161,23 @@ def main() -> None:
         np.save(work / "expected.npy", session.run(None, {INPUT_NAME: sample_images(16, seed=7)})[0])
 
         def cells(transport, http_port, grpc_port, pid):
-            return [{"host": "127.0.0.1", "http_port": http_port, "grpc_port": grpc_port, "transport": transport,
-                     "endpoint": ENDPOINT, "batching": "on", "concurrency": int(c), "seconds": args.seconds,
-                     "warmup_seconds": args.warmup, "max_requests": args.max_requests,
-                     "expected_path": str(work / "expected.npy"), "server_pid": pid}
-                    for c in args.concurrency.split(",")]
+            return [
+                {
+                    "host": "127.0.0.1",
+                    "http_port": http_port,
+                    "grpc_port": grpc_port,
+                    "transport": transport,
+                    "endpoint": ENDPOINT,
+                    "batching": "on",
+                    "concurrency": int(c),
+                    "seconds": args.seconds,
+                    "warmup_seconds": args.warmup,
+                    "max_requests": args.max_requests,
+                    "expected_path": str(work / "expected.npy"),
+                    "server_pid": pid,
+                }
+                for c in args.concurrency.split(",")
+            ]
 
         def measure(label: str, replicas, env_extra: dict, ready_timeout_s: float) -> list[dict]:
             home = work / f"home-{label}"
@@ -170,8 +185,9 @@ def main() -> None:
             rows = []
             with serving(home, env_extra, work / f"serve-{label}.log", ready_timeout_s) as (process, http, grpc):
                 for transport in args.transports.split(","):
-                    for r in drive(cells(transport, http, grpc, process.pid), work, f"{label}-{transport}",
-                                   process.pid, None):
+                    for r in drive(
+                        cells(transport, http, grpc, process.pid), work, f"{label}-{transport}", process.pid, None
+                    ):
                         rows.append({**r, "backend": label.split("-")[0], "replicas": replicas or "-"})
             return rows
 
@@ -180,8 +196,9 @@ def main() -> None:
         cluster = loopback_cluster.start_cluster(num_cpus=4)
         try:
             for replicas in [int(n) for n in args.replicas.split(",")]:
-                rows += measure(f"ray-{replicas}", replicas,
-                                {"MAAS_BACKEND": "ray", "MAAS_RAY_ADDRESS": cluster.address}, 900)
+                rows += measure(
+                    f"ray-{replicas}", replicas, {"MAAS_BACKEND": "ray", "MAAS_RAY_ADDRESS": cluster.address}, 900
+                )
         finally:
             with contextlib.suppress(Exception):
                 cluster.shutdown()

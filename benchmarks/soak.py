@@ -33,8 +33,16 @@ import psutil
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from mnist_mlp import build_mnist_mlp  # noqa: E402
-from serving import (ENDPOINTS, ROOT, TRANSPORTS, free_port, maas_serve_command, prepare_home,  # noqa: E402
-                     running_server, save_expected)
+from serving import (  # noqa: E402
+    ENDPOINTS,
+    ROOT,
+    TRANSPORTS,
+    free_port,
+    maas_serve_command,
+    prepare_home,
+    running_server,
+    save_expected,
+)
 
 MIB = 1024 * 1024
 
@@ -53,9 +61,11 @@ def format_errors(errors: dict) -> str:
 
 
 def format_row(row: dict) -> str:
-    latency = (f"{row['p50_ms']:>7.2f} {row['p99_ms']:>7.2f}" if row["p50_ms"] is not None else f"{'-':>7} {'-':>7}")
-    return (f"{row['interval_end_s']:>7.1f} {row['requests_per_s']:>7,.0f} {latency} {row['rss'] / MIB:>8.1f} "
-            f"{row['fds']:>5} {row['load1']:>6.2f}  {format_errors(row['errors'])}")
+    latency = f"{row['p50_ms']:>7.2f} {row['p99_ms']:>7.2f}" if row["p50_ms"] is not None else f"{'-':>7} {'-':>7}"
+    return (
+        f"{row['interval_end_s']:>7.1f} {row['requests_per_s']:>7,.0f} {latency} {row['rss'] / MIB:>8.1f} "
+        f"{row['fds']:>5} {row['load1']:>6.2f}  {format_errors(row['errors'])}"
+    )
 
 
 def soak(cell: dict, work: Path, server: subprocess.Popen) -> tuple[list[dict], dict]:
@@ -63,15 +73,21 @@ def soak(cell: dict, work: Path, server: subprocess.Popen) -> tuple[list[dict], 
     cells_path = work / "cells-soak.json"
     cells_path.write_text(json.dumps([cell]))
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    driver = subprocess.Popen([sys.executable, str(HERE / "load_driver.py"), "--cells", str(cells_path)],
-                              env=env, stdout=subprocess.PIPE, text=True)
+    driver = subprocess.Popen(
+        [sys.executable, str(HERE / "load_driver.py"), "--cells", str(cells_path)],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     # The driver stops by itself; should it hang, it is killed well after its run should have ended.
     watchdog = threading.Timer(cell["warmup_seconds"] + cell["seconds"] + 120, driver.kill)
     watchdog.start()
     rows, result = [], None
     try:
-        print(f"{'t s':>7} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'RSS MiB':>8} {'fds':>5} {'load1':>6}  errors",
-              flush=True)
+        print(
+            f"{'t s':>7} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'RSS MiB':>8} {'fds':>5} {'load1':>6}  errors",
+            flush=True,
+        )
         for line in driver.stdout:
             if not line.startswith("{"):
                 continue
@@ -126,16 +142,23 @@ def main() -> int:
     parser.add_argument("--batching", choices=("off", "on"), default="off")
     parser.add_argument("--interval", type=float, default=5.0, help="seconds per table row")
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds of load before the measured run")
-    parser.add_argument("--max-rss-growth-mib", type=float, default=32.0,
-                        help="fail if the server's RSS grows more than this from the first interval to the end")
+    parser.add_argument(
+        "--max-rss-growth-mib",
+        type=float,
+        default=32.0,
+        help="fail if the server's RSS grows more than this from the first interval to the end",
+    )
     args = parser.parse_args()
     if not 0 < args.minutes <= 60:
         parser.error("--minutes must be above 0 and at most 60")
 
     load_before = os.getloadavg()
-    print(f"soak: maas serve (token on), {args.transport}, endpoint {ENDPOINTS[args.batching]}, "
-          f"concurrency {args.concurrency}, {args.minutes:g} min; load average before "
-          f"{' '.join(f'{v:.2f}' for v in load_before)} on {os.cpu_count()} cores", flush=True)
+    print(
+        f"soak: maas serve (token on), {args.transport}, endpoint {ENDPOINTS[args.batching]}, "
+        f"concurrency {args.concurrency}, {args.minutes:g} min; load average before "
+        f"{' '.join(f'{v:.2f}' for v in load_before)} on {os.cpu_count()} cores",
+        flush=True,
+    )
     token = secrets.token_urlsafe(32)
     try:
         with tempfile.TemporaryDirectory(prefix="maas-soak-") as tmp:
@@ -143,14 +166,30 @@ def main() -> int:
             prepare_home(work / "home", onnx_bytes, max_batch=32, max_delay_ms=0.0)
             save_expected(onnx_bytes, work / "expected.npy")
             http_port, grpc_port = free_port(), free_port()
-            with running_server(maas_serve_command(http_port, grpc_port, authenticated=True), work / "home",
-                                http_port, work / "serve.log", token=token) as server:
+            with running_server(
+                maas_serve_command(http_port, grpc_port, authenticated=True),
+                work / "home",
+                http_port,
+                work / "serve.log",
+                token=token,
+            ) as server:
                 idle = server_usage(server, work / "serve.log")
-                cell = {"host": "127.0.0.1", "http_port": http_port, "grpc_port": grpc_port,
-                        "transport": args.transport, "endpoint": ENDPOINTS[args.batching], "batching": args.batching,
-                        "concurrency": args.concurrency, "seconds": args.minutes * 60, "warmup_seconds": args.warmup,
-                        "max_requests": 10**9, "expected_path": str(work / "expected.npy"),
-                        "server_pid": server.pid, "token": token, "report_every": args.interval}
+                cell = {
+                    "host": "127.0.0.1",
+                    "http_port": http_port,
+                    "grpc_port": grpc_port,
+                    "transport": args.transport,
+                    "endpoint": ENDPOINTS[args.batching],
+                    "batching": args.batching,
+                    "concurrency": args.concurrency,
+                    "seconds": args.minutes * 60,
+                    "warmup_seconds": args.warmup,
+                    "max_requests": 10**9,
+                    "expected_path": str(work / "expected.npy"),
+                    "server_pid": server.pid,
+                    "token": token,
+                    "report_every": args.interval,
+                }
                 rows, result = soak(cell, work, server)
     except KeyboardInterrupt:
         print("\ninterrupted: the load driver and the server were stopped", file=sys.stderr)

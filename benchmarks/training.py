@@ -29,8 +29,9 @@ sys.path.insert(0, str(ROOT))
 
 def build_model(keras, initial_weights=None):
     """784 -> 128 relu -> 10 softmax, uncompiled."""
-    model = keras.Sequential([keras.Input((784,)), keras.layers.Dense(128, activation="relu"),
-                              keras.layers.Dense(10, activation="softmax")])
+    model = keras.Sequential(
+        [keras.Input((784,)), keras.layers.Dense(128, activation="relu"), keras.layers.Dense(10, activation="softmax")]
+    )
     if initial_weights is not None:
         model.set_weights(initial_weights)
     return model
@@ -45,8 +46,7 @@ def _clocks() -> tuple[float, float]:
 def plain_fit(keras, weights, data, epochs, batch_size) -> tuple[float, float]:
     (x, y), (x_val, y_val) = data
     model = build_model(keras, weights)
-    model.compile(optimizer=keras.optimizers.Adam(0.001), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+    model.compile(optimizer=keras.optimizers.Adam(0.001), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     wall, cpu = _clocks()
     model.fit(x, y, epochs=epochs, batch_size=batch_size, validation_data=(x_val, y_val), verbose=0)
     return time.perf_counter() - wall, time.process_time() - cpu
@@ -59,13 +59,24 @@ def maas_train(keras, platform, weights, data, epochs, batch_size, with_widget=T
     model = build_model(keras, weights)
     widget = LossCurveWidget(title="benchmark") if with_widget else None
     wall, cpu = _clocks()
-    result = platform.train(model, x, y, val=(x_val, y_val), epochs=epochs, batch_size=batch_size,
-                            optimizer="adam", lr=0.001, listener=widget)
+    result = platform.train(
+        model,
+        x,
+        y,
+        val=(x_val, y_val),
+        epochs=epochs,
+        batch_size=batch_size,
+        optimizer="adam",
+        lr=0.001,
+        listener=widget,
+    )
     elapsed = time.perf_counter() - wall, time.process_time() - cpu
     assert result.status == "finished", result.summary()
-    return elapsed, {"pushes": widget.push_count if widget else 0,
-                     "val_accuracy": result.history[-1].get("val_accuracy"),
-                     "steps": result.steps_completed}
+    return elapsed, {
+        "pushes": widget.push_count if widget else 0,
+        "val_accuracy": result.history[-1].get("val_accuracy"),
+        "steps": result.steps_completed,
+    }
 
 
 def main(argv=None) -> int:
@@ -74,8 +85,11 @@ def main(argv=None) -> int:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--rows", type=int, default=None, help="train on the first N rows only (quicker)")
-    parser.add_argument("--no-widget-row", action="store_true",
-                        help="also time the maas path without the widget (what the trainer alone costs)")
+    parser.add_argument(
+        "--no-widget-row",
+        action="store_true",
+        help="also time the maas path without the widget (what the trainer alone costs)",
+    )
     parser.add_argument("--no-warm-up", action="store_true", help="time the very first fit too")
     args = parser.parse_args(argv)
 
@@ -87,7 +101,7 @@ def main(argv=None) -> int:
 
     (x, y), (x_val, y_val), _ = mnist()
     if args.rows:
-        x, y = x[:args.rows], y[:args.rows]
+        x, y = x[: args.rows], y[: args.rows]
     data = ((x, y), (x_val, y_val))
     keras.utils.set_random_seed(0)
     weights = build_model(keras).get_weights()
@@ -120,25 +134,33 @@ def main(argv=None) -> int:
     plain_wall, maas_wall = statistics.median(w for w, _ in plain), statistics.median(w for w, _ in maas)
     plain_cpu, maas_cpu = statistics.median(c for _, c in plain), statistics.median(c for _, c in maas)
     print()
-    print(f"MNIST MLP 784-128-10, {len(x)} rows + {len(x_val)} validation, {args.epochs} epochs, batch "
-          f"{args.batch_size}, Adam 0.001, {args.rounds} round(s), median; {os.cpu_count()} CPUs, "
-          f"load {os.getloadavg()[0]:.2f}")
+    print(
+        f"MNIST MLP 784-128-10, {len(x)} rows + {len(x_val)} validation, {args.epochs} epochs, batch "
+        f"{args.batch_size}, Adam 0.001, {args.rounds} round(s), median; {os.cpu_count()} CPUs, "
+        f"load {os.getloadavg()[0]:.2f}"
+    )
     print(f"{'path':44s} {'wall s':>8s} {'ratio':>7s} {'cpu s':>8s} {'ratio':>7s}")
     print(f"{'model.fit (verbose=0)':44s} {plain_wall:8.2f} {1.0:7.3f} {plain_cpu:8.2f} {1.0:7.3f}")
-    print(f"{'maas train + live curve widget (headless)':44s} {maas_wall:8.2f} {maas_wall / plain_wall:7.3f} "
-          f"{maas_cpu:8.2f} {maas_cpu / plain_cpu:7.3f}")
+    print(
+        f"{'maas train + live curve widget (headless)':44s} {maas_wall:8.2f} {maas_wall / plain_wall:7.3f} "
+        f"{maas_cpu:8.2f} {maas_cpu / plain_cpu:7.3f}"
+    )
     if bare:
         bare_wall, bare_cpu = statistics.median(w for w, _ in bare), statistics.median(c for _, c in bare)
-        print(f"{'maas train, no widget':44s} {bare_wall:8.2f} {bare_wall / plain_wall:7.3f} "
-              f"{bare_cpu:8.2f} {bare_cpu / plain_cpu:7.3f}")
+        print(
+            f"{'maas train, no widget':44s} {bare_wall:8.2f} {bare_wall / plain_wall:7.3f} "
+            f"{bare_cpu:8.2f} {bare_cpu / plain_cpu:7.3f}"
+        )
     # Each round timed both paths minutes apart at most: the median of the rounds' own ratios is less
     # moved by a slow spell of the machine than the ratio of the medians.
     paired_wall = statistics.median(m[0] / p[0] for m, p in zip(maas, plain))
     paired_cpu = statistics.median(m[1] / p[1] for m, p in zip(maas, plain))
     print(f"{'median of the per-round ratios':44s} {'':8s} {paired_wall:7.3f} {'':8s} {paired_cpu:7.3f}")
-    print(f"overhead: wall {100 * (maas_wall / plain_wall - 1):+.1f}%, cpu {100 * (maas_cpu / plain_cpu - 1):+.1f}%  "
-          f"(widget pushes: {details.get('pushes')}, "
-          f"steps: {details.get('steps')}, val_accuracy: {details.get('val_accuracy'):.4f})")
+    print(
+        f"overhead: wall {100 * (maas_wall / plain_wall - 1):+.1f}%, cpu {100 * (maas_cpu / plain_cpu - 1):+.1f}%  "
+        f"(widget pushes: {details.get('pushes')}, "
+        f"steps: {details.get('steps')}, val_accuracy: {details.get('val_accuracy'):.4f})"
+    )
     return 0
 
 

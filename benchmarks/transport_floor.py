@@ -24,8 +24,10 @@ from mnist_mlp import INPUT_NAME, OUTPUT_NAME, build_mnist_mlp  # noqa: E402
 
 from maas_jupyter.serving.types import InferenceResponse, Tensor  # noqa: E402
 
-SIGNATURE = {"inputs": [{"name": INPUT_NAME, "datatype": "FP32", "shape": [-1, 784]}],
-             "outputs": [{"name": OUTPUT_NAME, "datatype": "FP32", "shape": [-1, 10]}]}
+SIGNATURE = {
+    "inputs": [{"name": INPUT_NAME, "datatype": "FP32", "shape": [-1, 784]}],
+    "outputs": [{"name": OUTPUT_NAME, "datatype": "FP32", "shape": [-1, 10]}],
+}
 
 
 class InlineDataPlane:
@@ -67,9 +69,9 @@ async def serve(http_port: int, grpc_port: int) -> None:
     """REST and gRPC on 127.0.0.1 until SIGTERM/SIGINT."""
     from tornado.httpserver import HTTPServer
 
-    from maas_jupyter.serving.grpc_server import start_grpc_server
     from maas_jupyter.security.authentication import Authenticator
     from maas_jupyter.security.request_policy import RequestPolicy
+    from maas_jupyter.serving.grpc_server import start_grpc_server
     from maas_jupyter.serving.rest import make_application
 
     dataplane = InlineDataPlane(build_mnist_mlp())

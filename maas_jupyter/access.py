@@ -30,7 +30,7 @@ class Access:
         """The REST header as gRPC metadata (lower-case keys, as gRPC requires)."""
         return {k.lower(): v for k, v in self.headers.items()}
 
-    def endpoint(self, name: str) -> "EndpointAccess":
+    def endpoint(self, name: str) -> EndpointAccess:
         return EndpointAccess(**{k: getattr(self, k) for k in self.__dataclass_fields__}, model=name)
 
 

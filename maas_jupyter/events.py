@@ -19,7 +19,8 @@ import collections
 import itertools
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 DEFAULT_BUFFER = 10_000
 
@@ -27,7 +28,7 @@ DEFAULT_BUFFER = 10_000
 class Subscription:
     """One reader's view of the bus: a bounded buffer usable from threads and from asyncio."""
 
-    def __init__(self, bus: "EventBus", accept: Callable[[dict], bool] | None, buffer: int):
+    def __init__(self, bus: EventBus, accept: Callable[[dict], bool] | None, buffer: int):
         self._bus = bus
         self._accept = accept
         self._events: collections.deque[dict] = collections.deque(maxlen=buffer)
@@ -69,7 +70,7 @@ class Subscription:
             self._events.clear()
             return events
 
-    def __aiter__(self) -> "Subscription":
+    def __aiter__(self) -> Subscription:
         return self
 
     async def __anext__(self) -> dict:
@@ -96,7 +97,7 @@ class Subscription:
             except RuntimeError:
                 pass
 
-    def __enter__(self) -> "Subscription":
+    def __enter__(self) -> Subscription:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -13,11 +13,26 @@ from urllib.parse import quote
 
 import requests
 
-from .errors import (Conflict, InsufficientStorage, InvalidInput, MaasError, NotFound, PayloadTooLarge,
-                     Unavailable, UnsupportedMediaType)
+from .errors import (
+    Conflict,
+    InsufficientStorage,
+    InvalidInput,
+    MaasError,
+    NotFound,
+    PayloadTooLarge,
+    Unavailable,
+    UnsupportedMediaType,
+)
 
-_BY_STATUS = {400: InvalidInput, 404: NotFound, 409: Conflict, 413: PayloadTooLarge, 415: UnsupportedMediaType,
-              503: Unavailable, 507: InsufficientStorage}
+_BY_STATUS = {
+    400: InvalidInput,
+    404: NotFound,
+    409: Conflict,
+    413: PayloadTooLarge,
+    415: UnsupportedMediaType,
+    503: Unavailable,
+    507: InsufficientStorage,
+}
 
 
 class HttpError(MaasError):

@@ -15,7 +15,9 @@ def check_name(value: object, what: str = "name") -> str:
     if not isinstance(value, str) or value == "":
         raise InvalidInput(f"{what} must be a non-empty string")
     if len(value) > MAX_NAME_LENGTH:
-        raise InvalidInput(f"{what} {value[:20]!r}… is {len(value)} characters long; at most {MAX_NAME_LENGTH} are allowed")
+        raise InvalidInput(
+            f"{what} {value[:20]!r}… is {len(value)} characters long; at most {MAX_NAME_LENGTH} are allowed"
+        )
     if not _NAME.fullmatch(value):
         raise InvalidInput(
             f"{what} {value!r} is not allowed: use letters, digits, '-', '_' and '.', not starting with '.'"

@@ -37,12 +37,19 @@ def reference() -> str:
     from maas_jupyter.magics.commands import COMMANDS as TABLE
 
     names = sorted(TABLE)
-    lines = [START, "", "## Magic reference", "",
-             "`%load_ext maas_jupyter`, then `%maas COMMAND ARGS` (`%%maas job` is a cell magic). "
-             "`%maas help` lists the commands and `%maas COMMAND --help` prints what is below. "
-             "Listings return pandas DataFrames; `NAME@V` is a version number or an alias; "
-             "`X`, `Y` and `MODEL` are names (or expressions such as `x_test[:5]`) in the notebook.", "",
-             "| command | what it does |", "| --- | --- |"]
+    lines = [
+        START,
+        "",
+        "## Magic reference",
+        "",
+        "`%load_ext maas_jupyter`, then `%maas COMMAND ARGS` (`%%maas job` is a cell magic). "
+        "`%maas help` lists the commands and `%maas COMMAND --help` prints what is below. "
+        "Listings return pandas DataFrames; `NAME@V` is a version number or an alias; "
+        "`X`, `Y` and `MODEL` are names (or expressions such as `x_test[:5]`) in the notebook.",
+        "",
+        "| command | what it does |",
+        "| --- | --- |",
+    ]
     for name in names:
         command = TABLE[name]
         magic = f"{'%%' if command.cell else '%'}maas {name}"
@@ -67,7 +74,7 @@ def readme_section(text: str) -> str | None:
     start, end = text.find(START), text.find(END)
     if start < 0 or end < start:
         return None
-    return text[start:end + len(END)] + "\n"
+    return text[start : end + len(END)] + "\n"
 
 
 def write(path: Path = README) -> None:

@@ -94,7 +94,7 @@ class Generator:
             f"/** {self.schema['description']} */",
             f"export type {self.schema['title']} = {self.type_of(self.schema)};",
             "",
-            "/** Every \"type\" of a MaasEvent. */",
+            '/** Every "type" of a MaasEvent. */',
             f"export const EVENT_TYPES: ReadonlyArray<{self.schema['title']}['type']> = "
             f"{json.dumps(self.event_types(self.schema['oneOf']))};",
             "",
@@ -111,8 +111,10 @@ def main(argv: list[str]) -> int:
         TARGET.write_text(text)
     elif "--check" in argv:
         if not TARGET.exists() or TARGET.read_text() != text:
-            print(f"{TARGET.relative_to(ROOT)} is not what the schema makes: run "
-                  "python scripts/make_event_types.py --write")
+            print(
+                f"{TARGET.relative_to(ROOT)} is not what the schema makes: run "
+                "python scripts/make_event_types.py --write"
+            )
             return 1
     else:
         sys.stdout.write(text)

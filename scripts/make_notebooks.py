@@ -30,14 +30,14 @@ def code(text: str):
 
 # Where this notebook's endpoints answer and the header that authorises a call: Jupyter's own token
 # inside JupyterLab, the kernel's private serving process in a kernel without a server.
-CONNECT = textwrap.dedent('''
+CONNECT = textwrap.dedent("""
     import maas_jupyter
 
     maas_info = %maas info
     server = maas_jupyter.connection()
     rest, api, auth = server.rest, server.api, server.headers   # V2 REST base, management API, header
     print("mode:", maas_info.loc["mode", "value"], "| V2 REST:", rest)
-''').strip()
+""").strip()
 
 
 def quickstart():
@@ -584,7 +584,9 @@ def bring_your_own_onnx():
             print(f"{len(digits_onnx)} bytes")
         """),
         md("## Register, deploy, call"),
-        md("ONNX bytes in a variable (or the path of an `.onnx` file) register as they are; the signature is read from the graph."),
+        md(
+            "ONNX bytes in a variable (or the path of an `.onnx` file) register as they are; the signature is read from the graph."
+        ),
         code("""
             %maas register digits_onnx --name digits --description "softmax regression, numpy + onnx.helper"
             versions = %maas versions digits
@@ -606,14 +608,18 @@ def bring_your_own_onnx():
             print(f"served accuracy {served_accuracy:.3f}")
         """),
         md("The V2 REST route, with `requests`:"),
-        code(CONNECT + "\n\n" + textwrap.dedent("""
+        code(
+            CONNECT
+            + "\n\n"
+            + textwrap.dedent("""
             import requests
 
             body = {"inputs": [{"name": "pixels", "shape": [2, 64], "datatype": "FP32", "data": x_test[:2].tolist()}]}
             reply = requests.post(f"{rest}/models/digits/infer", json=body, headers=auth, timeout=30)
             print(reply.status_code, reply.json()["outputs"][0]["name"], reply.json()["outputs"][0]["shape"])
             assert reply.status_code == 200
-        """)),
+        """)
+        ),
         md("""
             ## A bad request
 
@@ -663,10 +669,13 @@ BUILDERS = {
 
 def build(key: str) -> Path:
     filename, cells = BUILDERS[key]
-    notebook = new_notebook(cells=cells(), metadata={
-        "kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"},
-        "language_info": {"name": "python"},
-    })
+    notebook = new_notebook(
+        cells=cells(),
+        metadata={
+            "kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"},
+            "language_info": {"name": "python"},
+        },
+    )
     nbformat.validate(notebook)
     path = NOTEBOOKS / filename
     path.parent.mkdir(exist_ok=True)

@@ -1,6 +1,6 @@
 """Execute notebooks top to bottom with nbclient, headless, and save them with their outputs.
 
-    python scripts/run_notebook.py notebooks/01-quickstart.ipynb [more.ipynb ...] [--no-save]
+python scripts/run_notebook.py notebooks/01-quickstart.ipynb [more.ipynb ...] [--no-save]
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ def run(path: Path, save: bool = True, timeout: int = 600) -> float:
     """Run one notebook in its own folder; raises CellExecutionError on the first failing cell."""
     notebook = nbformat.read(path, as_version=4)
     started = time.monotonic()
-    NotebookClient(notebook, timeout=timeout, kernel_name="python3",
-                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    NotebookClient(
+        notebook, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+    ).execute()
     if save:
         nbformat.write(notebook, path)
     return time.monotonic() - started

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from tornado import web
 
 from . import deployments, jobs, keys, monitoring, registry
@@ -12,17 +14,19 @@ from .openapi import OpenApiHandler
 AREAS = {"registry": registry, "deployments": deployments, "jobs": jobs, "monitoring": monitoring, "keys": keys}
 
 
-def routes(exclude: set[str] = frozenset()) -> list[tuple[str, type[ApiHandler]]]:
+def routes(exclude: Collection[str] = frozenset()) -> list[tuple[str, type[ApiHandler]]]:
     """Every management route of the areas (less `exclude`), and the OpenAPI document of them all (a
     server that leaves an area to another process still answers for it, through a proxy)."""
     every = [route for module in AREAS.values() for route in module.ROUTES]
     document = type("OpenApiHandler", (OpenApiHandler,), {"routes": tuple(every)})
     return [route for area, module in AREAS.items() if area not in exclude for route in module.ROUTES] + [
-        (r"openapi\.json", document)]
+        (r"openapi\.json", document)
+    ]
 
 
-def mount(prefix: str, face: type | None = None, exclude: set[str] = frozenset()
-          ) -> list[tuple[str, type[web.RequestHandler]]]:
+def mount(
+    prefix: str, face: type | None = None, exclude: Collection[str] = frozenset()
+) -> list[tuple[str, type[web.RequestHandler]]]:
     """Routes under `prefix` (ending in '/'), each handler mixed with the face's base class next
     in the MRO (Jupyter's APIHandler, or the bearer-token check of `maas serve`)."""
     mounted = []

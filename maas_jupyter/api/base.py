@@ -96,9 +96,19 @@ def only_fields(body: dict, allowed: set[str]) -> None:
 
 
 def _code_for(status: int) -> str:
-    return {400: "invalid_input", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-            409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type", 431: "headers_too_large",
-            503: "unavailable", 507: "insufficient_storage"}.get(status, "error")
+    return {
+        400: "invalid_input",
+        401: "unauthorized",
+        403: "forbidden",
+        404: "not_found",
+        405: "method_not_allowed",
+        409: "conflict",
+        413: "payload_too_large",
+        415: "unsupported_media_type",
+        431: "headers_too_large",
+        503: "unavailable",
+        507: "insufficient_storage",
+    }.get(status, "error")
 
 
 class NotFoundHandler(ApiHandler):

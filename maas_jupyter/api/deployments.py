@@ -20,8 +20,6 @@ NAME = r"(?P<name>[^/]+)"
 _CHANGE_FIELDS = {"version", "max_batch_size", "max_queue_delay_ms", "canary", "reason", *SCALING_FIELDS}
 
 
-
-
 def _reason(body: dict) -> str:
     reason = body.get("reason", "")
     if not isinstance(reason, str):
@@ -59,12 +57,21 @@ class DeploymentsHandler(ApiHandler):
 
         def change():
             if canary is None or not existed:
-                state = deploy_scaled(deployments, name, model, body.get("version"), scaling_options(body),
-                                      max_batch_size=body.get("max_batch_size"),
-                                      max_queue_delay_ms=body.get("max_queue_delay_ms"), actor=actor, reason=reason)
+                state = deploy_scaled(
+                    deployments,
+                    name,
+                    model,
+                    body.get("version"),
+                    scaling_options(body),
+                    max_batch_size=body.get("max_batch_size"),
+                    max_queue_delay_ms=body.get("max_queue_delay_ms"),
+                    actor=actor,
+                    reason=reason,
+                )
             if canary is not None:
-                state = deployments.canary(name, canary.get("version"), canary["weight"], model=model, actor=actor,
-                                           reason=reason)
+                state = deployments.canary(
+                    name, canary.get("version"), canary["weight"], model=model, actor=actor, reason=reason
+                )
             return state
 
         state = await asyncio.to_thread(change)
@@ -89,19 +96,36 @@ class DeploymentHandler(ApiHandler):
         def change():
             state = deployments.get(name)
             if "version" in body or scaling_options(body):  # scaling alone rescales in place (ray backend)
-                state = deploy_scaled(deployments, name, state["model"], body.get("version", state["version"]),
-                                      scaling_options(body), actor=actor, reason=reason)
+                state = deploy_scaled(
+                    deployments,
+                    name,
+                    state["model"],
+                    body.get("version", state["version"]),
+                    scaling_options(body),
+                    actor=actor,
+                    reason=reason,
+                )
             if "max_batch_size" in body or "max_queue_delay_ms" in body:
-                state = deployments.update(name, max_batch_size=body.get("max_batch_size"),
-                                           max_queue_delay_ms=body.get("max_queue_delay_ms"), actor=actor)
+                state = deployments.update(
+                    name,
+                    max_batch_size=body.get("max_batch_size"),
+                    max_queue_delay_ms=body.get("max_queue_delay_ms"),
+                    actor=actor,
+                )
             if "canary" in body:
                 if body["canary"] is None:
                     state = deployments.cancel_canary(name, actor=actor, reason=reason)
                 else:
                     canary = _canary(body["canary"])
                     if "version" in canary:
-                        state = deployments.canary(name, canary["version"], canary["weight"],
-                                                   model=canary.get("model"), actor=actor, reason=reason)
+                        state = deployments.canary(
+                            name,
+                            canary["version"],
+                            canary["weight"],
+                            model=canary.get("model"),
+                            actor=actor,
+                            reason=reason,
+                        )
                     else:
                         state = deployments.update(name, canary_weight=canary["weight"], actor=actor, reason=reason)
             return state
@@ -122,8 +146,9 @@ class RollbackHandler(ApiHandler):
         """{"reason"?}: drop the canary if there is one, else return to the previous version."""
         body = self.read_json()
         only_fields(body, {"reason"})
-        self.write_json(await asyncio.to_thread(self.platform.deployments.rollback, name, actor=self.actor,
-                                                reason=_reason(body)))
+        self.write_json(
+            await asyncio.to_thread(self.platform.deployments.rollback, name, actor=self.actor, reason=_reason(body))
+        )
 
 
 class PromoteHandler(ApiHandler):
@@ -131,8 +156,9 @@ class PromoteHandler(ApiHandler):
         """{"reason"?}: the canary becomes the primary version (409 without a canary)."""
         body = self.read_json()
         only_fields(body, {"reason"})
-        self.write_json(await asyncio.to_thread(self.platform.deployments.promote, name, actor=self.actor,
-                                                reason=_reason(body)))
+        self.write_json(
+            await asyncio.to_thread(self.platform.deployments.promote, name, actor=self.actor, reason=_reason(body))
+        )
 
 
 ROUTES = [

@@ -25,8 +25,9 @@ class KeysHandler(ApiHandler):
         only_fields(body, {"endpoints", "description"})
         if "endpoints" not in body:
             raise InvalidInput('a key needs "endpoints": the endpoint names it may call, or "*"')
-        self.write_json(self.platform.keys.create(body["endpoints"], body.get("description", ""), self.actor or ""),
-                        status=201)
+        self.write_json(
+            self.platform.keys.create(body["endpoints"], body.get("description", ""), self.actor or ""), status=201
+        )
 
 
 class KeyHandler(ApiHandler):

@@ -69,9 +69,14 @@ class SloHandler(ApiHandler):
         monitor = self.platform.monitor
         guard = monitor.guard
         rollbacks = [r for r in (guard.rollbacks if guard is not None else []) if r["endpoint"] == name]
-        self.write_json({"bounds": monitor.canary_bounds(name).to_dict(), "rollbacks": rollbacks,
-                         "guard_running": guard is not None,
-                         "evaluation": guard.evaluation(name) if guard is not None else None})
+        self.write_json(
+            {
+                "bounds": monitor.canary_bounds(name).to_dict(),
+                "rollbacks": rollbacks,
+                "guard_running": guard is not None,
+                "evaluation": guard.evaluation(name) if guard is not None else None,
+            }
+        )
 
     def put(self, name):
         """Change some bounds ({"max_failure_rate"?, "max_p99_ratio"?, "window_s"?, "min_requests"?,

@@ -24,8 +24,9 @@ class InfoHandler(ApiHandler):
 class ModelsHandler(ApiHandler):
     def get(self):
         """A page of models (?offset=&limit=)."""
-        self.write_json(self.platform.registry.list_models(self.int_argument("offset", 0),
-                                                           self.int_argument("limit", 100)))
+        self.write_json(
+            self.platform.registry.list_models(self.int_argument("offset", 0), self.int_argument("limit", 100))
+        )
 
     def post(self):
         """Create a model: {"name", "description"?, "tags"?}."""
@@ -59,8 +60,9 @@ class VersionsHandler(UploadHandler):
 
     def get(self, name):
         """A page of a model's versions, oldest first."""
-        self.write_json(self.platform.registry.list_versions(name, self.int_argument("offset", 0),
-                                                             self.int_argument("limit", 100)))
+        self.write_json(
+            self.platform.registry.list_versions(name, self.int_argument("offset", 0), self.int_argument("limit", 100))
+        )
 
     async def post(self, name):
         """Register the next version from an uploaded ONNX file.
@@ -81,19 +83,29 @@ class VersionsHandler(UploadHandler):
             metadata = json_object(fields.get("metadata", [b"{}"])[0], "the metadata field")
         else:
             onnx_bytes, keras_bytes = body, None
-            metadata = {k: self.get_query_argument(k) for k in ("description", "alias")
-                        if self.get_query_argument(k, None) is not None}
+            metadata = {
+                k: self.get_query_argument(k)
+                for k in ("description", "alias")
+                if self.get_query_argument(k, None) is not None
+            }
         for part in (onnx_bytes, keras_bytes or b""):
             if len(part) > limit:
                 raise PayloadTooLarge(f"the upload is {len(part)} bytes; the limit is {limit} bytes")
-        only_fields(metadata, {"description", "alias", "tags", "metrics", "params", "run_id", "parent_version", "source"})
+        only_fields(
+            metadata, {"description", "alias", "tags", "metrics", "params", "run_id", "parent_version", "source"}
+        )
         source = metadata.pop("source", "onnx" if keras_bytes is None else "keras")
         if source not in ("onnx", "keras"):
             raise InvalidInput("source must be 'onnx' or 'keras'")
         # Parsing and checking a large ONNX file takes a while: keep the server's loop free.
         version = await asyncio.to_thread(
-            self.platform.registry.register_onnx, name, onnx_bytes, keras_bytes=keras_bytes, actor=self.actor,
-            source=source, **metadata,
+            self.platform.registry.register_onnx,
+            name,
+            onnx_bytes,
+            keras_bytes=keras_bytes,
+            actor=self.actor,
+            source=source,
+            **metadata,
         )
         self.set_header("Location", f"{self.request.path.rstrip('/')}/{version['version']}")
         self.write_json(version, 201)
@@ -144,8 +156,9 @@ class AliasHandler(ApiHandler):
         ref = parse_version_ref(body["version"])
         if ref is None:
             raise InvalidInput("the body's 'version' must name a version")
-        self.write_json(self.platform.registry.set_alias(name, alias, ref, actor=self.actor,
-                                                         reason=str(body.get("reason", ""))))
+        self.write_json(
+            self.platform.registry.set_alias(name, alias, ref, actor=self.actor, reason=str(body.get("reason", "")))
+        )
 
     def delete(self, name, alias):
         """Remove the alias."""
@@ -158,8 +171,6 @@ class HistoryHandler(ApiHandler):
     def get(self, name):
         """Every change of a model's aliases or of what an endpoint served, oldest first."""
         self.write_json({"items": self.platform.registry.history(name, self.int_argument("limit", 1000))})
-
-
 
 
 ROUTES = [

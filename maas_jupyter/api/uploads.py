@@ -5,8 +5,10 @@ it arrives (413 with the limit), and parsed here, so a malformed multipart body 
 from __future__ import annotations
 
 import inspect
+from typing import cast
 
 from tornado import httputil, web
+from tornado.http1connection import HTTP1Connection
 
 from ..errors import InvalidInput, PayloadTooLarge
 from ..names import parse_number
@@ -41,7 +43,7 @@ class UploadHandler(ApiHandler):
         if declared > limit + UPLOAD_FRAMING_BYTES:
             raise PayloadTooLarge(f"the upload is {declared} bytes; the limit is {limit} bytes")
         # Above tornado's own limit the connection would be cut with an empty 400: allow this upload's size.
-        self.request.connection.set_max_body_size(limit + UPLOAD_FRAMING_BYTES)
+        cast(HTTP1Connection, self.request.connection).set_max_body_size(limit + UPLOAD_FRAMING_BYTES)
 
     def data_received(self, chunk: bytes) -> None:
         self._received += len(chunk)

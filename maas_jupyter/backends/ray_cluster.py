@@ -6,27 +6,36 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from typing import Any
 
 log = logging.getLogger("maas.ray")
 
 _lock = threading.Lock()
 
 
-def connect(address: str | None) -> None:
-    """ray.init once per process (address None: start a single-node cluster on loopback), then Serve
-    with proxies disabled. Idempotent."""
+def join(address: str | None) -> None:
+    """ray.init once per process (address None: start a private single-node cluster on loopback, no
+    dashboard), without Serve: jobs need none. Idempotent."""
     import ray
-    from ray import serve
 
     with _lock:
-        if not ray.is_initialized():
-            os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-            os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-            options = {"namespace": "maas", "logging_level": logging.WARNING, "log_to_driver": False}
-            if address:
-                ray.init(address=address, **options)
-            else:  # a private cluster of this machine: loopback, no dashboard
-                ray.init(include_dashboard=False, _node_ip_address="127.0.0.1", **options)
+        if ray.is_initialized():
+            return
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+        options: dict[str, Any] = {"namespace": "maas", "logging_level": logging.WARNING, "log_to_driver": False}
+        if address:
+            ray.init(address=address, **options)
+        else:
+            ray.init(include_dashboard=False, _node_ip_address="127.0.0.1", **options)
+
+
+def connect(address: str | None) -> None:
+    """join the cluster, then start Serve with proxies disabled (endpoints). Idempotent."""
+    from ray import serve
+
+    join(address)
+    with _lock:
         serve.start(proxy_location="Disabled")
 
 
@@ -34,8 +43,15 @@ def nodes() -> list[dict]:
     """The cluster's nodes: id, address, alive, CPUs."""
     import ray
 
-    return [{"node_id": n["NodeID"], "address": n["NodeManagerAddress"], "alive": bool(n["Alive"]),
-             "cpus": n.get("Resources", {}).get("CPU", 0)} for n in ray.nodes()]
+    return [
+        {
+            "node_id": n["NodeID"],
+            "address": n["NodeManagerAddress"],
+            "alive": bool(n["Alive"]),
+            "cpus": n.get("Resources", {}).get("CPU", 0),
+        }
+        for n in ray.nodes()
+    ]
 
 
 def replica_states(app_name: str) -> dict[str, int]:

@@ -110,12 +110,30 @@ class RayDeployments(Deployments):
         save_scaling(self.db, name, merged)
         return True
 
-    def deploy(self, name: str, model: str, version=None, *, replicas=None, min_replicas=None, max_replicas=None,
-               target_ongoing_requests=None, cpus=None, **options) -> dict:
+    def deploy(
+        self,
+        name: str,
+        model: str,
+        version=None,
+        *,
+        replicas=None,
+        min_replicas=None,
+        max_replicas=None,
+        target_ongoing_requests=None,
+        cpus=None,
+        **options,
+    ) -> dict:
         """Deployments.deploy plus the scaling of the endpoint's Serve deployments; changing only the
         scaling of an endpoint rescales its live deployments in place."""
-        scaling = check_scaling({"replicas": replicas, "min_replicas": min_replicas, "max_replicas": max_replicas,
-                                 "target_ongoing_requests": target_ongoing_requests, "cpus": cpus})
+        scaling = check_scaling(
+            {
+                "replicas": replicas,
+                "min_replicas": min_replicas,
+                "max_replicas": max_replicas,
+                "target_ongoing_requests": target_ongoing_requests,
+                "cpus": cpus,
+            }
+        )
         with self._lock:
             changed = self._set_scaling(name, scaling)
             state = self._deploy_on_ray(name, model, version, **options)
@@ -143,8 +161,15 @@ class RayDeployments(Deployments):
             return
         for rt in endpoint.runtimes():
             if isinstance(rt, RayRuntime) and rt.ready:
-                self._run_application(rt.app_name, rt.model, rt.version, rt.blob_ref, rt.signature, name,
-                                      getattr(rt, "batching", None) or self._batching_of(endpoint))
+                self._run_application(
+                    rt.app_name,
+                    rt.model,
+                    rt.version,
+                    rt.blob_ref,
+                    rt.signature,
+                    name,
+                    getattr(rt, "batching", None) or self._batching_of(endpoint),
+                )
 
     canary = _for_endpoint(Deployments.canary)
     rollback = _for_endpoint(Deployments.rollback)
@@ -194,8 +219,9 @@ class RayDeployments(Deployments):
 
         from .ray_replica import build_application
 
-        app = build_application(model, number, blob_ref, signature, self.scaling(endpoint_name), batching,
-                                self.intra_op_threads)
+        app = build_application(
+            model, number, blob_ref, signature, self.scaling(endpoint_name), batching, self.intra_op_threads
+        )
         # route_prefix=None: no HTTP route (there is no proxy either); serve.run waits for the replicas.
         return serve.run(app, name=app_name, route_prefix=None, blocking=False)
 
@@ -217,7 +243,7 @@ class RayDeployments(Deployments):
             raise Unavailable(f"{model}@{number} failed to start on Ray: {reason}") from None
         output_names = [spec["name"] for spec in signature["outputs"]]
         runtime = RayRuntime(model, number, signature, app_name, handle, blob_ref, output_names, self._closed)
-        runtime.configure_batching(batching["max_batch_size"], batching["max_queue_delay_ms"])
+        runtime.configure_batching(int(batching["max_batch_size"]), batching["max_queue_delay_ms"])
         try:  # the first request must not be the one that pays for a cold replica
             outputs = runtime.run_now(_warmup_feed(signature, 1))
             runtime.output_names = [n for n in output_names if n in outputs] or list(outputs)
@@ -231,8 +257,9 @@ class RayDeployments(Deployments):
         super()._configure(endpoint, max_batch_size, max_queue_delay_ms)
         for rt in endpoint.runtimes():  # batching lives in the replicas: update their user_config
             if isinstance(rt, RayRuntime) and rt.ready:
-                self._run_application(rt.app_name, rt.model, rt.version, rt.blob_ref, rt.signature, endpoint.name,
-                                      rt.batching)
+                self._run_application(
+                    rt.app_name, rt.model, rt.version, rt.blob_ref, rt.signature, endpoint.name, rt.batching
+                )
 
     def _closed(self, runtime: RayRuntime) -> None:
         ray_cluster.delete_application(runtime.app_name)
@@ -260,10 +287,16 @@ class RayDeployments(Deployments):
         endpoints = {}
         for name, endpoint in sorted(self._endpoints.items()):
             r = endpoint.routes
-            endpoints[name] = [{"version": rt.version, "role": role, "application": rt.app_name,
-                                "replicas": ray_cluster.replica_states(rt.app_name)}
-                               for role, rt in (("primary", r.primary), ("canary", r.canary), ("previous", r.previous))
-                               if isinstance(rt, RayRuntime)]
+            endpoints[name] = [
+                {
+                    "version": rt.version,
+                    "role": role,
+                    "application": rt.app_name,
+                    "replicas": ray_cluster.replica_states(rt.app_name),
+                }
+                for role, rt in (("primary", r.primary), ("canary", r.canary), ("previous", r.previous))
+                if isinstance(rt, RayRuntime)
+            ]
         info["endpoints"] = endpoints
         info["scaling"] = {name: self.scaling(name) for name in endpoints}
         return info

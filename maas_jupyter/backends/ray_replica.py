@@ -24,11 +24,17 @@ class ModelReplica:
         onnx_bytes = ray.get(blob[0])
         threads = int(options.get("inference_threads") or 2)
         self._executor = ThreadPoolExecutor(threads, thread_name_prefix="maas-replica")
-        self.runtime = load_runtime(model, version, onnx_bytes, signature, executor=self._executor,
-                                    intra_op_threads=int(options.get("intra_op_threads", 1)),
-                                    max_batch_size=int(options["max_batch_size"]),
-                                    max_queue_delay_ms=float(options["max_queue_delay_ms"]),
-                                    max_concurrent_runs=threads)
+        self.runtime = load_runtime(
+            model,
+            version,
+            onnx_bytes,
+            signature,
+            executor=self._executor,
+            intra_op_threads=int(options.get("intra_op_threads", 1)),
+            max_batch_size=int(options["max_batch_size"]),
+            max_queue_delay_ms=float(options["max_queue_delay_ms"]),
+            max_concurrent_runs=threads,
+        )
 
     def reconfigure(self, config: dict) -> None:
         """Serve's user_config: batching settings change on live replicas without a restart."""
@@ -54,16 +60,23 @@ class ModelReplica:
             executor.shutdown(wait=False)
 
 
-def build_application(model: str, version: int, blob_ref, signature: dict, scaling: dict, batching: dict,
-                      intra_op_threads: int = 1):
+def build_application(
+    model: str, version: int, blob_ref, signature: dict, scaling: dict, batching: dict, intra_op_threads: int = 1
+):
     """The bound Serve application of model@version with `scaling` (replicas or autoscaling bounds)."""
     from ray import serve
 
     cpus = float(scaling.get("cpus", 1))
-    options = {"max_ongoing_requests": MAX_ONGOING_REQUESTS, "ray_actor_options": {"num_cpus": cpus},
-               "user_config": dict(batching), "name": "model",
-               # A replica that fails its health check is replaced; a killed one is restarted at once.
-               "health_check_period_s": 2, "health_check_timeout_s": 30, "graceful_shutdown_timeout_s": 5}
+    options = {
+        "max_ongoing_requests": MAX_ONGOING_REQUESTS,
+        "ray_actor_options": {"num_cpus": cpus},
+        "user_config": dict(batching),
+        "name": "model",
+        # A replica that fails its health check is replaced; a killed one is restarted at once.
+        "health_check_period_s": 2,
+        "health_check_timeout_s": 30,
+        "graceful_shutdown_timeout_s": 5,
+    }
     if scaling.get("min_replicas") is not None or scaling.get("max_replicas") is not None:
         options["autoscaling_config"] = {
             "min_replicas": int(scaling.get("min_replicas") or 1),
@@ -73,7 +86,10 @@ def build_application(model: str, version: int, blob_ref, signature: dict, scali
         }
     else:
         options["num_replicas"] = int(scaling.get("replicas", 1))
-    replica_options = {"inference_threads": max(1, int(round(cpus)) or 1) + 1, "intra_op_threads": intra_op_threads,
-                       **batching}
-    deployment = serve.deployment(ModelReplica).options(**options)
+    replica_options = {
+        "inference_threads": max(1, int(round(cpus)) or 1) + 1,
+        "intra_op_threads": intra_op_threads,
+        **batching,
+    }
+    deployment = serve.deployment(ModelReplica).options(**options)  # type: ignore[attr-defined]  # typed as a decorator factory; called on a class it is a Deployment
     return deployment.bind(model, version, [blob_ref], signature, replica_options)

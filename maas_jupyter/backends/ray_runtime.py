@@ -1,5 +1,5 @@
-"""RayRuntime: a loaded model version whose sessions run in Ray Serve replicas. It has the interface of
-serving.runtime.ModelRuntime, so Endpoint, Deployments and DataPlane use it unchanged: validation runs
+"""RayRuntime: a loaded model version whose sessions run in Ray Serve replicas. It is a
+serving.runtime.ServingRuntime, so Endpoint, Deployments and DataPlane use it unchanged: validation runs
 here (same code, against the same signature), inference goes through the deployment handle."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import threading
 import time
 
 from ..errors import InvalidInput, Unavailable
-from ..serving.runtime import Draining, ModelRuntime
+from ..serving.runtime import SignedRuntime
 
 log = logging.getLogger("maas.ray")
 
@@ -23,8 +23,16 @@ RETRY_PAUSE_S = 0.2
 def _replica_fault_types() -> tuple:
     import ray.exceptions as rex
 
-    names = ("RayActorError", "ActorDiedError", "ActorUnavailableError", "ActorUnschedulableError",
-             "WorkerCrashedError", "NodeDiedError", "ObjectLostError", "OwnerDiedError")
+    names = (
+        "RayActorError",
+        "ActorDiedError",
+        "ActorUnavailableError",
+        "ActorUnschedulableError",
+        "WorkerCrashedError",
+        "NodeDiedError",
+        "ObjectLostError",
+        "OwnerDiedError",
+    )
     found = tuple(getattr(rex, n) for n in names if hasattr(rex, n))
     try:
         from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError
@@ -35,40 +43,37 @@ def _replica_fault_types() -> tuple:
     return found
 
 
-class RayRuntime(Draining):
+class RayRuntime(SignedRuntime):
     """model@version served by the Serve application `app_name`; retiring it deletes the application
-    once the requests in flight are done (a swap drains the old replicas, then frees them)."""
+    once the requests in flight are done (a swap drains the old replicas, then frees them). Requests are
+    validated here, by the local backend's code, before they travel to a replica."""
 
-    # The exact validation code of the local backend, over the same signature specs.
-    validate = ModelRuntime.validate
-    _describe = ModelRuntime._describe
-
-    def __init__(self, model: str, version: int, signature: dict, app_name: str, handle, blob_ref,
-                 output_names: list[str], on_close):
-        self.model = model
-        self.version = version
-        self.signature = signature
+    def __init__(
+        self,
+        model: str,
+        version: int,
+        signature: dict,
+        app_name: str,
+        handle,
+        blob_ref,
+        output_names: list[str],
+        on_close,
+    ):
+        self._init_signed(model, version, signature)
         self.app_name = app_name
         self.handle = handle
         self.blob_ref = blob_ref  # held so the object store keeps the bytes for replicas that restart
         self.output_names = output_names
-        self.input_names = [spec["name"] for spec in signature["inputs"]]
-        self._specs = {spec["name"]: (spec["datatype"], spec["shape"]) for spec in signature["inputs"]}
-        self.observer = None
-        self.error = None
         self._on_close = on_close
         self._faults = _replica_fault_types()
-        self._init_draining()
 
     def _close(self) -> None:
         # Deleting a Serve application blocks; release() runs on the serving event loop.
-        threading.Thread(target=self._on_close, args=(self,), name=f"maas-retire-{self.app_name}",
-                         daemon=True).start()
+        threading.Thread(target=self._on_close, args=(self,), name=f"maas-retire-{self.app_name}", daemon=True).start()
 
     def configure_batching(self, max_batch_size: int, max_queue_delay_ms: float) -> None:
         """Applied by RayDeployments as the application's user_config (replicas reconfigure live)."""
-        self.batching = {"max_batch_size": max(1, int(max_batch_size)),
-                         "max_queue_delay_ms": float(max_queue_delay_ms)}
+        self.batching = {"max_batch_size": max(1, int(max_batch_size)), "max_queue_delay_ms": float(max_queue_delay_ms)}
 
     # ---- inference ----------------------------------------------------------------------------
 
@@ -83,16 +88,20 @@ class RayRuntime(Draining):
             except self._faults as exc:
                 reason = f"{type(exc).__name__}"
                 if attempt == REPLICA_FAULT_RETRIES:
-                    raise Unavailable(f"{self.model}@{self.version}: no replica could answer ({reason}); "
-                                      f"Ray is replacing it, try again") from None
+                    raise Unavailable(
+                        f"{self.model}@{self.version}: no replica could answer ({reason}); "
+                        f"Ray is replacing it, try again"
+                    ) from None
                 log.info("%s@%s: replica fault (%s), retrying", self.model, self.version, reason)
                 await asyncio.sleep(RETRY_PAUSE_S * (attempt + 1))
             except Exception as exc:
                 cause = getattr(exc, "cause", None)
                 if isinstance(cause, InvalidInput):
                     raise InvalidInput(cause.message) from None
-                raise Unavailable(f"{self.model}@{self.version}: the replica failed: "
-                                  f"{str(cause or exc).strip().splitlines()[-1] if str(cause or exc).strip() else type(exc).__name__}") from None
+                raise Unavailable(
+                    f"{self.model}@{self.version}: the replica failed: "
+                    f"{str(cause or exc).strip().splitlines()[-1] if str(cause or exc).strip() else type(exc).__name__}"
+                ) from None
         if "error" in answer:
             raise InvalidInput(answer["error"])
         outputs = answer["outputs"]

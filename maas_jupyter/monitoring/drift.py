@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import random
 import threading
+from typing import Any
 
 import numpy as np
 
@@ -90,8 +91,16 @@ def summarize(x, input_names: list[str] | None = None, bins: int = DEFAULT_BINS,
     if rows > MAX_REFERENCE_ROWS:  # quantiles of a large random subset are as good and far cheaper
         matrix = matrix[np.random.default_rng(seed).choice(rows, MAX_REFERENCE_ROWS, replace=False)]
     cuts, shares = _bins(matrix, bins)
-    summary = {"kind": "quantile_bins", "rows": rows, "features": int(matrix.shape[1]),
-               "inputs": input_names, "bins": bins, "cuts": cuts, "shares": shares, "projection": None}
+    summary = {
+        "kind": "quantile_bins",
+        "rows": rows,
+        "features": int(matrix.shape[1]),
+        "inputs": input_names,
+        "bins": bins,
+        "cuts": cuts,
+        "shares": shares,
+        "projection": None,
+    }
     if matrix.shape[1] > WIDE_FEATURES:
         dims = PROJECTED_DIMENSIONS
         projected = matrix @ _projection(matrix.shape[1], dims, seed)
@@ -110,13 +119,19 @@ def check_summary(summary) -> dict:
     if not isinstance(summary, dict) or summary.get("kind") != "quantile_bins":
         raise InvalidInput('a reference summary is an object with "kind": "quantile_bins" (see drift.summarize)')
     rows, features, bins = (summary.get(key) for key in ("rows", "features", "bins"))
-    for key, value, low, high in (("rows", rows, 2, None), ("features", features, 1, MAX_SUMMARY_FEATURES),
-                                  ("bins", bins, 2, 100)):
+    for key, value, low, high in (
+        ("rows", rows, 2, None),
+        ("features", features, 1, MAX_SUMMARY_FEATURES),
+        ("bins", bins, 2, 100),
+    ):
         if isinstance(value, bool) or not isinstance(value, int) or value < low or (high and value > high):
-            raise InvalidInput(f"reference summary: {key} must be an integer from {low}" + (f" to {high}" if high else ""))
+            raise InvalidInput(
+                f"reference summary: {key} must be an integer from {low}" + (f" to {high}" if high else "")
+            )
     inputs = summary.get("inputs")
     if inputs is not None and (not isinstance(inputs, list) or not all(isinstance(n, str) for n in inputs)):
         raise InvalidInput("reference summary: inputs must be a list of input names or null")
+    assert isinstance(features, int) and isinstance(bins, int)  # checked just above
     _check_bins(summary.get("cuts"), summary.get("shares"), features, bins, "features")
     projection = summary.get("projection")
     if projection is not None:
@@ -129,8 +144,16 @@ def check_summary(summary) -> dict:
             raise InvalidInput("reference summary: projection.dims must be an integer from 1 to 64")
         _check_bins(projection.get("cuts"), projection.get("shares"), dims, bins, "projection")
         projection = {"seed": seed, "dims": dims, "cuts": projection["cuts"], "shares": projection["shares"]}
-    return {"kind": "quantile_bins", "rows": rows, "features": features, "inputs": inputs, "bins": bins,
-            "cuts": summary["cuts"], "shares": summary["shares"], "projection": projection}
+    return {
+        "kind": "quantile_bins",
+        "rows": rows,
+        "features": features,
+        "inputs": inputs,
+        "bins": bins,
+        "cuts": summary["cuts"],
+        "shares": summary["shares"],
+        "projection": projection,
+    }
 
 
 def _check_bins(cuts, shares, columns: int, bins: int, what: str) -> None:
@@ -142,8 +165,9 @@ def _check_bins(cuts, shares, columns: int, bins: int, what: str) -> None:
         except (TypeError, ValueError):
             raise InvalidInput(f"reference summary: {what} {j} holds something other than numbers") from None
         if points.ndim != 1 or parts.ndim != 1 or len(points) > bins - 1 or len(parts) != len(points) + 1:
-            raise InvalidInput(f"reference summary: {what} {j} needs at most {bins - 1} cut points and one share "
-                               f"more than cut points")
+            raise InvalidInput(
+                f"reference summary: {what} {j} needs at most {bins - 1} cut points and one share more than cut points"
+            )
         if not np.isfinite(points).all() or np.any(np.diff(points) <= 0):
             raise InvalidInput(f"reference summary: the cut points of {what} {j} must be finite and increasing")
         if not np.isfinite(parts).all() or parts.min() < 0 or abs(parts.sum() - 1.0) > 1e-6:
@@ -155,11 +179,11 @@ def compare(summary: dict, x, threshold: float = DEFAULT_THRESHOLD, top: int | N
     matrix = feature_matrix(x, summary.get("inputs"))
     if matrix.shape[1] != summary["features"]:
         raise InvalidInput(f"the data has {matrix.shape[1]} features; the reference has {summary['features']}")
-    features = []
+    features: list[dict[str, Any]] = []
     for j, (cuts, shares) in enumerate(zip(summary["cuts"], summary["shares"])):
         value = psi(shares, _shares(matrix[:, j], np.asarray(cuts)))
         features.append({"feature": f"f{j}", "psi": value, "drifted": value > threshold})
-    projected = []
+    projected: list[dict[str, Any]] = []
     projection = summary.get("projection")
     if projection:
         z = matrix @ _projection(matrix.shape[1], projection["dims"], projection["seed"])
@@ -171,9 +195,16 @@ def compare(summary: dict, x, threshold: float = DEFAULT_THRESHOLD, top: int | N
     drifted_features = sum(f["drifted"] for f in features)
     if top is not None:
         features = sorted(features, key=lambda f: -f["psi"])[:top]
-    return {"overall_psi": overall, "threshold": threshold, "drifted": overall > threshold,
-            "basis": "projection" if projected else "features", "rows": int(matrix.shape[0]),
-            "drifted_features": int(drifted_features), "features": features, "projection": projected}
+    return {
+        "overall_psi": overall,
+        "threshold": threshold,
+        "drifted": overall > threshold,
+        "basis": "projection" if projected else "features",
+        "rows": int(matrix.shape[0]),
+        "drifted_features": int(drifted_features),
+        "features": features,
+        "projection": projected,
+    }
 
 
 class InputSample:
@@ -182,6 +213,9 @@ class InputSample:
     Algorithm L: once full, it draws how many rows to skip before the next replacement, so the usual
     request costs an integer comparison, not a random number and a copy per row.
     """
+
+    seen: int  # rows offered so far (set by clear)
+    _next: int
 
     def __init__(self, size: int = SAMPLE_SIZE, seed: int | None = None, width: int | None = None):
         self.size = size

@@ -9,8 +9,8 @@ matrix, rows, when) under "evaluation".
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
-from typing import Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 import numpy as np
 
@@ -20,8 +20,9 @@ DEFAULT_BATCH_SIZE = 1024
 ProgressFn = Callable[[int, int], None]  # (rows done, rows in all)
 
 
-def run_model(onnx_bytes: bytes, signature: dict, x, batch_size: int = DEFAULT_BATCH_SIZE,
-              progress: ProgressFn | None = None) -> np.ndarray:
+def run_model(
+    onnx_bytes: bytes, signature: dict, x, batch_size: int = DEFAULT_BATCH_SIZE, progress: ProgressFn | None = None
+) -> np.ndarray:
     """The model's first output over `x` (one input, or {input: array}), run in batches."""
     import onnxruntime as ort
 
@@ -39,8 +40,9 @@ def run_model(onnx_bytes: bytes, signature: dict, x, batch_size: int = DEFAULT_B
         if spec["name"] not in x:
             raise InvalidInput(f"the data lacks the model's input {spec['name']!r}")
         value = x[spec["name"]]
-        feeds[spec["name"]] = np.asarray(value.to_numpy() if hasattr(value, "to_numpy") else value,
-                                         dtype=numpy_dtype(spec["datatype"]))
+        feeds[spec["name"]] = np.asarray(
+            value.to_numpy() if hasattr(value, "to_numpy") else value, dtype=numpy_dtype(spec["datatype"])
+        )
     rows = {array.shape[0] for array in feeds.values()}
     if len(rows) != 1 or 0 in rows:
         raise InvalidInput("every input needs the same, non-zero number of rows")
@@ -48,12 +50,13 @@ def run_model(onnx_bytes: bytes, signature: dict, x, batch_size: int = DEFAULT_B
     session = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
     outputs = []
     for start in range(0, total, batch_size):
-        feed = {name: array[start:start + batch_size] for name, array in feeds.items()}
+        feed = {name: array[start : start + batch_size] for name, array in feeds.items()}
         try:
             outputs.append(np.asarray(session.run(None, feed)[0]))
         except Exception as exc:
-            raise InvalidInput(f"the model could not run rows {start}..{start + len(next(iter(feed.values())))}: "
-                               f"{str(exc).strip()}") from None
+            raise InvalidInput(
+                f"the model could not run rows {start}..{start + len(next(iter(feed.values())))}: {str(exc).strip()}"
+            ) from None
         if progress is not None:
             progress(min(start + batch_size, total), total)
     return np.concatenate(outputs)
@@ -100,8 +103,9 @@ def classification_metrics(labels: np.ndarray, outputs: np.ndarray) -> dict:
     true_positive = np.diag(confusion).astype(float)
     predicted_count = confusion.sum(axis=0)
     actual_count = confusion.sum(axis=1)
-    precision = {str(c): (float(true_positive[c] / predicted_count[c]) if predicted_count[c] else None)
-                 for c in range(classes)}
+    precision = {
+        str(c): (float(true_positive[c] / predicted_count[c]) if predicted_count[c] else None) for c in range(classes)
+    }
     recall = {str(c): (float(true_positive[c] / actual_count[c]) if actual_count[c] else None) for c in range(classes)}
     chosen = np.clip(probabilities[np.arange(len(labels)), labels], 1e-15, 1.0)
     return {
@@ -125,9 +129,9 @@ def regression_metrics(y: np.ndarray, outputs: np.ndarray) -> dict:
     total = float(((truth - truth.mean(axis=0)) ** 2).sum())
     return {
         "task": "regression",
-        "mse": float((error ** 2).mean()),
+        "mse": float((error**2).mean()),
         "mae": float(np.abs(error).mean()),
-        "r2": (1.0 - float((error ** 2).sum()) / total) if total > 0 else None,
+        "r2": (1.0 - float((error**2).sum()) / total) if total > 0 else None,
     }
 
 
@@ -147,15 +151,19 @@ def score(y, outputs: np.ndarray) -> dict:
 SCALAR_KEYS = ("accuracy", "log_loss", "mse", "mae", "r2")
 
 
-def evaluate(registry, name: str, ref, x, y, batch_size: int = DEFAULT_BATCH_SIZE,
-             progress: ProgressFn | None = None) -> dict:
+def evaluate(
+    registry, name: str, ref, x, y, batch_size: int = DEFAULT_BATCH_SIZE, progress: ProgressFn | None = None
+) -> dict:
     """Run name@ref on (x, y) in batches, store the metrics on the version, return them."""
     meta, onnx_bytes = registry.load_onnx(name, ref)
     started = time.perf_counter()
     outputs = run_model(onnx_bytes, meta["signature"], x, batch_size, progress)
     details = score(y, outputs)
-    details.update(rows=int(len(outputs)), seconds=round(time.perf_counter() - started, 4),
-                   evaluated_at=datetime.now(timezone.utc).isoformat())
+    details.update(
+        rows=int(len(outputs)),
+        seconds=round(time.perf_counter() - started, 4),
+        evaluated_at=datetime.now(UTC).isoformat(),
+    )
     stored = {key: details[key] for key in SCALAR_KEYS if key in details}
     stored["evaluation"] = details
     registry.set_version_metrics(name, meta["version"], stored)
@@ -169,10 +177,15 @@ def compare(registry, name: str) -> list[dict]:
     while True:
         page = registry.list_versions(name, offset, 1000)
         for v in page["items"]:
-            row = {"version": v["version"], "aliases": ", ".join(v.get("aliases") or []),
-                   "created_at": v.get("created_at"), "source": v.get("source"),
-                   "run_id": v.get("run_id"), "parent_version": v.get("parent_version"),
-                   "description": v.get("description", "")}
+            row = {
+                "version": v["version"],
+                "aliases": ", ".join(v.get("aliases") or []),
+                "created_at": v.get("created_at"),
+                "source": v.get("source"),
+                "run_id": v.get("run_id"),
+                "parent_version": v.get("parent_version"),
+                "description": v.get("description", ""),
+            }
             for key, value in (v.get("metrics") or {}).items():
                 if isinstance(value, (int, float, str, bool)) or value is None:
                     row[key] = value

@@ -14,20 +14,22 @@ import collections
 import math
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
 # Upper bounds of the latency buckets in seconds: 10 µs to 100 s, the R20 series per decade (it holds
 # 1, 2 and 2.5 and 5 exactly, so the coarser Prometheus buckets are exact sums of these).
 _MANTISSAS = (1.0, 1.12, 1.25, 1.4, 1.6, 1.8, 2.0, 2.25, 2.5, 2.8, 3.2, 3.6, 4.0, 4.5, 5.0, 5.6, 6.3, 7.1, 8.0, 9.0)
-LATENCY_BOUNDS = np.array([round(m * 10.0 ** e, 12) for e in range(-5, 2) for m in _MANTISSAS] + [100.0])
+LATENCY_BOUNDS = np.array([round(m * 10.0**e, 12) for e in range(-5, 2) for m in _MANTISSAS] + [100.0])
 N_BUCKETS = len(LATENCY_BOUNDS) + 1  # the last bucket holds everything above 100 s
 BATCH_BOUNDS = np.array([1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 16384, 65536], dtype=float)
 RETENTION_S = 600
 AGGREGATE_EVERY_S = 0.5
 
-_MAX_PENDING = 3_600_000  # numbers per kind waiting for the reader: a multiple of 2, 3 and 4, so a full deque drops whole events
+_MAX_PENDING = (
+    3_600_000  # numbers per kind waiting for the reader: a multiple of 2, 3 and 4, so a full deque drops whole events
+)
 
 
 def bucket_of(values: np.ndarray, bounds: np.ndarray = LATENCY_BOUNDS) -> np.ndarray:
@@ -95,8 +97,19 @@ class _SecondRing:
             i = int(s) % self.n
             if self.second[i] < s:
                 self.second[i] = s
-                for array in (self.requests, self.errors, self.model_failures, self.server_errors, self.latency,
-                              self.latency_sum, self.queue_sum, self.queue_count, self.ort_sum, self.runs, self.rows):
+                for array in (
+                    self.requests,
+                    self.errors,
+                    self.model_failures,
+                    self.server_errors,
+                    self.latency,
+                    self.latency_sum,
+                    self.queue_sum,
+                    self.queue_count,
+                    self.ort_sum,
+                    self.runs,
+                    self.rows,
+                ):
                     array[i] = 0
         index = (seconds % self.n).astype(np.int64)
         return index, self.second[index] == seconds
@@ -111,8 +124,19 @@ class _SecondRing:
 class VersionRecorder:
     """What the serving path records for one endpoint version; every method is one deque append."""
 
-    __slots__ = ("endpoint", "version", "_starts", "_finishes", "_runs", "_queues", "_clock", "totals", "ring",
-                 "last_seen", "retired")
+    __slots__ = (
+        "endpoint",
+        "version",
+        "_starts",
+        "_finishes",
+        "_runs",
+        "_queues",
+        "_clock",
+        "totals",
+        "ring",
+        "last_seen",
+        "retired",
+    )
 
     def __init__(self, endpoint: str, version: str, clock: Callable[[], float], retention_s: int):
         self.endpoint = endpoint
@@ -176,7 +200,13 @@ class VersionRecorder:
                 totals.by_code[str(int(value))] = totals.by_code.get(str(int(value)), 0) + int(count)
             totals.model_failures += int(failed.sum())
             slots, keep = ring.slots(np.floor(at).astype(np.int64))
-            slots, code, failed, buckets, kept_latency = slots[keep], code[keep], failed[keep], buckets[keep], latency[keep]
+            slots, code, failed, buckets, kept_latency = (
+                slots[keep],
+                code[keep],
+                failed[keep],
+                buckets[keep],
+                latency[keep],
+            )
             np.add.at(ring.requests, slots, 1)
             np.add.at(ring.errors, slots, (code != 200).astype(np.int64))
             np.add.at(ring.server_errors, slots, (code >= 500).astype(np.int64))
@@ -220,8 +250,12 @@ def _ratio(numerator: float, denominator: float) -> float | None:
 class MetricsStore:
     """Every endpoint version's recorder, the aggregator thread, and the read API (windows, series)."""
 
-    def __init__(self, clock: Callable[[], float] = time.time, retention_s: int = RETENTION_S,
-                 aggregate_every_s: float | None = AGGREGATE_EVERY_S):
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.time,
+        retention_s: int = RETENTION_S,
+        aggregate_every_s: float | None = AGGREGATE_EVERY_S,
+    ):
         self.clock = clock
         self.retention_s = retention_s
         self.aggregate_every_s = aggregate_every_s
@@ -333,10 +367,25 @@ class MetricsStore:
 
 
 def _empty_stats(window_s: float) -> dict:
-    return {"window_s": window_s, "requests": 0, "errors": 0, "server_errors": 0, "model_failures": 0,
-            "error_rate": None, "failure_rate": None, "throughput": 0.0, "p50_ms": None, "p95_ms": None,
-            "p99_ms": None, "mean_latency_ms": None, "mean_batch_size": None, "queue_ms": None, "ort_ms": None,
-            "in_flight": 0, "total_requests": 0}
+    return {
+        "window_s": window_s,
+        "requests": 0,
+        "errors": 0,
+        "server_errors": 0,
+        "model_failures": 0,
+        "error_rate": None,
+        "failure_rate": None,
+        "throughput": 0.0,
+        "p50_ms": None,
+        "p95_ms": None,
+        "p99_ms": None,
+        "mean_latency_ms": None,
+        "mean_batch_size": None,
+        "queue_ms": None,
+        "ort_ms": None,
+        "in_flight": 0,
+        "total_requests": 0,
+    }
 
 
 def _stats(recorder: VersionRecorder, window_s: float, now: float) -> dict:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from sqlalchemy import select
@@ -22,8 +22,10 @@ from .tables import CanaryBounds as CanaryBoundsRow
 from .tables import ReferenceSummary, utcnow
 
 DRIFT_CACHE_S = 10.0
-REFERENCE_HINT = ("give the training inputs with `%maas reference NAME@VERSION --data X_TRAIN` (or "
-                  "`%maas register … --reference X_TRAIN`, platform.set_reference_data)")
+REFERENCE_HINT = (
+    "give the training inputs with `%maas reference NAME@VERSION --data X_TRAIN` (or "
+    "`%maas register … --reference X_TRAIN`, platform.set_reference_data)"
+)
 
 
 def store_reference(db, registry, name: str, version, summary: dict) -> dict:
@@ -36,11 +38,13 @@ def store_reference(db, registry, name: str, version, summary: dict) -> dict:
     if specs and all(d > 0 for d in dims):  # fixed row width: the data must match it
         width = sum(int(np.prod(s["shape"][1:])) for s in specs)
         if width != summary["features"]:
-            raise InvalidInput(f"the data has {summary['features']} features per row; "
-                               f"{name}@{meta['version']} takes {width}")
+            raise InvalidInput(
+                f"the data has {summary['features']} features per row; {name}@{meta['version']} takes {width}"
+            )
     with db.write() as session:
-        row = session.scalar(select(ReferenceSummary).where(ReferenceSummary.model == name,
-                                                            ReferenceSummary.version == meta["version"]))
+        row = session.scalar(
+            select(ReferenceSummary).where(ReferenceSummary.model == name, ReferenceSummary.version == meta["version"])
+        )
         if row is None:
             session.add(ReferenceSummary(model=name, version=meta["version"], summary=summary))
         else:
@@ -49,8 +53,16 @@ def store_reference(db, registry, name: str, version, summary: dict) -> dict:
 
 
 def _reference_info(name: str, version: int, summary: dict) -> dict:
-    return {"name": name, "version": version, "rows": summary["rows"], "features": summary["features"],
-            "bins": summary["bins"], "projection": summary.get("projection") is not None}
+    return {
+        "name": name,
+        "version": version,
+        "rows": summary["rows"],
+        "features": summary["features"],
+        "bins": summary["bins"],
+        "projection": summary.get("projection") is not None,
+    }
+
+
 MAX_WINDOW_S = 600
 
 
@@ -121,8 +133,16 @@ class Monitor:
                 if loaded["role"] == "previous":
                     continue
                 stats = self.metrics.window_stats(state["name"], loaded["version"], window_s)
-                rows.append({"endpoint": state["name"], "model": state["model"], "version": loaded["version"],
-                             "role": loaded["role"], "state": state["state"], **stats})
+                rows.append(
+                    {
+                        "endpoint": state["name"],
+                        "model": state["model"],
+                        "version": loaded["version"],
+                        "role": loaded["role"],
+                        "state": state["state"],
+                        **stats,
+                    }
+                )
         return rows
 
     def prometheus_text(self) -> bytes:
@@ -169,16 +189,20 @@ class Monitor:
     def reference(self, name: str, version: int) -> dict | None:
         """The stored reference summary of name@version, or None."""
         with self.platform.db.read() as session:
-            row = session.scalar(select(ReferenceSummary).where(ReferenceSummary.model == name,
-                                                                ReferenceSummary.version == int(version)))
+            row = session.scalar(
+                select(ReferenceSummary).where(ReferenceSummary.model == name, ReferenceSummary.version == int(version))
+            )
             return None if row is None else row.summary
 
     def _reference_for(self, model: str, version: int) -> tuple[int, dict]:
         """The version's own summary, else the newest earlier version's (retrained models share inputs)."""
         with self.platform.db.read() as session:
-            rows = session.execute(select(ReferenceSummary.version, ReferenceSummary.summary)
-                                   .where(ReferenceSummary.model == model, ReferenceSummary.version <= version)
-                                   .order_by(ReferenceSummary.version.desc()).limit(20)).all()
+            rows = session.execute(
+                select(ReferenceSummary.version, ReferenceSummary.summary)
+                .where(ReferenceSummary.model == model, ReferenceSummary.version <= version)
+                .order_by(ReferenceSummary.version.desc())
+                .limit(20)
+            ).all()
         for number, summary in rows:
             try:
                 current = self.platform.registry.get_version(model, number)["sha256"]
@@ -204,11 +228,20 @@ class Monitor:
         if matrix.shape[0] == 0:
             raise NotFound(f"endpoint {endpoint!r} has served no inputs to compare yet")
         if matrix.shape[1] != summary["features"]:
-            raise NotFound(f"endpoint {endpoint!r} serves inputs of {matrix.shape[1]} features; the reference of "
-                           f"{state['model']}@{reference_version} has {summary['features']}")
+            raise NotFound(
+                f"endpoint {endpoint!r} serves inputs of {matrix.shape[1]} features; the reference of "
+                f"{state['model']}@{reference_version} has {summary['features']}"
+            )
         report = drift_math.compare(summary, matrix, threshold, top)
-        report.update(endpoint=endpoint, model=state["model"], version=int(state["version"]),
-                      reference_version=reference_version, reference_rows=summary["rows"], seen=sample.seen)
+        assert sample is not None  # a matrix with rows came from it
+        report.update(
+            endpoint=endpoint,
+            model=state["model"],
+            version=int(state["version"]),
+            reference_version=reference_version,
+            reference_rows=summary["rows"],
+            seen=sample.seen,
+        )
         if top is None:
             self._drift_cache[endpoint] = (now, report)
         return report
@@ -222,8 +255,9 @@ class Monitor:
 
     # ---- evaluation ---------------------------------------------------------------------------------
 
-    def evaluate(self, name: str, version, x, y, batch_size: int = evaluation.DEFAULT_BATCH_SIZE,
-                 progress=None) -> dict:
+    def evaluate(
+        self, name: str, version, x, y, batch_size: int = evaluation.DEFAULT_BATCH_SIZE, progress=None
+    ) -> dict:
         """Run name@version on labelled data in batches and store the metrics on the version."""
         return evaluation.evaluate(self.platform.registry, name, version, x, y, batch_size, progress)
 
@@ -254,8 +288,13 @@ class Monitor:
     def start_guard(self, interval_s: float = 1.0) -> SloGuard:
         """Start checking canaries of this process's endpoints every `interval_s` seconds."""
         if self.guard is None:
-            self.guard = SloGuard(self.metrics, self.platform.deployments, self.canary_bounds,
-                                  self.platform.events.publish, interval_s=interval_s).start()
+            self.guard = SloGuard(
+                self.metrics,
+                self.platform.deployments,
+                self.canary_bounds,
+                self.platform.events.publish,
+                interval_s=interval_s,
+            ).start()
         return self.guard
 
     def close(self) -> None:

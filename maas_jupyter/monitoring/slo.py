@@ -12,8 +12,8 @@ from __future__ import annotations
 import collections
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
-from typing import Callable
 
 from ..errors import Conflict, InvalidInput, NotFound
 from .metrics import MetricsStore
@@ -42,7 +42,7 @@ class CanaryBounds:
     min_requests: int = 20
 
     @classmethod
-    def from_dict(cls, value: dict | None) -> "CanaryBounds":
+    def from_dict(cls, value: dict | None) -> CanaryBounds:
         """Bounds from JSON (unknown keys or wrong types are InvalidInput); missing keys keep defaults."""
         if value is None:
             return cls()
@@ -73,26 +73,41 @@ def judge(bounds: CanaryBounds, canary: dict, primary: dict) -> str | None:
         return None
     failure_rate = canary["failure_rate"] or 0.0
     if failure_rate > bounds.max_failure_rate:
-        return (f"failure rate {failure_rate:.1%} over {canary['requests']} requests is above the bound "
-                f"{bounds.max_failure_rate:.1%}")
+        return (
+            f"failure rate {failure_rate:.1%} over {canary['requests']} requests is above the bound "
+            f"{bounds.max_failure_rate:.1%}"
+        )
     # A p99 of fewer than 100 requests is their slowest one or two: one scheduling hiccup on a busy machine
     # would pull a healthy canary. Latency is judged once both sides have that many in the window.
     enough = max(bounds.min_requests, MIN_P99_REQUESTS)
-    if (canary["requests"] >= enough and primary["requests"] >= enough and canary["p99_ms"] is not None
-            and primary["p99_ms"] is not None and primary["p99_ms"] > 0):
+    if (
+        canary["requests"] >= enough
+        and primary["requests"] >= enough
+        and canary["p99_ms"] is not None
+        and primary["p99_ms"] is not None
+        and primary["p99_ms"] > 0
+    ):
         ratio = canary["p99_ms"] / primary["p99_ms"]
         if ratio > bounds.max_p99_ratio and canary["p99_ms"] - primary["p99_ms"] > bounds.min_p99_excess_ms:
-            return (f"p99 latency {canary['p99_ms']:.2f} ms is {ratio:.1f}x the primary's {primary['p99_ms']:.2f} ms; "
-                    f"the bound is {bounds.max_p99_ratio:g}x")
+            return (
+                f"p99 latency {canary['p99_ms']:.2f} ms is {ratio:.1f}x the primary's {primary['p99_ms']:.2f} ms; "
+                f"the bound is {bounds.max_p99_ratio:g}x"
+            )
     return None
 
 
 class SloGuard:
     """Checks every endpoint's canary against its bounds and rolls it back on a breach."""
 
-    def __init__(self, metrics: MetricsStore, deployments, bounds_for: Callable[[str], CanaryBounds],
-                 publish: Callable[[dict], object] | None = None, clock: Callable[[], float] | None = None,
-                 interval_s: float = 1.0):
+    def __init__(
+        self,
+        metrics: MetricsStore,
+        deployments,
+        bounds_for: Callable[[str], CanaryBounds],
+        publish: Callable[[dict], object] | None = None,
+        clock: Callable[[], float] | None = None,
+        interval_s: float = 1.0,
+    ):
         self.metrics = metrics
         self.deployments = deployments
         self.bounds_for = bounds_for
@@ -148,20 +163,50 @@ class SloGuard:
         reason = judge(bounds, canary, primary)
         if reason is None:
             enough = canary["requests"] >= max(1, bounds.min_requests)
-            self._note(endpoint, primary_version, canary_version, WITHIN_BOUNDS if enough else TOO_FEW_REQUESTS,
-                       window, canary, primary)
+            self._note(
+                endpoint,
+                primary_version,
+                canary_version,
+                WITHIN_BOUNDS if enough else TOO_FEW_REQUESTS,
+                window,
+                canary,
+                primary,
+            )
             return None
         event = self._roll_back(endpoint, primary_version, canary_version, reason, bounds, canary, primary)
-        self._note(endpoint, primary_version, canary_version, ROLLED_BACK if event else SUPERSEDED,
-                   window, canary, primary, reason)
+        self._note(
+            endpoint,
+            primary_version,
+            canary_version,
+            ROLLED_BACK if event else SUPERSEDED,
+            window,
+            canary,
+            primary,
+            reason,
+        )
         return event
 
-    def _note(self, endpoint: str, primary_version: int, canary_version: int, verdict: str, window=None,
-              canary: dict | None = None, primary: dict | None = None, reason: str | None = None) -> None:
-        last = {"at": self.clock(), "verdict": verdict, "primary_version": primary_version,
-                "canary_version": canary_version, "window_s": window, "reason": reason,
-                "canary_requests": canary["requests"] if canary else None,
-                "primary_requests": primary["requests"] if primary else None}
+    def _note(
+        self,
+        endpoint: str,
+        primary_version: int,
+        canary_version: int,
+        verdict: str,
+        window=None,
+        canary: dict | None = None,
+        primary: dict | None = None,
+        reason: str | None = None,
+    ) -> None:
+        last = {
+            "at": self.clock(),
+            "verdict": verdict,
+            "primary_version": primary_version,
+            "canary_version": canary_version,
+            "window_s": window,
+            "reason": reason,
+            "canary_requests": canary["requests"] if canary else None,
+            "primary_requests": primary["requests"] if primary else None,
+        }
         with self._evaluations_lock:
             record = self._evaluations.setdefault(endpoint, {"passes": 0, "judged": 0, "last": None})
             record["passes"] += 1
@@ -188,9 +233,17 @@ class SloGuard:
             return None
         for key in [k for k in self._canary_since if k[:2] == (endpoint, canary_version)]:
             del self._canary_since[key]
-        event = {"type": EVENT_TYPE, "endpoint": endpoint, "canary_version": canary_version,
-                 "primary_version": primary_version, "reason": text, "bounds": bounds.to_dict(),
-                 "canary": _observed(canary), "primary": _observed(primary), "at": self.clock()}
+        event = {
+            "type": EVENT_TYPE,
+            "endpoint": endpoint,
+            "canary_version": canary_version,
+            "primary_version": primary_version,
+            "reason": text,
+            "bounds": bounds.to_dict(),
+            "canary": _observed(canary),
+            "primary": _observed(primary),
+            "at": self.clock(),
+        }
         self.rollbacks.append(event)
         log.warning("endpoint %s: %s; traffic returned to version %s", endpoint, text, primary_version)
         if self.publish is not None:
@@ -199,7 +252,7 @@ class SloGuard:
 
     # ---- running periodically -------------------------------------------------------------------
 
-    def start(self) -> "SloGuard":
+    def start(self) -> SloGuard:
         """Check every `interval_s` seconds in a daemon thread until `stop`."""
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="maas-slo-guard", daemon=True)
@@ -222,4 +275,3 @@ class SloGuard:
 
 def _observed(stats: dict) -> dict:
     return {k: stats.get(k) for k in ("requests", "failure_rate", "error_rate", "p99_ms", "throughput")}
-

@@ -21,8 +21,10 @@ def sha256_of(data: bytes) -> str:
 def _no_space(exc: OSError, root: Path) -> InsufficientStorage | None:
     """The typed error for a full disk (or quota), None for any other OSError."""
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return InsufficientStorage(f"no space left on the disk that holds the artifact store ({root}): "
-                                   f"nothing was stored; free some space and register again")
+        return InsufficientStorage(
+            f"no space left on the disk that holds the artifact store ({root}): "
+            f"nothing was stored; free some space and register again"
+        )
     return None
 
 
@@ -48,7 +50,7 @@ class ArtifactStore:
         try:
             fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=final.parent)
         except OSError as exc:
-            raise _no_space(exc, self.root) or exc
+            raise (_no_space(exc, self.root) or exc) from None
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)

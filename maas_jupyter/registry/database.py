@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from alembic import command
 from alembic.config import Config
@@ -66,7 +66,7 @@ class Database:
     def __init__(self, url: str):
         self.url = url = _driver_url(url)
         if url.startswith("sqlite:///"):
-            Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+            Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
         self.engine = _make_engine(url)
         self._reader = sessionmaker(self.engine, expire_on_commit=False)
         self._writer = sessionmaker(self.engine.execution_options(sqlite_immediate=True), expire_on_commit=False)
@@ -102,8 +102,10 @@ class Database:
         except OperationalError as exc:
             # SQLite: "database or disk is full"; PostgreSQL: "could not extend file …: No space left".
             if any(words in str(exc.orig) for words in ("disk is full", "No space left")):
-                raise InsufficientStorage("no space left on the disk that holds the database: nothing was "
-                                          "stored; free some space and try again") from None
+                raise InsufficientStorage(
+                    "no space left on the disk that holds the database: nothing was "
+                    "stored; free some space and try again"
+                ) from None
             raise
 
     def close(self) -> None:

@@ -30,8 +30,11 @@ def prepare(model: Any, sample: Any = None, tolerance: float = 1e-4) -> Intake:
             raise InvalidInput("the parity tolerance must be a positive number")
         with quiet_native_logs():
             conversion = convert_keras(model, sample=sample, tolerance=tolerance)
-        params = {"parity_max_abs_diff": conversion.max_abs_diff, "parity_tolerance": tolerance,
-                  "parity_rows": conversion.sample_rows}
+        params = {
+            "parity_max_abs_diff": conversion.max_abs_diff,
+            "parity_tolerance": tolerance,
+            "parity_rows": conversion.sample_rows,
+        }
         return Intake(conversion.onnx_bytes, "keras", conversion.keras_bytes, params)
     if isinstance(model, (bytes, bytearray)):
         return Intake(bytes(model), "onnx")

@@ -12,8 +12,9 @@ from typing import Any
 
 from ..errors import InvalidInput
 
-_ADVICE = ("apply it in the notebook before calling the model (or in a pipeline handler), "
-           "and register the model without it")
+_ADVICE = (
+    "apply it in the notebook before calling the model (or in a pipeline handler), and register the model without it"
+)
 
 # Layers none of whose settings convert (tf2onnx at opset 17, run by ONNX Runtime).
 _NEVER = {
@@ -47,8 +48,10 @@ def _setting_problem(layer: Any, layers: Any) -> str | None:
 
     if isinstance(layer, layers.Resizing):
         if setting("interpolation") not in _RESIZE_MODES:
-            return (f"interpolation={setting('interpolation')!r} has no ONNX Resize equivalent "
-                    f"(use {' or '.join(map(repr, _RESIZE_MODES))})")
+            return (
+                f"interpolation={setting('interpolation')!r} has no ONNX Resize equivalent "
+                f"(use {' or '.join(map(repr, _RESIZE_MODES))})"
+            )
         if setting("antialias"):
             return "antialias=True has no ONNX Resize equivalent (use antialias=False)"
     if isinstance(layer, (layers.CategoryEncoding, layers.IntegerLookup, layers.StringLookup)) and setting("sparse"):
@@ -85,5 +88,6 @@ def refuse_unconvertible_layers(model: Any) -> None:
         return
     layer, problem = refused[0]
     others = "".join(f"; also {type(o).__name__} {o.name!r}" for o, _ in refused[1:])
-    raise InvalidInput(f"cannot convert the Keras layer {type(layer).__name__} {layer.name!r} to ONNX: "
-                       f"{problem}{others}")
+    raise InvalidInput(
+        f"cannot convert the Keras layer {type(layer).__name__} {layer.name!r} to ONNX: {problem}{others}"
+    )

@@ -68,7 +68,7 @@ def synthesize_sample(model, rows: int = _SYNTHETIC_BATCH, seed: int = 0) -> lis
         if np.issubdtype(dtype, np.floating):
             sample.append(rng.standard_normal(shape).astype(dtype))
         else:
-            sample.append(rng.integers(0, 10, size=shape).astype(str if dtype == object else dtype).astype(dtype))
+            sample.append(rng.integers(0, 10, size=shape).astype(str if dtype.kind == "O" else dtype).astype(dtype))
     return sample
 
 
@@ -113,9 +113,20 @@ def _find_in_table(tables: dict):
         default = int(node.inputs[2].get_tensor_value())
         shape, dtype, inputs, outputs = ctx.get_shape(node.input[1]), TensorProto.INT64, [node.input[1]], node.output
         ctx.remove_node(node.name)
-        ctx.make_node("LabelEncoder", inputs, outputs=outputs, name=node.name, domain=constants.AI_ONNX_ML_DOMAIN,
-                      attr={"keys_int64s": [int(k) for k in keys], "values_int64s": [int(v) for v in values],
-                            "default_int64": default}, shapes=[shape], dtypes=[dtype])
+        ctx.make_node(
+            "LabelEncoder",
+            inputs,
+            outputs=outputs,
+            name=node.name,
+            domain=constants.AI_ONNX_ML_DOMAIN,
+            attr={
+                "keys_int64s": [int(k) for k in keys],
+                "values_int64s": [int(v) for v in values],
+                "default_int64": default,
+            },
+            shapes=[shape],
+            dtypes=[dtype],
+        )
         if not ctx.find_output_consumers(table_node.output[0]):
             ctx.remove_node(table_node.name)
 
@@ -150,9 +161,15 @@ def _to_onnx(model, specs: list, input_names: list[str], output_names: list[str]
         with tf.Graph().as_default() as graph:
             tf.import_graph_def(frozen, name="")
             onnx_graph = tfonnx.process_tf_graph(
-                graph, continue_on_error=True, opset=opset, input_names=tf_inputs, output_names=tf_outputs,
-                tensors_to_rename=renames, initialized_tables=tables,
-                custom_op_handlers={"LookupTableFindV2": (_find_in_table(tables), [])})
+                graph,
+                continue_on_error=True,
+                opset=opset,
+                input_names=tf_inputs,
+                output_names=tf_outputs,
+                tensors_to_rename=renames,
+                initialized_tables=tables,
+                custom_op_handlers={"LookupTableFindV2": (_find_in_table(tables), [])},
+            )
             onnx_graph = optimizer.optimize_graph(onnx_graph)
             onnx_model = onnx_graph.make_model(f"converted from {model.name}")
     if any(not o.type.tensor_type.HasField("shape") for o in onnx_model.graph.output):
@@ -198,8 +215,10 @@ def convert_keras(model, sample: Any = None, tolerance: float = 1e-4, opset: int
         if w.dtype == object:  # strings (an inverted StringLookup) match exactly or not at all
             differ = np.vectorize(_text, otypes=[object])(g) != np.vectorize(_text, otypes=[object])(w)
             if differ.any():
-                raise InvalidInput(f"ONNX and Keras give different strings for output {name!r} "
-                                   f"({int(differ.sum())} of {g.size} values); nothing was registered")
+                raise InvalidInput(
+                    f"ONNX and Keras give different strings for output {name!r} "
+                    f"({int(differ.sum())} of {g.size} values); nothing was registered"
+                )
         elif g.size:
             diff = max(diff, float(np.max(np.abs(g.astype(np.float64) - w.astype(np.float64)))))
     if not np.isfinite(diff) or diff > tolerance:

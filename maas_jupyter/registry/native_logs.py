@@ -24,10 +24,12 @@ import tempfile
 import threading
 
 # glog/absl line heads: I or W, MMDD, time, thread id, file:line]. E and F (errors, fatal) are kept.
-_NOISE = re.compile(r"^(?:[IW]\d{4} [\d:.]+ +\d+ [\w./-]+:\d+\]"
-                    r"|WARNING: All log messages before absl::InitializeLog\(\) is called"
-                    # the second line of cpu_feature_guard's "This TensorFlow binary is optimized…"
-                    r"|To enable the following instructions: .* rebuild TensorFlow with the appropriate compiler flags)")
+_NOISE = re.compile(
+    r"^(?:[IW]\d{4} [\d:.]+ +\d+ [\w./-]+:\d+\]"
+    r"|WARNING: All log messages before absl::InitializeLog\(\) is called"
+    # the second line of cpu_feature_guard's "This TensorFlow binary is optimized…"
+    r"|To enable the following instructions: .* rebuild TensorFlow with the appropriate compiler flags)"
+)
 _LOCK = threading.Lock()
 
 
@@ -54,8 +56,9 @@ def quiet_native_logs():
                 os.dup2(saved, 2)
                 os.close(saved)
                 captured.seek(0)
-                kept = [line for line in captured.read().decode("utf-8", "replace").splitlines(keepends=True)
-                        if keep(line)]
+                kept = [
+                    line for line in captured.read().decode("utf-8", "replace").splitlines(keepends=True) if keep(line)
+                ]
                 if kept:
                     sys.stderr.write("".join(kept))
                     sys.stderr.flush()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -16,6 +16,12 @@ from .signature import parse_onnx, signature_of
 from .tables import Alias, HistoryEvent, Model, ModelVersion, iso_utc, utcnow, whoami
 
 MAX_PAGE = 1000
+
+
+def _copy_row(row: ModelVersion) -> ModelVersion:
+    """An unsaved copy of a version row's set columns."""
+    columns = {c.key: getattr(row, c.key) for c in ModelVersion.__table__.columns if getattr(row, c.key) is not None}
+    return ModelVersion(**columns)
 
 
 def _check_tags(tags: object) -> dict:
@@ -205,11 +211,20 @@ class Registry:
         registration writes its blob and commits its row within moments, and a file being written is
         touched as it grows, so nothing that old belongs to a registration in flight."""
         removed = self.store.sweep_sizes(self._referenced_digests(), older_than_s)
-        summary = {"files": len(removed), "bytes": sum(size for _name, size in removed),
-                   "temporary": sum(1 for name, _size in removed if name.startswith(TMP_PREFIX))}
+        summary = {
+            "files": len(removed),
+            "bytes": sum(size for _name, size in removed),
+            "temporary": sum(1 for name, _size in removed if name.startswith(TMP_PREFIX)),
+        }
         if removed:
-            self.record("registry", "artifacts", "sweep", summary, whoami(),
-                        "reclaimed what interrupted registrations left behind")
+            self.record(
+                "registry",
+                "artifacts",
+                "sweep",
+                summary,
+                whoami(),
+                "reclaimed what interrupted registrations left behind",
+            )
         return summary
 
     def _referenced_digests(self) -> set[str]:
@@ -257,24 +272,37 @@ class Registry:
         digest = self.store.put(onnx_bytes)
         keras_digest = self.store.put(keras_bytes) if keras_bytes else None
         try:
-            version = self._insert_version(
-                name, digest, len(onnx_bytes), keras_digest, signature, description, tags, metrics, params,
-                run_id, parent_version, alias, actor, source, create_model,
+            row = ModelVersion(
+                description=description,
+                tags=tags,
+                source=source,
+                sha256=digest,
+                size_bytes=len(onnx_bytes),
+                keras_sha256=keras_digest,
+                signature=signature,
+                metrics=metrics,
+                params=params,
+                run_id=run_id,
+                parent_version=parent_version,
+                created_by=actor,
             )
+            version = self._insert_version(name, row, alias, create_model)
         except BaseException:
             used = self._referenced_digests()
-            for d in {digest, keras_digest} - used - {None}:
-                self.store.discard(d)
+            for d in {digest, keras_digest} - used:
+                if d is not None:
+                    self.store.discard(d)
             raise
         # A failed registration of the same bytes in another process may have discarded the file
         # between our put() and our commit (it saw no committed version using it): write it again.
         for data, d in ((onnx_bytes, digest), (keras_bytes, keras_digest)):
-            if d is not None and not self.store.path_of(d).exists():
+            if data is not None and d is not None and not self.store.path_of(d).exists():
                 self.store.put(data)
         return version
 
-    def _insert_version(self, name, digest, size, keras_digest, signature, description, tags, metrics, params,
-                        run_id, parent_version, alias, actor, source, create_model) -> dict:
+    def _insert_version(self, name: str, row: ModelVersion, alias: str | None, create_model: bool) -> dict:
+        """Add `row` (every column but its model and number) as the model's next version, numbered in the
+        same transaction as it is written."""
         for _attempt in range(20):
             try:
                 with self.db.write() as session:
@@ -285,22 +313,19 @@ class Registry:
                         model = Model(name=name, description="", tags={})
                         session.add(model)
                         session.flush()
-                    if parent_version is not None:
-                        self._find_version(session, model, parent_version)
-                    latest = session.scalar(
-                        select(func.max(ModelVersion.version)).where(ModelVersion.model_id == model.id)
-                    ) or 0
-                    version = ModelVersion(
-                        model_id=model.id, version=latest + 1, description=description, tags=tags, source=source,
-                        sha256=digest, size_bytes=size, keras_sha256=keras_digest, signature=signature,
-                        metrics=metrics, params=params, run_id=run_id, parent_version=parent_version,
-                        created_by=actor,
+                    if row.parent_version is not None:
+                        self._find_version(session, model, row.parent_version)
+                    latest = (
+                        session.scalar(select(func.max(ModelVersion.version)).where(ModelVersion.model_id == model.id))
+                        or 0
                     )
+                    version = _copy_row(row)  # a fresh object per attempt: a failed flush spoils the last one
+                    version.model_id, version.version = model.id, latest + 1
                     session.add(version)
                     model.updated_at = utcnow()
                     session.flush()
                     if alias is not None:
-                        self._move_alias(session, model, alias, version.version, actor, "set at registration")
+                        self._move_alias(session, model, alias, version.version, row.created_by, "set at registration")
                     session.flush()
                     return self._version_dict(model, version)
             except IntegrityError:
@@ -313,8 +338,11 @@ class Registry:
             model = self._find_model(session, name)
             total = session.scalar(select(func.count()).where(ModelVersion.model_id == model.id))
             rows = session.scalars(
-                select(ModelVersion).where(ModelVersion.model_id == model.id)
-                .order_by(ModelVersion.version).offset(offset).limit(limit)
+                select(ModelVersion)
+                .where(ModelVersion.model_id == model.id)
+                .order_by(ModelVersion.version)
+                .offset(offset)
+                .limit(limit)
             ).all()
             items = [self._version_dict(model, v) for v in rows]
         return {"items": items, "total": total, "offset": offset, "limit": limit}
@@ -377,8 +405,9 @@ class Registry:
         else:
             row.version = number
             row.updated_at = utcnow()
-        self._record(session, "model", model.name, "alias", {"alias": alias, "from": before, "to": number},
-                     actor, reason)
+        self._record(
+            session, "model", model.name, "alias", {"alias": alias, "from": before, "to": number}, actor, reason
+        )
 
     def set_alias(self, name: str, alias: str, ref, actor: str | None = None, reason: str = "") -> dict:
         """Point `alias` at a version (moving it if it pointed elsewhere); returns that version."""
@@ -407,15 +436,25 @@ class Registry:
             if row is None:
                 raise NotFound(f"model {name!r} has no alias {alias!r}")
             model.aliases.remove(row)
-            self._record(session, "model", name, "alias", {"alias": alias, "from": row.version, "to": None},
-                         actor or whoami(), reason)
+            self._record(
+                session,
+                "model",
+                name,
+                "alias",
+                {"alias": alias, "from": row.version, "to": None},
+                actor or whoami(),
+                reason,
+            )
 
     # ---- history ---------------------------------------------------------------------------
 
     @staticmethod
     def _record(session: Session, kind: str, subject: str, action: str, detail: dict, actor: str, reason: str):
-        session.add(HistoryEvent(subject_kind=kind, subject=subject, action=action, detail=detail,
-                                 actor=actor or "", reason=reason or ""))
+        session.add(
+            HistoryEvent(
+                subject_kind=kind, subject=subject, action=action, detail=detail, actor=actor or "", reason=reason or ""
+            )
+        )
 
     def record(self, kind: str, subject: str, action: str, detail: dict, actor: str = "", reason: str = "") -> None:
         """Append one event to the history (used by deployments for what an endpoint serves)."""
@@ -428,11 +467,20 @@ class Registry:
         _page(0, limit)
         with self.db.read() as session:
             rows = session.scalars(
-                select(HistoryEvent).where(HistoryEvent.subject == subject)
-                .order_by(HistoryEvent.id.desc()).limit(limit)
+                select(HistoryEvent)
+                .where(HistoryEvent.subject == subject)
+                .order_by(HistoryEvent.id.desc())
+                .limit(limit)
             ).all()
         return [
-            {"at": iso_utc(r.at), "kind": r.subject_kind, "subject": r.subject, "action": r.action, **r.detail,
-             "actor": r.actor, "reason": r.reason}
+            {
+                "at": iso_utc(r.at),
+                "kind": r.subject_kind,
+                "subject": r.subject,
+                "action": r.action,
+                **r.detail,
+                "actor": r.actor,
+                "reason": r.reason,
+            }
             for r in reversed(rows)
         ]

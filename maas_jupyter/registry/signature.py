@@ -8,7 +8,7 @@ from onnx import TensorProto
 from ..errors import InvalidInput
 
 # ONNX element types -> V2 datatypes (those ONNX Runtime can serve).
-ONNX_TO_V2 = {
+ONNX_TO_V2: dict[int, str] = {
     TensorProto.BOOL: "BOOL",
     TensorProto.UINT8: "UINT8",
     TensorProto.UINT16: "UINT16",
@@ -39,8 +39,9 @@ def _attribute_tensors(attributes):
         if attribute.HasField("t"):
             yield attribute.t
         yield from attribute.tensors
-        for sparse in ([attribute.sparse_tensor] if attribute.HasField("sparse_tensor") else []) + \
-                list(attribute.sparse_tensors):
+        for sparse in ([attribute.sparse_tensor] if attribute.HasField("sparse_tensor") else []) + list(
+            attribute.sparse_tensors
+        ):
             yield from (sparse.values, sparse.indices)
         if attribute.HasField("g"):
             yield from _tensors(attribute.g)
@@ -57,9 +58,11 @@ def refuse_external_data(model: onnx.ModelProto) -> None:
     external = [t.name or "(unnamed)" for t in tensors if t.data_location == TensorProto.EXTERNAL]
     if external:
         shown = ", ".join(repr(name) for name in external[:3]) + (" …" if len(external) > 3 else "")
-        raise InvalidInput(f"the ONNX model keeps tensor data in external files ({len(external)} tensors: {shown}); "
-                           f"only self-contained models are taken: save it with all tensors inside the file "
-                           f"(onnx.save_model(model, path, save_as_external_data=False))")
+        raise InvalidInput(
+            f"the ONNX model keeps tensor data in external files ({len(external)} tensors: {shown}); "
+            f"only self-contained models are taken: save it with all tensors inside the file "
+            f"(onnx.save_model(model, path, save_as_external_data=False))"
+        )
 
 
 def parse_onnx(data: bytes) -> onnx.ModelProto:
@@ -84,7 +87,7 @@ def _tensor_spec(value_info: onnx.ValueInfoProto) -> dict:
     tensor_type = value_info.type.tensor_type
     if not value_info.type.HasField("tensor_type"):
         raise InvalidInput(f"{value_info.name!r} is not a tensor; only tensor inputs and outputs can be served")
-    datatype = ONNX_TO_V2.get(tensor_type.elem_type)
+    datatype = ONNX_TO_V2.get(int(tensor_type.elem_type))
     if datatype is None:
         name = TensorProto.DataType.Name(tensor_type.elem_type)
         raise InvalidInput(f"{value_info.name!r} has element type {name}, which cannot be served")

@@ -54,8 +54,9 @@ class Authenticator:
         """Forbidden unless `caller` may call a route that needs `access` (for MODEL, on `endpoint`)."""
         if caller.admin or access == SERVER:
             return
-        if access == MODEL and endpoint is not None:
+        if access == MODEL and endpoint is not None and caller.grant is not None:
             caller.grant.check_endpoint(endpoint)
             return
-        raise Forbidden("an inference key calls only the V2 inference routes of its endpoints; "
-                        "this route needs the server's token")
+        raise Forbidden(
+            "an inference key calls only the V2 inference routes of its endpoints; this route needs the server's token"
+        )

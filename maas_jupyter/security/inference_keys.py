@@ -21,8 +21,7 @@ from sqlalchemy import select
 from ..errors import Forbidden, InvalidInput, NotFound
 from ..names import check_name, parse_number
 from ..registry.database import Database
-from ..registry.tables import iso_utc
-from ..registry.tables import HistoryEvent, utcnow
+from ..registry.tables import HistoryEvent, iso_utc, utcnow
 from .tables import InferenceKey
 
 PREFIX = "maasik_"
@@ -72,19 +71,27 @@ class InferenceKeys:
         def iso(value):
             return iso_utc(value)
 
-        return {"id": row.id, "prefix": row.prefix, "endpoints": list(row.endpoints),
-                "description": row.description, "created_by": row.created_by, "created_at": iso(row.created_at),
-                "revoked_by": row.revoked_by, "revoked_at": iso(row.revoked_at),
-                "last_used_at": iso(row.last_used_at), "active": row.revoked_at is None}
+        return {
+            "id": row.id,
+            "prefix": row.prefix,
+            "endpoints": list(row.endpoints),
+            "description": row.description,
+            "created_by": row.created_by,
+            "created_at": iso(row.created_at),
+            "revoked_by": row.revoked_by,
+            "revoked_at": iso(row.revoked_at),
+            "last_used_at": iso(row.last_used_at),
+            "active": row.revoked_at is None,
+        }
 
     def create(self, endpoints, description: str = "", actor: str = "") -> dict:
         """A new key for these endpoints (names, or "*"); the returned dict holds the key itself, once."""
         if isinstance(endpoints, str):
             endpoints = [endpoints]
         if not isinstance(endpoints, (list, tuple)) or not endpoints:
-            raise InvalidInput("name the endpoints the key may call (or \"*\" for all)")
+            raise InvalidInput('name the endpoints the key may call (or "*" for all)')
         if len(endpoints) > MAX_ENDPOINTS_PER_KEY:
-            raise InvalidInput(f"a key names at most {MAX_ENDPOINTS_PER_KEY} endpoints; use \"*\" for all")
+            raise InvalidInput(f'a key names at most {MAX_ENDPOINTS_PER_KEY} endpoints; use "*" for all')
         names = sorted({e if e == ALL_ENDPOINTS else check_name(e, "endpoint name") for e in endpoints})
         if ALL_ENDPOINTS in names:
             names = [ALL_ENDPOINTS]
@@ -92,13 +99,25 @@ class InferenceKeys:
             raise InvalidInput("the description is text of at most 1000 characters")
         key = PREFIX + secrets.token_urlsafe(32)
         with self.db.write() as session:
-            row = InferenceKey(prefix=key[:SHOWN_CHARACTERS], sha256=_digest(key), endpoints=names,
-                               description=description, created_by=actor or "")
+            row = InferenceKey(
+                prefix=key[:SHOWN_CHARACTERS],
+                sha256=_digest(key),
+                endpoints=names,
+                description=description,
+                created_by=actor or "",
+            )
             session.add(row)
             session.flush()
-            session.add(HistoryEvent(subject_kind="key", subject=row.prefix, action="create",
-                                     detail={"key_id": row.id, "endpoints": names}, actor=actor or "",
-                                     reason=description))
+            session.add(
+                HistoryEvent(
+                    subject_kind="key",
+                    subject=row.prefix,
+                    action="create",
+                    detail={"key_id": row.id, "endpoints": names},
+                    actor=actor or "",
+                    reason=description,
+                )
+            )
             return {**self._dict(row), "key": key}
 
     def list(self, include_revoked: bool = False) -> list[dict]:
@@ -119,9 +138,16 @@ class InferenceKeys:
                 raise NotFound(f"inference key {number} does not exist")
             if row.revoked_at is None:
                 row.revoked_at, row.revoked_by = utcnow(), actor or ""
-                session.add(HistoryEvent(subject_kind="key", subject=row.prefix, action="revoke",
-                                         detail={"key_id": row.id, "endpoints": list(row.endpoints)},
-                                         actor=actor or "", reason=reason or ""))
+                session.add(
+                    HistoryEvent(
+                        subject_kind="key",
+                        subject=row.prefix,
+                        action="revoke",
+                        detail={"key_id": row.id, "endpoints": list(row.endpoints)},
+                        actor=actor or "",
+                        reason=reason or "",
+                    )
+                )
             result = self._dict(row)
         with self._lock:
             self._cache = {k: v for k, v in self._cache.items() if v[0] is None or v[0].id != number}
@@ -155,5 +181,7 @@ class InferenceKeys:
             last = last.replace(tzinfo=now.tzinfo)
         if last is None or now - last >= LAST_USE_WRITE_INTERVAL:
             with self.db.write() as session:
-                session.get(InferenceKey, grant.id).last_used_at = now
+                row = session.get(InferenceKey, grant.id)
+                if row is not None:  # revoked and deleted meanwhile: nothing to stamp
+                    row.last_used_at = now
         return grant

@@ -68,21 +68,32 @@ class RequestPolicy:
         if self.any_host or not host_header:  # HTTP/1.0 has no Host: nothing to rebind
             return True
         name = host_name(host_header)
-        return (name in LOOPBACK_NAMES or _is_loopback_address(name) or name == self.listen_host.lower()
-                or name in {h.lower() for h in self.allowed_hosts})
+        return (
+            name in LOOPBACK_NAMES
+            or _is_loopback_address(name)
+            or name == self.listen_host.lower()
+            or name in {h.lower() for h in self.allowed_hosts}
+        )
 
     def check_host(self, host_header: str | None) -> None:
         if not self.host_allowed(host_header):
-            raise Forbidden(f"Host {host_header!r} is not this server's name; a server on "
-                            f"{self.listen_host} answers to its loopback names (allow others with --allow-host)")
+            raise Forbidden(
+                f"Host {host_header!r} is not this server's name; a server on "
+                f"{self.listen_host} answers to its loopback names (allow others with --allow-host)"
+            )
 
     def origin_allowed(self, origin: str, host_header: str | None) -> bool:
         if "*" in self.allowed_origins or origin in self.allowed_origins:
             return True
         parts = urlsplit(origin)
         # Same origin: the page was loaded from this server under the name the request is addressed to.
-        return bool(host_header) and parts.scheme in ("http", "https") and \
-            parts.netloc.lower() == host_header.strip().lower() and self.host_allowed(host_header)
+        return (
+            host_header is not None
+            and bool(host_header)
+            and parts.scheme in ("http", "https")
+            and parts.netloc.lower() == host_header.strip().lower()
+            and self.host_allowed(host_header)
+        )
 
     def check_origin(self, origin: str | None, host_header: str | None) -> None:
         """Refuse a browser's cross-origin request (a request without Origin is not from a page)."""
@@ -93,9 +104,13 @@ class RequestPolicy:
         """What to answer a configured cross origin (none for same-origin or non-browser requests)."""
         if origin is None or not ("*" in self.allowed_origins or origin in self.allowed_origins):
             return {}
-        return {"Access-Control-Allow-Origin": origin, "Vary": "Origin",
-                "Access-Control-Allow-Headers": CORS_HEADERS, "Access-Control-Allow-Methods": CORS_METHODS,
-                "Access-Control-Max-Age": "600"}
+        return {
+            "Access-Control-Allow-Origin": origin,
+            "Vary": "Origin",
+            "Access-Control-Allow-Headers": CORS_HEADERS,
+            "Access-Control-Allow-Methods": CORS_METHODS,
+            "Access-Control-Max-Age": "600",
+        }
 
 
 JSON = "application/json"

@@ -9,7 +9,7 @@ from tornado import web
 class JupyterFace(APIHandler):
     """Mixed into each management handler (and the proxies) under {base_url}maas/."""
 
-    async def prepare(self):
+    async def prepare(self) -> None:  # type: ignore[override]  # APIHandler narrows JupyterHandler's the same way
         await super().prepare()
         # jupyter_server lets handlers without an auth rule through when allow_unauthenticated_access
         # is on (its default): every maas route needs a known user, whatever that setting says.

@@ -14,7 +14,6 @@ from tornado import websocket
 from .. import api
 from ..config import ENV_JUPYTER_TOKEN, ENV_JUPYTER_URL
 from ..platform import Platform
-from ..registry.changes import interval_from_env as registry_events_interval
 from .base import JupyterFace
 from .events import JupyterEventStream
 from .proxy import proxy_routes
@@ -36,18 +35,20 @@ class MaasExtension(ExtensionApp):
     load_other_extensions = True
 
     def initialize_settings(self):
+        assert self.serverapp is not None  # an extension is initialised by its server
         self.platform = Platform()
         self.supervisor = ServingSupervisor(self.platform, str(self.platform.settings.home / "serve.log"))
-        self.settings.update({"maas_platform": self.platform, "maas_serving": self.supervisor,
-                              "maas_info": self.supervisor.info})
+        self.settings.update(
+            {"maas_platform": self.platform, "maas_serving": self.supervisor, "maas_info": self.supervisor.info}
+        )
         # Kernels started by this server inherit its environment (see config.ENV_JUPYTER_URL).
         os.environ[ENV_JUPYTER_URL] = url_path_join(self.serverapp.connection_url, "maas", "api")
         os.environ[ENV_JUPYTER_TOKEN] = self.serverapp.identity_provider.token or ""
         self._relay = None
         # Opening the job runner settles jobs a previous server left RUNNING (and resumes queued ones).
-        self.platform.jobs
+        self.platform.jobs  # noqa: B018 - the property's first use is what settles them
         # Registry changes by anyone (kernels, jobs, other servers) reach the sidebar; stopped by platform.close().
-        interval = registry_events_interval()
+        interval = self.platform.settings.registry_events_interval
         if interval is not None:
             self.platform.watch_registry(interval)
 
@@ -56,9 +57,12 @@ class MaasExtension(ExtensionApp):
         self._relay = asyncio.ensure_future(self._relay_serving_events())
 
     def initialize_handlers(self):
+        assert self.serverapp is not None
         base_url = self.serverapp.web_app.settings["base_url"]
         prefix = url_path_join(base_url, "maas", "api") + "/"
-        handlers = [(url_path_join(base_url, "maas", "api", "events") + "/?$", JupyterEventStream)]
+        handlers: list[tuple[str, type]] = [
+            (url_path_join(base_url, "maas", "api", "events") + "/?$", JupyterEventStream)
+        ]
         handlers += proxy_routes(base_url)
         handlers += api.mount(prefix, JupyterFace, exclude=SERVED_BY_CHILD)
         # Added to the web app directly: our patterns are already under the server's base URL.
@@ -77,7 +81,8 @@ class MaasExtension(ExtensionApp):
                 from tornado.httpclient import HTTPRequest
 
                 connection = await websocket.websocket_connect(
-                    HTTPRequest(url, headers={"Authorization": f"Bearer {process.token}"}))
+                    HTTPRequest(url, headers={"Authorization": f"Bearer {process.token}"})
+                )
                 while (message := await connection.read_message()) is not None:
                     event = orjson.loads(message)
                     # This server watches the registry itself: the child's registry events are the same changes.

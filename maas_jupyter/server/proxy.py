@@ -39,7 +39,7 @@ class ServingProxyHandler(JupyterFace):
         given = given.strip()
         return given if scheme.lower() in ("bearer", "token") and looks_like_key(given) else None
 
-    async def prepare(self):
+    async def prepare(self) -> None:  # type: ignore[override]  # as JupyterFace.prepare
         if self._inference_key() is not None:
             # Jupyter's own checks (Host, CORS) but not its user: the key is this request's credential.
             await super(JupyterFace, self).prepare()
@@ -78,9 +78,15 @@ class ServingProxyHandler(JupyterFace):
             url = serving.process.http_url + self.target + (path or "")
             if self.request.query:
                 url += "?" + self.request.query
-            request = httpclient.HTTPRequest(url, method=self.request.method, headers=headers, body=body,
-                                             allow_nonstandard_methods=True, request_timeout=600,
-                                             decompress_response=False)
+            request = httpclient.HTTPRequest(
+                url,
+                method=self.request.method,
+                headers=headers,
+                body=body,
+                allow_nonstandard_methods=True,
+                request_timeout=600,
+                decompress_response=False,
+            )
             try:
                 reply = await httpclient.AsyncHTTPClient().fetch(request, raise_error=False)
                 failure = str(reply.error) if reply.code == 599 else None  # 599: no HTTP answer at all
@@ -90,10 +96,11 @@ class ServingProxyHandler(JupyterFace):
                 break
             if attempt + 1 < attempts:
                 await self._until_child_answers(RETRY_WAIT_S)
-        if failure is not None:
+        if failure is not None or reply is None:
             self.set_header("Retry-After", "1")
-            self._refuse(503, f"the serving process does not answer ({failure}); it restarts by itself: "
-                              f"try again in a moment")
+            self._refuse(
+                503, f"the serving process does not answer ({failure}); it restarts by itself: try again in a moment"
+            )
             return
         self.set_status(reply.code, reply.reason)
         for name in _FORWARD_REPLY:
@@ -115,8 +122,11 @@ class ServingProxyHandler(JupyterFace):
         self.set_status(status)
         self.set_header("Content-Type", "application/json")
         # The V2 error body ({"error": "<reason>"}) for inference routes, the management one elsewhere.
-        body = {"error": message} if self.target.startswith("/v2") else {
-            "error": {"code": "unavailable", "message": message}}
+        body = (
+            {"error": message}
+            if self.target.startswith("/v2")
+            else {"error": {"code": "unavailable", "message": message}}
+        )
         self.finish(orjson.dumps(body))
 
     get = post = put = patch = delete = _forward
@@ -129,9 +139,6 @@ def proxy_routes(base_url: str) -> list:
     maas = url_path_join(base_url, "maas")
     return [
         (url_path_join(maas, "v2") + r"(/.*)?$", ServingProxyHandler, {"target": "/v2"}),
-        (url_path_join(maas, "api", "deployments") + r"(/.*)?$", ServingProxyHandler,
-         {"target": "/api/deployments"}),
+        (url_path_join(maas, "api", "deployments") + r"(/.*)?$", ServingProxyHandler, {"target": "/api/deployments"}),
         (url_path_join(maas, "metrics") + r"/?()$", ServingProxyHandler, {"target": "/metrics"}),
     ]
-
-

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable, Hashable
 from concurrent.futures import Executor
-from typing import Callable, Hashable
 
 import numpy as np
 
@@ -24,7 +24,7 @@ class _Group:
     def __init__(self):
         self.items: list[tuple[Feed, int, asyncio.Future]] = []
         self.rows = 0
-        self.timer: asyncio.TimerHandle | None = None
+        self.timer: asyncio.Handle | None = None  # call_later's TimerHandle, or call_soon's Handle
         self.due = False  # full or waited long enough, but every runner was busy
         self.started = 0.0  # perf_counter when its run began in the executor (monitoring: queue time)
 
@@ -32,8 +32,14 @@ class _Group:
 class Batcher:
     """Merges concurrent `submit`s of one model session; must be used from one event loop."""
 
-    def __init__(self, run: RunFn, executor: Executor, max_batch_size: int, max_queue_delay_ms: float,
-                 max_concurrent_runs: int = 2):
+    def __init__(
+        self,
+        run: RunFn,
+        executor: Executor,
+        max_batch_size: int,
+        max_queue_delay_ms: float,
+        max_concurrent_runs: int = 2,
+    ):
         self.run = run
         self.executor = executor
         self.max_batch_size = max_batch_size
@@ -124,13 +130,13 @@ def _run_group(run: RunFn, items) -> list:
         return _run_each(run, items)  # an output that is not per-row cannot be split
     results, start = [], 0
     for _feed, rows, _fut in items:
-        results.append([out[start:start + rows] for out in outputs])
+        results.append([out[start : start + rows] for out in outputs])
         start += rows
     return results
 
 
 def _run_each(run: RunFn, items) -> list:
-    results = []
+    results: list[list[np.ndarray] | Exception] = []
     for feed, _rows, _fut in items:
         try:
             results.append(run(feed))

@@ -32,8 +32,13 @@ class ServingClient:
     def api_call(self, method: str, path: str, body: Any = None) -> Any:
         """One management API call (JSON in and out) under this server's /api, errors typed."""
         data = None if body is None else orjson.dumps(body)
-        response = self.session.request(method, self.api + path, data=data, timeout=self.timeout,
-                                        headers={"Content-Type": "application/json"} if data else None)
+        response = self.session.request(
+            method,
+            self.api + path,
+            data=data,
+            timeout=self.timeout,
+            headers={"Content-Type": "application/json"} if data else None,
+        )
         raise_for(response)
         return None if response.status_code == 204 or not response.content else response.json()
 
@@ -60,27 +65,51 @@ class ServingClient:
         info = self.api_call("GET", "/info")
         return {k: info[k] for k in ("backend", "ray_address", "nodes", "endpoints", "scaling") if k in info}
 
-    def deploy(self, name: str, model: str, version=None, *, max_batch_size=None, max_queue_delay_ms=None,
-               actor=None, reason: str = "", **scaling) -> dict:
+    def deploy(
+        self,
+        name: str,
+        model: str,
+        version=None,
+        *,
+        max_batch_size=None,
+        max_queue_delay_ms=None,
+        actor=None,
+        reason: str = "",
+        **scaling,
+    ) -> dict:
         """Deploy model@version as endpoint `name` (a swap if it exists); scaling: replicas, min_replicas,
         max_replicas, target_ongoing_requests, cpus (ray backend)."""
-        body = {"name": name, "model": model, "version": None if version is None else str(version), "reason": reason,
-                **{k: v for k, v in scaling.items() if v is not None}}
+        body = {
+            "name": name,
+            "model": model,
+            "version": None if version is None else str(version),
+            "reason": reason,
+            **{k: v for k, v in scaling.items() if v is not None},
+        }
         if max_batch_size is not None:
             body["max_batch_size"] = max_batch_size
         if max_queue_delay_ms is not None:
             body["max_queue_delay_ms"] = max_queue_delay_ms
         return self.api_call("POST", "/deployments", body)
 
-    def canary(self, name: str, version, weight: float, *, model: str | None = None, actor=None,
-               reason: str = "") -> dict:
+    def canary(
+        self, name: str, version, weight: float, *, model: str | None = None, actor=None, reason: str = ""
+    ) -> dict:
         canary = {"version": str(version), "weight": weight}
         if model is not None:
             canary["model"] = model
         return self.api_call("PATCH", f"/deployments/{name}", {"canary": canary, "reason": reason})
 
-    def update(self, name: str, *, max_batch_size=None, max_queue_delay_ms=None, canary_weight=None, actor=None,
-               reason: str = "") -> dict:
+    def update(
+        self,
+        name: str,
+        *,
+        max_batch_size=None,
+        max_queue_delay_ms=None,
+        canary_weight=None,
+        actor=None,
+        reason: str = "",
+    ) -> dict:
         body: dict = {"reason": reason}
         if max_batch_size is not None:
             body["max_batch_size"] = max_batch_size
@@ -115,8 +144,9 @@ class ServingClient:
         raise_for(response)
         return response.json()
 
-    def predict(self, endpoint: str, inputs, version: str | None = None, metadata: dict | None = None
-                ) -> dict[str, np.ndarray]:
+    def predict(
+        self, endpoint: str, inputs, version: str | None = None, metadata: dict | None = None
+    ) -> dict[str, np.ndarray]:
         """Run `inputs` (an array or DataFrame for a one-input model, or {name: array}) through the endpoint
         with binary tensors; {output name: array}. Arrays are cast to the datatypes the model declares."""
         metadata = metadata or self.metadata(endpoint, version)
@@ -131,18 +161,28 @@ class ServingClient:
             spec = specs.get(name)
             datatype = spec["datatype"] if spec else v2_datatype(array.dtype)
             if datatype == "BYTES":
-                raw = b"".join(struct.pack("<I", len(b)) + b for b in
-                               (v if isinstance(v, bytes) else str(v).encode() for v in array.reshape(-1)))
+                raw = b"".join(
+                    struct.pack("<I", len(b)) + b
+                    for b in (v if isinstance(v, bytes) else str(v).encode() for v in array.reshape(-1))
+                )
             else:
                 raw = np.ascontiguousarray(array, dtype=numpy_dtype(datatype)).tobytes()
-            header_inputs.append({"name": name, "datatype": datatype, "shape": list(array.shape),
-                                  "parameters": {"binary_data_size": len(raw)}})
+            header_inputs.append(
+                {
+                    "name": name,
+                    "datatype": datatype,
+                    "shape": list(array.shape),
+                    "parameters": {"binary_data_size": len(raw)},
+                }
+            )
             chunks.append(raw)
         header = orjson.dumps({"inputs": header_inputs, "parameters": {"binary_data_output": True}})
-        response = self.session.post(self.url + _model_path(endpoint, version) + "/infer",
-                                     data=b"".join([header, *chunks]), timeout=self.timeout,
-                                     headers={"Inference-Header-Content-Length": str(len(header)),
-                                              "Content-Type": "application/octet-stream"})
+        response = self.session.post(
+            self.url + _model_path(endpoint, version) + "/infer",
+            data=b"".join([header, *chunks]),
+            timeout=self.timeout,
+            headers={"Inference-Header-Content-Length": str(len(header)), "Content-Type": "application/octet-stream"},
+        )
         raise_for(response)
         return decode_binary_response(response.content, response.headers.get("Inference-Header-Content-Length"))
 
@@ -161,13 +201,16 @@ def decode_binary_response(body: bytes, header_length: str | None) -> dict[str, 
         size = (out.get("parameters") or {}).get("binary_data_size")
         if size is None:
             data = out["data"]
-            array = (np.array([s.encode() for s in data], dtype=object) if out["datatype"] == "BYTES"
-                     else np.array(data, dtype=dtype))
+            array = (
+                np.array([s.encode() for s in data], dtype=object)
+                if out["datatype"] == "BYTES"
+                else np.array(data, dtype=dtype)
+            )
         elif out["datatype"] == "BYTES":
-            items, position, chunk = [], 0, body[offset:offset + size]
+            items, position, chunk = [], 0, body[offset : offset + size]
             while position < size:
                 (n,) = struct.unpack_from("<I", chunk, position)
-                items.append(chunk[position + 4:position + 4 + n])
+                items.append(chunk[position + 4 : position + 4 + n])
                 position += 4 + n
             array = np.empty(len(items), dtype=object)
             array[:] = items

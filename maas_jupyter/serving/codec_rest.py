@@ -8,6 +8,7 @@ with {"binary_data": true} (or the request parameter "binary_data_output": true)
 from __future__ import annotations
 
 import struct
+from typing import Any
 
 import numpy as np
 import orjson
@@ -27,8 +28,7 @@ def decode_request(body: bytes, header_length: int | None = None) -> InferenceRe
         json_part, binary = body, memoryview(b"")
     else:
         if not 0 < header_length <= len(body):
-            raise InvalidInput(f"Inference-Header-Content-Length is {header_length} but the body has "
-                               f"{len(body)} bytes")
+            raise InvalidInput(f"Inference-Header-Content-Length is {header_length} but the body has {len(body)} bytes")
         json_part, binary = body[:header_length], memoryview(body)[header_length:]
     doc = json_object(json_part, "the request")
     raw_inputs = doc.get("inputs")
@@ -79,7 +79,7 @@ def _decode_input(raw, position: int, binary: memoryview, offset: int) -> tuple[
         raise InvalidInput(f"input #{position} needs a 'name'")
     datatype = raw.get("datatype")
     dtype = V2_TO_NUMPY.get(datatype) if isinstance(datatype, str) else None
-    if dtype is None:
+    if dtype is None or not isinstance(datatype, str):
         raise InvalidInput(f"input {name!r} has datatype {datatype!r}; use one of {', '.join(V2_TO_NUMPY)}")
     shape = raw.get("shape")
     if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
@@ -93,7 +93,7 @@ def _decode_input(raw, position: int, binary: memoryview, offset: int) -> tuple[
             raise InvalidInput(f"input {name!r} claims {size} bytes of binary data; only {len(binary) - offset} remain")
         if "data" in raw:
             raise InvalidInput(f"input {name!r} has both 'data' and binary_data_size")
-        chunk = binary[offset:offset + size]
+        chunk = binary[offset : offset + size]
         data = _bytes_from_binary(chunk, name) if datatype == "BYTES" else _numeric_from_binary(chunk, dtype, name)
         return Tensor(name, datatype, shape, data, parameters), size
     if "data" not in raw:
@@ -104,7 +104,9 @@ def _decode_input(raw, position: int, binary: memoryview, offset: int) -> tuple[
 
 def _numeric_from_binary(chunk: memoryview, dtype: np.dtype, name: str) -> np.ndarray:
     if len(chunk) % dtype.itemsize:
-        raise InvalidInput(f"input {name!r}: {len(chunk)} bytes is not a whole number of {dtype.itemsize}-byte elements")
+        raise InvalidInput(
+            f"input {name!r}: {len(chunk)} bytes is not a whole number of {dtype.itemsize}-byte elements"
+        )
     array = np.frombuffer(chunk, dtype=dtype.newbyteorder("<"))
     if not array.flags.aligned:
         array = array.copy()  # the JSON header length decides alignment; ONNX Runtime wants aligned data
@@ -121,7 +123,7 @@ def _bytes_from_binary(chunk: memoryview, name: str) -> np.ndarray:
         position += 4
         if position + length > end:
             raise InvalidInput(f"input {name!r}: a BYTES element claims {length} bytes past the end of its data")
-        items.append(bytes(chunk[position:position + length]))
+        items.append(bytes(chunk[position : position + length]))
         position += length
     array = np.empty(len(items), dtype=object)
     array[:] = items
@@ -200,7 +202,7 @@ def encode_response(response: InferenceResponse, request: InferenceRequest | Non
     binary_names = _binary_outputs(request)
     outputs, chunks = [], []
     for tensor in response.outputs:
-        entry = {"name": tensor.name, "datatype": tensor.datatype, "shape": tensor.shape}
+        entry: dict[str, Any] = {"name": tensor.name, "datatype": tensor.datatype, "shape": tensor.shape}
         data = tensor.data
         if binary_names is True or (binary_names and tensor.name in binary_names):
             raw = _bytes_to_binary(data) if tensor.datatype == "BYTES" else np.ascontiguousarray(data).tobytes()
@@ -211,9 +213,15 @@ def encode_response(response: InferenceResponse, request: InferenceRequest | Non
                 entry["parameters"] = tensor.parameters
             if data.dtype.kind == "f" and not np.isfinite(data).all():
                 raise InvalidInput(_NOT_IN_JSON.format(name=tensor.name))
-            entry["data"] = _bytes_to_json(data) if tensor.datatype == "BYTES" else np.ascontiguousarray(data).reshape(-1)
+            entry["data"] = (
+                _bytes_to_json(data) if tensor.datatype == "BYTES" else np.ascontiguousarray(data).reshape(-1)
+            )
         outputs.append(entry)
-    doc = {"model_name": response.model_name, "model_version": response.model_version, "outputs": outputs}
+    doc: dict[str, Any] = {
+        "model_name": response.model_name,
+        "model_version": response.model_version,
+        "outputs": outputs,
+    }
     if response.id is not None:
         doc["id"] = response.id
     if response.parameters:
@@ -225,8 +233,10 @@ def encode_response(response: InferenceResponse, request: InferenceRequest | Non
 
 
 # JSON has no NaN or infinity (a JSON encoder would write null, which reads as a missing value).
-_NOT_IN_JSON = ("output {name!r} holds NaN or infinite values, which V2 JSON cannot carry: ask for it in binary "
-                "(parameters binary_data_output: true) or over gRPC")
+_NOT_IN_JSON = (
+    "output {name!r} holds NaN or infinite values, which V2 JSON cannot carry: ask for it in binary "
+    "(parameters binary_data_output: true) or over gRPC"
+)
 
 
 def _binary_outputs(request: InferenceRequest | None):

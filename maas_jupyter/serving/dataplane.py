@@ -41,8 +41,9 @@ class DataPlane:
             return self.deployments.endpoint(name)
         except NotFound:
             if self.restoring:
-                raise Unavailable("this server is restoring its endpoints after a start; try again in a moment") \
-                    from None
+                raise Unavailable(
+                    "this server is restoring its endpoints after a start; try again in a moment"
+                ) from None
             raise
 
     def live(self) -> bool:

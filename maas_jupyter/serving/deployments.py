@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from sqlalchemy import select
 
@@ -26,19 +27,27 @@ DEFAULT_MAX_QUEUE_DELAY_MS = 0.0
 
 
 def _batching(max_batch_size, max_queue_delay_ms) -> tuple[int | None, float | None]:
-    if max_batch_size is not None and (isinstance(max_batch_size, bool) or not isinstance(max_batch_size, int)
-                                       or not 1 <= max_batch_size <= 65536):
+    if max_batch_size is not None and (
+        isinstance(max_batch_size, bool) or not isinstance(max_batch_size, int) or not 1 <= max_batch_size <= 65536
+    ):
         raise InvalidInput("max_batch_size must be an integer from 1 (no batching) to 65536")
-    if max_queue_delay_ms is not None and (isinstance(max_queue_delay_ms, bool)
-                                           or not isinstance(max_queue_delay_ms, (int, float))
-                                           or not 0 <= max_queue_delay_ms <= 60000):
+    if max_queue_delay_ms is not None and (
+        isinstance(max_queue_delay_ms, bool)
+        or not isinstance(max_queue_delay_ms, (int, float))
+        or not 0 <= max_queue_delay_ms <= 60000
+    ):
         raise InvalidInput("max_queue_delay_ms must be a number from 0 to 60000")
     return max_batch_size, None if max_queue_delay_ms is None else float(max_queue_delay_ms)
 
 
 def _interface(signature: dict) -> dict:
-    return {kind: [(spec["name"], spec["datatype"], [d if d > 0 else -1 for d in spec["shape"]])
-                   for spec in signature.get(kind, [])] for kind in ("inputs", "outputs")}
+    return {
+        kind: [
+            (spec["name"], spec["datatype"], [d if d > 0 else -1 for d in spec["shape"]])
+            for spec in signature.get(kind, [])
+        ]
+        for kind in ("inputs", "outputs")
+    }
 
 
 def _describe(specs) -> str:
@@ -51,9 +60,11 @@ def _check_same_interface(primary, candidate: dict) -> None:
     ours, theirs = _interface(primary.signature), _interface(candidate["signature"])
     for kind, verb in (("inputs", "takes"), ("outputs", "gives")):
         if ours[kind] != theirs[kind]:
-            raise Conflict(f"version {candidate['version']} {verb} {_describe(theirs[kind])}; the primary "
-                           f"(version {primary.version}) {verb} {_describe(ours[kind])}: a canary must have the same "
-                           f"{kind} (deploy it as a swap, or to an endpoint of its own)")
+            raise Conflict(
+                f"version {candidate['version']} {verb} {_describe(theirs[kind])}; the primary "
+                f"(version {primary.version}) {verb} {_describe(ours[kind])}: a canary must have the same "
+                f"{kind} (deploy it as a swap, or to an endpoint of its own)"
+            )
 
 
 def _weight(weight) -> int:
@@ -77,8 +88,12 @@ class Deployments(ReconcileAndRepository):
         self._lock = threading.RLock()
         self.reconciled = False
 
-    def configure(self, intra_op_threads: int | None = None, inference_threads: int | None = None,
-                  keep_previous: bool | None = None) -> None:
+    def configure(
+        self,
+        intra_op_threads: int | None = None,
+        inference_threads: int | None = None,
+        keep_previous: bool | None = None,
+    ) -> None:
         """ONNX Runtime intra-op threads per session, the size of the pool that runs sessions, and whether
         the previous version stays loaded for an instant rollback (memory for speed)."""
         if keep_previous is not None:
@@ -150,21 +165,28 @@ class Deployments(ReconcileAndRepository):
             state = "ready" if r.primary.ready else ("unloaded" if not row.loaded else "failed")
             error = r.primary.error
         return {
-            "name": row.name, "model": row.model, "version": row.version,
+            "name": row.name,
+            "model": row.model,
+            "version": row.version,
             "previous_version": row.previous_version,
-            "canary": None if row.canary_version is None else {"version": row.canary_version,
-                                                               "weight": row.canary_weight},
-            "max_batch_size": row.max_batch_size, "max_queue_delay_ms": row.max_queue_delay_ms,
-            "state": state, "error": error, "loaded": versions,
-            "created_at": iso_utc(row.created_at), "updated_at": iso_utc(row.updated_at),
+            "canary": None
+            if row.canary_version is None
+            else {"version": row.canary_version, "weight": row.canary_weight},
+            "max_batch_size": row.max_batch_size,
+            "max_queue_delay_ms": row.max_queue_delay_ms,
+            "state": state,
+            "error": error,
+            "loaded": versions,
+            "created_at": iso_utc(row.created_at),
+            "updated_at": iso_utc(row.updated_at),
         }
 
     # ---- loading -------------------------------------------------------------------------------
 
-    def _announce(self, name: str, action: str) -> dict | None:
+    def _announce(self, name: str, action: str) -> dict:
         """Publish a change on the platform's event bus (the sidebar and the Jupyter relay listen);
         returns the endpoint as it is now."""
-        state = None if action == "undeploy" else self.get(name)
+        state = self.get(name)
         self._publish({"type": f"deployment.{action}", "name": name, "deployment": state})
         return state
 
@@ -185,12 +207,21 @@ class Deployments(ReconcileAndRepository):
 
     def _load_now(self, model: str, number: int, max_batch_size: int, max_queue_delay_ms: float):
         meta, onnx_bytes = self.registry.load_onnx(model, number)
-        return load_runtime(model, number, onnx_bytes, meta["signature"], executor=self.executor,
-                            intra_op_threads=self.intra_op_threads, max_batch_size=max_batch_size,
-                            max_queue_delay_ms=max_queue_delay_ms, max_concurrent_runs=self.inference_threads)
+        return load_runtime(
+            model,
+            number,
+            onnx_bytes,
+            meta["signature"],
+            executor=self.executor,
+            intra_op_threads=self.intra_op_threads,
+            max_batch_size=max_batch_size,
+            max_queue_delay_ms=max_queue_delay_ms,
+            max_concurrent_runs=self.inference_threads,
+        )
 
-    def _obtain(self, endpoint: Endpoint | None, model: str, number: int, max_batch_size: int,
-                max_queue_delay_ms: float):
+    def _obtain(
+        self, endpoint: Endpoint | None, model: str, number: int, max_batch_size: int, max_queue_delay_ms: float
+    ):
         """A loaded runtime of model@number: one the endpoint already holds, else a fresh one."""
         if endpoint is not None:
             for rt in endpoint.runtimes():
@@ -230,8 +261,17 @@ class Deployments(ReconcileAndRepository):
 
     # ---- changes -------------------------------------------------------------------------------
 
-    def deploy(self, name: str, model: str, version=None, *, max_batch_size: int | None = None,
-               max_queue_delay_ms: float | None = None, actor: str | None = None, reason: str = "") -> dict:
+    def deploy(
+        self,
+        name: str,
+        model: str,
+        version=None,
+        *,
+        max_batch_size: int | None = None,
+        max_queue_delay_ms: float | None = None,
+        actor: str | None = None,
+        reason: str = "",
+    ) -> dict:
         """Serve model@version (number, alias, or newest) as endpoint `name`; swap if it already exists."""
         check_name(name, "endpoint name")
         check_name(model, "model name")
@@ -242,8 +282,10 @@ class Deployments(ReconcileAndRepository):
                 return self._create(name, model, number, max_batch_size, max_queue_delay_ms, actor, reason)
             endpoint = self._live(name)
             if endpoint.model != model:
-                raise Conflict(f"endpoint {name!r} serves model {endpoint.model!r}; undeploy it first or "
-                               f"choose another endpoint name")
+                raise Conflict(
+                    f"endpoint {name!r} serves model {endpoint.model!r}; undeploy it first or "
+                    f"choose another endpoint name"
+                )
             if max_batch_size is not None or max_queue_delay_ms is not None:
                 self._configure(endpoint, max_batch_size, max_queue_delay_ms)
             r = endpoint.routes
@@ -252,12 +294,20 @@ class Deployments(ReconcileAndRepository):
             new = self._obtain(endpoint, model, number, endpoint.max_batch_size, endpoint.max_queue_delay_ms)
             canary = None if (r.canary is not None and r.canary.version == number) else r.canary
             previous = self._previous(r.primary, new)
-            self._save(name, actor, reason, "swap", {"model": model, "version": number, "from": r.primary.version},
-                       version=number, previous_version=r.primary.version,
-                       canary_version=None if canary is None else canary.version,
-                       canary_weight=r.canary_weight if canary is not None else 0,
-                       max_batch_size=endpoint.max_batch_size, max_queue_delay_ms=endpoint.max_queue_delay_ms,
-                       loaded=True)
+            self._save(
+                name,
+                actor,
+                reason,
+                "swap",
+                {"model": model, "version": number, "from": r.primary.version},
+                version=number,
+                previous_version=r.primary.version,
+                canary_version=None if canary is None else canary.version,
+                canary_weight=r.canary_weight if canary is not None else 0,
+                max_batch_size=endpoint.max_batch_size,
+                max_queue_delay_ms=endpoint.max_queue_delay_ms,
+                loaded=True,
+            )
             self._switch(endpoint, Routes(new, canary, r.canary_weight if canary else 0, previous))
             return self._announce(name, "swap")
 
@@ -266,9 +316,21 @@ class Deployments(ReconcileAndRepository):
         delay = DEFAULT_MAX_QUEUE_DELAY_MS if max_queue_delay_ms is None else max_queue_delay_ms
         runtime = self._load(model, number, batch, delay)
         try:
-            self._save(name, actor, reason, "deploy", {"model": model, "version": number},
-                       model=model, version=number, previous_version=None, canary_version=None, canary_weight=0,
-                       max_batch_size=batch, max_queue_delay_ms=delay, loaded=True)
+            self._save(
+                name,
+                actor,
+                reason,
+                "deploy",
+                {"model": model, "version": number},
+                model=model,
+                version=number,
+                previous_version=None,
+                canary_version=None,
+                canary_weight=0,
+                max_batch_size=batch,
+                max_queue_delay_ms=delay,
+                loaded=True,
+            )
         except BaseException:
             runtime.retire()
             raise
@@ -287,13 +349,21 @@ class Deployments(ReconcileAndRepository):
         for rt in endpoint.runtimes():
             rt.configure_batching(endpoint.max_batch_size, endpoint.max_queue_delay_ms)
 
-    def update(self, name: str, *, max_batch_size: int | None = None, max_queue_delay_ms: float | None = None,
-               canary_weight: float | None = None, actor: str | None = None, reason: str = "") -> dict:
+    def update(
+        self,
+        name: str,
+        *,
+        max_batch_size: int | None = None,
+        max_queue_delay_ms: float | None = None,
+        canary_weight: float | None = None,
+        actor: str | None = None,
+        reason: str = "",
+    ) -> dict:
         """Change batching settings and/or the canary's traffic weight in place."""
         max_batch_size, max_queue_delay_ms = _batching(max_batch_size, max_queue_delay_ms)
         with self._lock:
             endpoint = self._live(name)
-            fields = {}
+            fields: dict[str, Any] = {}
             if max_batch_size is not None or max_queue_delay_ms is not None:
                 self._configure(endpoint, max_batch_size, max_queue_delay_ms)
                 fields.update(max_batch_size=endpoint.max_batch_size, max_queue_delay_ms=endpoint.max_queue_delay_ms)
@@ -304,30 +374,39 @@ class Deployments(ReconcileAndRepository):
                 return self.canary(name, r.canary.version, canary_weight, actor=actor, reason=reason)
             if fields:
                 with self.db.write() as session:
-                    row = session.scalar(select(EndpointState).where(EndpointState.name == name))
+                    row = session.scalars(select(EndpointState).where(EndpointState.name == name)).one()
                     for key, value in fields.items():
                         setattr(row, key, value)
                     row.updated_at = utcnow()
             return self._announce(name, "update") if fields else self.get(name)
 
-    def canary(self, name: str, version, weight: float, *, model: str | None = None, actor: str | None = None,
-               reason: str = "") -> dict:
+    def canary(
+        self, name: str, version, weight: float, *, model: str | None = None, actor: str | None = None, reason: str = ""
+    ) -> dict:
         """Send `weight` percent of the endpoint's traffic to another version of its model."""
         weight = _weight(weight)
         with self._lock:
             endpoint = self._live(name)
             if model is not None and model != endpoint.model:
-                raise Conflict(f"endpoint {name!r} serves model {endpoint.model!r}; a canary is another version "
-                               f"of that model, not of {model!r}")
+                raise Conflict(
+                    f"endpoint {name!r} serves model {endpoint.model!r}; a canary is another version "
+                    f"of that model, not of {model!r}"
+                )
             number = self._resolve(endpoint.model, version)
             r = endpoint.routes
             if number == r.primary.version:
                 raise Conflict(f"version {number} is already the primary version of {name!r}")
             _check_same_interface(r.primary, self.platform.registry.get_version(endpoint.model, number))
             new = self._obtain(endpoint, endpoint.model, number, endpoint.max_batch_size, endpoint.max_queue_delay_ms)
-            self._save(name, actor, reason, "canary",
-                       {"model": endpoint.model, "version": r.primary.version, "canary": number, "weight": weight},
-                       canary_version=number, canary_weight=weight)
+            self._save(
+                name,
+                actor,
+                reason,
+                "canary",
+                {"model": endpoint.model, "version": r.primary.version, "canary": number, "weight": weight},
+                canary_version=number,
+                canary_weight=weight,
+            )
             self._switch(endpoint, Routes(r.primary, new, weight, r.previous))
             return self._announce(name, "canary")
 
@@ -345,10 +424,17 @@ class Deployments(ReconcileAndRepository):
             r = endpoint.routes
             if r.canary is None:
                 raise Conflict(f"endpoint {name!r} has no canary to promote")
-            self._save(name, actor, reason, "promote",
-                       {"model": endpoint.model, "version": r.canary.version, "from": r.primary.version},
-                       version=r.canary.version, previous_version=r.primary.version, canary_version=None,
-                       canary_weight=0)
+            self._save(
+                name,
+                actor,
+                reason,
+                "promote",
+                {"model": endpoint.model, "version": r.canary.version, "from": r.primary.version},
+                version=r.canary.version,
+                previous_version=r.primary.version,
+                canary_version=None,
+                canary_weight=0,
+            )
             self._switch(endpoint, Routes(r.canary, None, 0, self._previous(r.primary, r.canary)))
             return self._announce(name, "promote")
 
@@ -358,9 +444,15 @@ class Deployments(ReconcileAndRepository):
             endpoint = self._live(name)
             r = endpoint.routes
             if r.canary is not None:
-                self._save(name, actor, reason, "rollback",
-                           {"model": endpoint.model, "version": r.primary.version, "canary_removed": r.canary.version},
-                           canary_version=None, canary_weight=0)
+                self._save(
+                    name,
+                    actor,
+                    reason,
+                    "rollback",
+                    {"model": endpoint.model, "version": r.primary.version, "canary_removed": r.canary.version},
+                    canary_version=None,
+                    canary_weight=0,
+                )
                 self._switch(endpoint, Routes(r.primary, None, 0, r.previous))
                 return self._announce(name, "rollback")
             row = self._row(name)
@@ -368,9 +460,15 @@ class Deployments(ReconcileAndRepository):
             if target is None:
                 raise Conflict(f"endpoint {name!r} has no previous version to roll back to")
             new = self._obtain(endpoint, endpoint.model, target, endpoint.max_batch_size, endpoint.max_queue_delay_ms)
-            self._save(name, actor, reason, "rollback",
-                       {"model": endpoint.model, "version": target, "from": r.primary.version},
-                       version=target, previous_version=r.primary.version)
+            self._save(
+                name,
+                actor,
+                reason,
+                "rollback",
+                {"model": endpoint.model, "version": target, "from": r.primary.version},
+                version=target,
+                previous_version=r.primary.version,
+            )
             self._switch(endpoint, Routes(new, None, 0, self._previous(r.primary, new)))
             return self._announce(name, "rollback")
 
@@ -382,13 +480,14 @@ class Deployments(ReconcileAndRepository):
                 stored = session.scalar(select(EndpointState).where(EndpointState.name == name))
                 if stored is not None:
                     session.delete(stored)
-            self.registry.record("endpoint", name, "undeploy", {"model": row.model, "version": row.version},
-                                 actor or whoami(), reason)
+            self.registry.record(
+                "endpoint", name, "undeploy", {"model": row.model, "version": row.version}, actor or whoami(), reason
+            )
             endpoint = self._endpoints.pop(name, None)
             if endpoint is not None:
                 for rt in endpoint.runtimes():
                     rt.retire()
-            self._announce(name, "undeploy")
+            self._publish({"type": "deployment.undeploy", "name": name, "deployment": None})
 
     def close(self) -> None:
         """Release every session and the inference threads."""
@@ -400,4 +499,3 @@ class Deployments(ReconcileAndRepository):
             if self._executor is not None:
                 self._executor.shutdown(wait=False, cancel_futures=True)
                 self._executor = None
-

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from ..errors import NotFound, Unavailable
 from ..names import parse_number
+from .runtime import Runtime
 
 
 @dataclass(frozen=True)
@@ -14,10 +15,10 @@ class Routes:
     """An immutable snapshot: a change builds a new one and swaps the reference in one assignment,
     so a request never sees half of a change."""
 
-    primary: object  # ModelRuntime or FailedRuntime
-    canary: object | None = None
+    primary: Runtime
+    canary: Runtime | None = None
     canary_weight: int = 0
-    previous: object | None = None  # kept loaded for a fast rollback; takes no traffic
+    previous: Runtime | None = None  # kept loaded for a fast rollback; takes no traffic
 
 
 class Endpoint:
@@ -54,8 +55,10 @@ class Endpoint:
             elif r.canary is not None and r.canary.version == number:
                 runtime = r.canary
             else:
-                raise NotFound(f"endpoint {self.name!r} does not serve version {number}; it serves "
-                               f"{', '.join(self.served_versions())}")
+                raise NotFound(
+                    f"endpoint {self.name!r} does not serve version {number}; it serves "
+                    f"{', '.join(self.served_versions())}"
+                )
         if require_loaded and not runtime.ready:
             raise Unavailable(runtime.error or f"{self.name} version {runtime.version} is not loaded")
         return runtime

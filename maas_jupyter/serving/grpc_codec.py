@@ -76,11 +76,15 @@ def decode_bytes_elements(name: str, raw: bytes, count: int) -> np.ndarray:
         (length,) = _LENGTH_PREFIX.unpack_from(raw, offset)
         offset += 4
         if offset + length > end:
-            raise InvalidInput(f"input {name!r}: a BYTES element of {length} bytes runs past the end of the raw contents")
-        elements.append(raw[offset:offset + length])
+            raise InvalidInput(
+                f"input {name!r}: a BYTES element of {length} bytes runs past the end of the raw contents"
+            )
+        elements.append(raw[offset : offset + length])
         offset += length
     if len(elements) != count:
-        raise InvalidInput(f"input {name!r}: the shape needs {count} BYTES elements, the raw contents hold {len(elements)}")
+        raise InvalidInput(
+            f"input {name!r}: the shape needs {count} BYTES elements, the raw contents hold {len(elements)}"
+        )
     array = np.empty(count, dtype=object)
     array[:] = elements
     return array
@@ -119,7 +123,9 @@ def _decode_contents(name: str, datatype: str, shape: list[int], contents: pb.In
     if len(values) != count:
         others = [f.name for f, _ in contents.ListFields() if f.name != field]
         if others and not values:
-            raise InvalidInput(f"input {name!r} is {datatype}, which goes in {field}; the request filled {', '.join(others)}")
+            raise InvalidInput(
+                f"input {name!r} is {datatype}, which goes in {field}; the request filled {', '.join(others)}"
+            )
         raise InvalidInput(f"input {name!r}: shape {shape} needs {count} elements, {field} holds {len(values)}")
     if datatype == "BYTES":
         array = np.empty(count, dtype=object)
@@ -173,7 +179,9 @@ def decode_infer_request(message: pb.ModelInferRequest) -> InferenceRequest:
     for index, tensor in enumerate(message.inputs):
         name, datatype = tensor.name, tensor.datatype
         if datatype not in RAW_DTYPES and datatype != "BYTES":
-            raise InvalidInput(f"input {name!r} has datatype {datatype!r}, which is not a V2 datatype this server serves")
+            raise InvalidInput(
+                f"input {name!r} has datatype {datatype!r}, which is not a V2 datatype this server serves"
+            )
         shape = _checked_shape(name, tensor.shape)
         if raw_contents:
             if tensor.HasField("contents") and tensor.contents.ListFields():
@@ -181,12 +189,17 @@ def decode_infer_request(message: pb.ModelInferRequest) -> InferenceRequest:
             data = _decode_raw(name, datatype, shape, raw_contents[index])
         else:
             data = _decode_contents(name, datatype, shape, tensor.contents)
-        inputs.append(Tensor(name=name, datatype=datatype, shape=shape, data=data,
-                             parameters=decode_parameters(tensor.parameters)))
-    outputs = [RequestedOutput(name=output.name, parameters=decode_parameters(output.parameters))
-               for output in message.outputs]
-    return InferenceRequest(inputs=inputs, outputs=outputs, id=message.id or None,
-                            parameters=decode_parameters(message.parameters))
+        inputs.append(
+            Tensor(
+                name=name, datatype=datatype, shape=shape, data=data, parameters=decode_parameters(tensor.parameters)
+            )
+        )
+    outputs = [
+        RequestedOutput(name=output.name, parameters=decode_parameters(output.parameters)) for output in message.outputs
+    ]
+    return InferenceRequest(
+        inputs=inputs, outputs=outputs, id=message.id or None, parameters=decode_parameters(message.parameters)
+    )
 
 
 def request_wants_raw_outputs(message: pb.ModelInferRequest) -> bool:
@@ -200,8 +213,9 @@ def _output_array(tensor: Tensor) -> np.ndarray:
 
 def encode_infer_response(response: InferenceResponse, *, raw: bool) -> pb.ModelInferResponse:
     """An InferenceResponse as a ModelInferResponse, outputs raw (Triton style) or in typed contents."""
-    message = pb.ModelInferResponse(model_name=response.model_name, model_version=str(response.model_version or ""),
-                                    id=response.id or "")
+    message = pb.ModelInferResponse(
+        model_name=response.model_name, model_version=str(response.model_version or ""), id=response.id or ""
+    )
     encode_parameters(message.parameters, response.parameters)
     # FP16 has no typed field; raw outputs are all-or-nothing (one raw entry per output, in order).
     raw = raw or any(tensor.datatype == "FP16" for tensor in response.outputs)
@@ -217,15 +231,17 @@ def encode_infer_response(response: InferenceResponse, *, raw: bool) -> pb.Model
                 message.raw_output_contents.append(np.ascontiguousarray(array, dtype=dtype).tobytes())
         elif tensor.datatype == "BYTES":
             output.contents.bytes_contents.extend(
-                item.encode("utf-8") if isinstance(item, str) else bytes(item) for item in array.ravel())
+                item.encode("utf-8") if isinstance(item, str) else bytes(item) for item in array.ravel()
+            )
         else:
             # tolist() gives Python scalars, which protobuf's repeated fields take far faster than numpy ones.
             getattr(output.contents, CONTENTS_FIELDS[tensor.datatype]).extend(array.ravel().tolist())
     return message
 
 
-def encode_infer_request(request: InferenceRequest, *, model_name: str, model_version: str = "",
-                         raw: bool = True) -> pb.ModelInferRequest:
+def encode_infer_request(
+    request: InferenceRequest, *, model_name: str, model_version: str = "", raw: bool = True
+) -> pb.ModelInferRequest:
     """An InferenceRequest as a ModelInferRequest (the client side, for tests and benchmarks)."""
     message = pb.ModelInferRequest(model_name=model_name, model_version=model_version, id=request.id or "")
     encode_parameters(message.parameters, request.parameters)
@@ -237,10 +253,13 @@ def encode_infer_request(request: InferenceRequest, *, model_name: str, model_ve
             if tensor.datatype == "BYTES":
                 message.raw_input_contents.append(encode_bytes_elements(array))
             else:
-                message.raw_input_contents.append(np.ascontiguousarray(array, dtype=RAW_DTYPES[tensor.datatype]).tobytes())
+                message.raw_input_contents.append(
+                    np.ascontiguousarray(array, dtype=RAW_DTYPES[tensor.datatype]).tobytes()
+                )
         elif tensor.datatype == "BYTES":
             entry.contents.bytes_contents.extend(
-                item.encode("utf-8") if isinstance(item, str) else bytes(item) for item in array.ravel())
+                item.encode("utf-8") if isinstance(item, str) else bytes(item) for item in array.ravel()
+            )
         else:
             getattr(entry.contents, CONTENTS_FIELDS[tensor.datatype]).extend(array.ravel().tolist())
     for output in request.outputs or ():

@@ -9,8 +9,16 @@ import logging
 
 import grpc
 
-from ..errors import (Forbidden, InsufficientStorage, InvalidInput, MaasError, NotFound, PayloadTooLarge,
-                      Unauthorized, Unavailable)
+from ..errors import (
+    Forbidden,
+    InsufficientStorage,
+    InvalidInput,
+    MaasError,
+    NotFound,
+    PayloadTooLarge,
+    Unauthorized,
+    Unavailable,
+)
 from ..security.authentication import ADMIN, MODEL, OPEN, SERVER, Authenticator
 from . import grpc_codec
 from .proto import grpc_predict_v2_pb2 as pb
@@ -77,8 +85,10 @@ def _infer_model_name(request) -> str:
 
 
 def _tensor_metadata(specs) -> list[pb.ModelMetadataResponse.TensorMetadata]:
-    return [pb.ModelMetadataResponse.TensorMetadata(name=spec["name"], datatype=spec["datatype"], shape=list(spec["shape"]))
-            for spec in specs or ()]
+    return [
+        pb.ModelMetadataResponse.TensorMetadata(name=spec["name"], datatype=spec["datatype"], shape=list(spec["shape"]))
+        for spec in specs or ()
+    ]
 
 
 class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
@@ -112,15 +122,19 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
     @_rpc(SERVER)
     async def ServerMetadata(self, request, context):
         meta = await _resolved(self._dataplane.server_metadata())
-        return pb.ServerMetadataResponse(name=meta["name"], version=str(meta["version"]),
-                                         extensions=list(meta.get("extensions", ())))
+        return pb.ServerMetadataResponse(
+            name=meta["name"], version=str(meta["version"]), extensions=list(meta.get("extensions", ()))
+        )
 
     @_rpc(MODEL, _model_name)
     async def ModelMetadata(self, request, context):
         meta = await _resolved(self._dataplane.model_metadata(request.name, request.version or None))
         return pb.ModelMetadataResponse(
-            name=meta["name"], versions=[str(v) for v in meta.get("versions", ())], platform=meta.get("platform", ""),
-            inputs=_tensor_metadata(meta.get("inputs")), outputs=_tensor_metadata(meta.get("outputs")),
+            name=meta["name"],
+            versions=[str(v) for v in meta.get("versions", ())],
+            platform=meta.get("platform", ""),
+            inputs=_tensor_metadata(meta.get("inputs")),
+            outputs=_tensor_metadata(meta.get("outputs")),
         )
 
     @_rpc(MODEL, _infer_model_name)
@@ -135,8 +149,12 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
     async def RepositoryIndex(self, request, context):
         entries = await asyncio.get_running_loop().run_in_executor(None, self._dataplane.repository_index)
         models = [
-            pb.RepositoryIndexResponse.ModelIndex(name=entry["name"], version=str(entry.get("version") or ""),
-                                                  state=entry.get("state") or "", reason=entry.get("reason") or "")
+            pb.RepositoryIndexResponse.ModelIndex(
+                name=entry["name"],
+                version=str(entry.get("version") or ""),
+                state=entry.get("state") or "",
+                reason=entry.get("reason") or "",
+            )
             for entry in entries
             if not request.ready or entry.get("state") == "READY"
         ]
@@ -154,8 +172,9 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         return pb.RepositoryModelUnloadResponse()
 
 
-async def start_grpc_server(dataplane, host: str, port: int, max_message_bytes: int,
-                            authenticator: Authenticator | None) -> grpc.aio.Server:
+async def start_grpc_server(
+    dataplane, host: str, port: int, max_message_bytes: int, authenticator: Authenticator | None
+) -> grpc.aio.Server:
     """Start inference.GRPCInferenceService on host:port (0 = a free port, see `server.bound_port`)."""
     options = [
         # Over-size messages are refused by gRPC itself with RESOURCE_EXHAUSTED, before any decoding.

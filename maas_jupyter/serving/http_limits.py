@@ -32,17 +32,21 @@ UPLOAD_PATH = re.compile(r"^/api/models/[^/]+/versions/?$")
 def _refusal(status: int, reason: str, message: str, path: str, retry_after: bool = False) -> bytes:
     # V2 routes answer {"error": "<reason>"}, the management API {"error": {"code", "message"}}.
     code = {413: "payload_too_large", 431: "headers_too_large", 503: "unavailable"}[status]
-    body = orjson.dumps({"error": message} if not path.startswith("/api/") else
-                        {"error": {"code": code, "message": message}})
-    head = (f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
-            + ("Retry-After: 1\r\n" if retry_after else "") + "Connection: close\r\n\r\n")
+    body = orjson.dumps(
+        {"error": message} if not path.startswith("/api/") else {"error": {"code": code, "message": message}}
+    )
+    head = (
+        f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        + ("Retry-After: 1\r\n" if retry_after else "")
+        + "Connection: close\r\n\r\n"
+    )
     return head.encode("latin-1") + body
 
 
 class _Guarded(httputil.HTTPMessageDelegate):
     """Looks at a request's head before the application does; passes everything else through."""
 
-    def __init__(self, app: "LimitedApplication", connection, inner: httputil.HTTPMessageDelegate):
+    def __init__(self, app: LimitedApplication, connection, inner: httputil.HTTPMessageDelegate):
         self.app, self.connection, self.inner = app, connection, inner
         self.receiving = False
 
@@ -61,17 +65,31 @@ class _Guarded(httputil.HTTPMessageDelegate):
         path = start_line.path.split("?", 1)[0]
         size = sum(len(name) + len(value) + 4 for name, value in headers.get_all()) + len(start_line.path)
         if size > MAX_HEADER_BYTES:
-            return _refusal(431, "Request Header Fields Too Large",
-                            f"the request's headers are {size} bytes; the limit is {MAX_HEADER_BYTES}", path)
+            return _refusal(
+                431,
+                "Request Header Fields Too Large",
+                f"the request's headers are {size} bytes; the limit is {MAX_HEADER_BYTES}",
+                path,
+            )
         declared = headers.get("Content-Length")
         allowed, stated = self.app.body_limit(start_line.method, path)
         if declared is not None and (parse_number(declared.strip()) or 0) > allowed:
-            return _refusal(413, "Payload Too Large",
-                            f"the request body is {declared.strip()} bytes; the limit is {stated} bytes", path)
-        if self.app.receiving >= self.app.max_receiving and ("Content-Length" in headers or
-                                                             "Transfer-Encoding" in headers):
-            return _refusal(503, "Service Unavailable", f"{self.app.max_receiving} requests are already sending "
-                            f"their bodies; try again in a moment", path, retry_after=True)
+            return _refusal(
+                413,
+                "Payload Too Large",
+                f"the request body is {declared.strip()} bytes; the limit is {stated} bytes",
+                path,
+            )
+        if self.app.receiving >= self.app.max_receiving and (
+            "Content-Length" in headers or "Transfer-Encoding" in headers
+        ):
+            return _refusal(
+                503,
+                "Service Unavailable",
+                f"{self.app.max_receiving} requests are already sending their bodies; try again in a moment",
+                path,
+                retry_after=True,
+            )
         return None
 
     def _done(self) -> None:
@@ -94,8 +112,16 @@ class _Guarded(httputil.HTTPMessageDelegate):
 class LimitedApplication(web.Application):
     """A tornado Application whose requests pass the head checks above first."""
 
-    def __init__(self, handlers, *, max_request_bytes: int, max_upload_bytes: int, upload_framing_bytes: int,
-                 max_receiving: int = MAX_RECEIVING, **settings):
+    def __init__(
+        self,
+        handlers,
+        *,
+        max_request_bytes: int,
+        max_upload_bytes: int,
+        upload_framing_bytes: int,
+        max_receiving: int = MAX_RECEIVING,
+        **settings,
+    ):
         super().__init__(handlers, **settings)
         self.max_receiving = max_receiving
         self.max_request_bytes = max_request_bytes

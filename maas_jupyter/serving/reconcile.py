@@ -4,19 +4,50 @@
 from __future__ import annotations
 
 import logging
+import threading
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
 from ..errors import Unavailable
 from .endpoint import Endpoint, Routes
-from .runtime import FailedRuntime
+from .runtime import FailedRuntime, Runtime
 from .tables import EndpointState
+
+if TYPE_CHECKING:
+    from ..registry.database import Database
+    from ..registry.registry import Registry
 
 log = logging.getLogger("maas.deployments")
 
 
 class ReconcileAndRepository:
-    """Mixed into Deployments (which provides db, _lock, _endpoints, _load, _row, _stored, _announce, deploy)."""
+    """Mixed into Deployments, which provides what is declared below."""
+
+    if TYPE_CHECKING:  # what Deployments gives this half (serving/deployments.py)
+        db: Database
+        registry: Registry
+        keep_previous: bool
+        reconciled: bool
+        _lock: threading.RLock
+        _endpoints: dict[str, Endpoint]
+
+        def _load(self, model: str, number: int, max_batch_size: int, max_queue_delay_ms: float) -> Runtime: ...
+        def _row(self, name: str) -> EndpointState: ...
+        def _stored(self, name: str) -> EndpointState | None: ...
+        def _live(self, name: str) -> Endpoint: ...
+        def _announce(self, name: str, action: str) -> dict: ...
+        def deploy(
+            self,
+            name: str,
+            model: str,
+            version=None,
+            *,
+            max_batch_size: int | None = None,
+            max_queue_delay_ms: float | None = None,
+            actor: str | None = None,
+            reason: str = "",
+        ) -> dict: ...
 
     def reconcile(self) -> None:
         """Load what the stored desired state says; a version that fails to load answers 503 with why."""
@@ -39,12 +70,20 @@ class ReconcileAndRepository:
             except Exception as exc:  # a broken version must not stop the others from serving
                 reason = getattr(exc, "message", None) or str(exc)
                 log.warning("endpoint %s: %s", row.name, reason)
-                return FailedRuntime(row.model, number, self._signature(row.model, number),
-                                     f"{row.model}@{number} failed to load: {reason}")
+                return FailedRuntime(
+                    row.model,
+                    number,
+                    self._signature(row.model, number),
+                    f"{row.model}@{number} failed to load: {reason}",
+                )
 
         if not row.loaded:
-            primary = FailedRuntime(row.model, row.version, self._signature(row.model, row.version),
-                                    f"endpoint {row.name!r} is unloaded; load it through the repository API")
+            primary = FailedRuntime(
+                row.model,
+                row.version,
+                self._signature(row.model, row.version),
+                f"endpoint {row.name!r} is unloaded; load it through the repository API",
+            )
             routes = Routes(primary)
         else:
             primary = load(row.version)
@@ -67,8 +106,14 @@ class ReconcileAndRepository:
         index = []
         for name, endpoint in sorted(self._endpoints.items()):
             primary = endpoint.routes.primary
-            index.append({"name": name, "version": str(primary.version),
-                          "state": "READY" if primary.ready else "UNAVAILABLE", "reason": primary.error or ""})
+            index.append(
+                {
+                    "name": name,
+                    "version": str(primary.version),
+                    "state": "READY" if primary.ready else "UNAVAILABLE",
+                    "reason": primary.error or "",
+                }
+            )
         return index
 
     def load(self, name: str) -> None:
@@ -80,26 +125,33 @@ class ReconcileAndRepository:
                 return
             if not row.loaded:
                 with self.db.write() as session:
-                    session.scalar(select(EndpointState).where(EndpointState.name == name)).loaded = True
+                    session.scalars(select(EndpointState).where(EndpointState.name == name)).one().loaded = True
                 row.loaded = True
             self._replace(name, row)
             primary = self._endpoints[name].routes.primary
-            self.registry.record("endpoint", name, "load", {"model": row.model, "version": row.version,
-                                                            "ready": primary.ready}, "", "repository load")
+            self.registry.record(
+                "endpoint",
+                name,
+                "load",
+                {"model": row.model, "version": row.version, "ready": primary.ready},
+                "",
+                "repository load",
+            )
             self._announce(name, "load")
             if not primary.ready:
-                raise Unavailable(primary.error)
+                raise Unavailable(primary.error or f"{name} version {row.version} did not load")
 
     def unload(self, name: str) -> None:
         """Release an endpoint's sessions; it stays deployed (and stored) but answers 503 until loaded."""
         with self._lock:
             self._live(name)
             with self.db.write() as session:
-                session.scalar(select(EndpointState).where(EndpointState.name == name)).loaded = False
+                session.scalars(select(EndpointState).where(EndpointState.name == name)).one().loaded = False
             row = self._row(name)
             self._replace(name, row)
-            self.registry.record("endpoint", name, "unload", {"model": row.model, "version": row.version}, "",
-                                 "repository unload")
+            self.registry.record(
+                "endpoint", name, "unload", {"model": row.model, "version": row.version}, "", "repository unload"
+            )
             self._announce(name, "unload")
 
     def _replace(self, name: str, row: EndpointState) -> None:

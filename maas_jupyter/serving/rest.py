@@ -130,9 +130,10 @@ class InferHandler(V2Handler):
             raise PayloadTooLarge(f"the request body is larger than the limit of {limit} bytes")
         body = self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks)
         self._chunks = None
-        header_length = self.request.headers.get("Inference-Header-Content-Length")
-        if header_length is not None:
-            header_length = parse_number(header_length.strip())
+        header = self.request.headers.get("Inference-Header-Content-Length")
+        header_length = None
+        if header is not None:
+            header_length = parse_number(header.strip())
             if header_length is None:
                 raise InvalidInput("Inference-Header-Content-Length must be a whole number (ASCII digits)")
         encoding = self.request.headers.get("Content-Encoding", "identity").lower()
@@ -209,8 +210,15 @@ def v2_routes(prefix: str = "/v2") -> list[tuple[str, type[web.RequestHandler]]]
     ]
 
 
-def make_application(platform, dataplane, authenticator, policy, max_request_bytes: int,
-                     max_upload_bytes: int = 0, max_receiving: int = MAX_RECEIVING) -> LimitedApplication:
+def make_application(
+    platform,
+    dataplane,
+    authenticator,
+    policy,
+    max_request_bytes: int,
+    max_upload_bytes: int = 0,
+    max_receiving: int = MAX_RECEIVING,
+) -> LimitedApplication:
     """The tornado application of `maas serve`: V2 at /v2/ and the management API at /api/, every
     route behind the request policy and the authenticator (serve_face), every request's head checked
     against the limits first (http_limits)."""
@@ -244,5 +252,6 @@ def _log_request(handler: web.RequestHandler) -> None:
     if handler.get_status() >= 500:
         from tornado.log import access_log
 
-        access_log.error("%d %s %.2fms", handler.get_status(), handler._request_summary(),
-                         1000.0 * handler.request.request_time())
+        access_log.error(
+            "%d %s %.2fms", handler.get_status(), handler._request_summary(), 1000.0 * handler.request.request_time()
+        )

@@ -6,6 +6,7 @@ import math
 import threading
 import time
 from concurrent.futures import Executor
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -25,6 +26,52 @@ def session_options(intra_op_threads: int):
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
     return options
+
+
+class Runtime(Protocol):
+    """What an endpoint routes to: one version of a model, loaded (or failed to load) by a backend.
+    Deployments, Endpoint and DataPlane see only this; ModelRuntime (ONNX Runtime in this process),
+    backends.ray_runtime.RayRuntime (Ray Serve replicas) and FailedRuntime implement it."""
+
+    # Read-only here (properties), so an implementation may hold narrower types (FailedRuntime's error is a str).
+    @property
+    def model(self) -> str: ...
+
+    @property
+    def version(self) -> int: ...
+
+    @property
+    def signature(self) -> dict: ...
+
+    @property
+    def error(self) -> str | None: ...
+
+    @property
+    def output_names(self) -> list[str]: ...
+
+    @property
+    def ready(self) -> bool: ...
+
+    def acquire(self) -> bool: ...
+
+    def release(self) -> None: ...
+
+    def retire(self) -> None: ...
+
+    def configure_batching(self, max_batch_size: int, max_queue_delay_ms: float) -> None: ...
+
+
+class ServingRuntime(Runtime, Protocol):
+    """A runtime that takes requests: the data plane validates a request's tensors with it, then runs them."""
+
+    input_names: list[str]
+    observer: Any  # the endpoint version's metrics recorder (monitoring.metrics), None: record nothing
+
+    def validate(self, inputs: list[Tensor]) -> dict[str, np.ndarray]: ...
+
+    async def infer(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...
+
+    def run_now(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...
 
 
 class Draining:
@@ -70,38 +117,22 @@ class Draining:
         raise NotImplementedError  # each backend frees its own resources
 
 
-class ModelRuntime(Draining):
-    """One model version ready to serve. Requests `acquire` it before running and `release` it after;
-    a retired runtime closes its session once the last request in flight has released it."""
+class SignedRuntime(Draining):
+    """A loaded version that checks requests against its signature: the same validation whichever
+    backend runs the model (ModelRuntime here, RayRuntime in Ray Serve replicas)."""
 
-    def __init__(self, model: str, version: int, signature: dict, session, executor: Executor,
-                 max_batch_size: int, max_queue_delay_ms: float, max_concurrent_runs: int):
+    error: str | None = None
+
+    def _init_signed(self, model: str, version: int, signature: dict) -> None:
         self.model = model
         self.version = version
         self.signature = signature
-        self.session = session
-        self.output_names = [o.name for o in session.get_outputs()]
+        self.input_names = [spec["name"] for spec in signature["inputs"]]
         self._specs = {spec["name"]: (spec["datatype"], spec["shape"]) for spec in signature["inputs"]}
-        self.batchable = _batchable(signature)
-        self.batcher = Batcher(self._run, executor, max(1, max_batch_size), max_queue_delay_ms, max_concurrent_runs)
         # Monitoring: the data plane sets the metrics recorder of this endpoint version (ORT time, batch
         # sizes, queue time); None records nothing.
-        self.observer = None
-        self.input_names = [spec["name"] for spec in signature["inputs"]]
-        self.batcher.on_queue_time = self._queued
-        self.executor = executor
+        self.observer: Any = None
         self._init_draining()
-
-    error = None
-
-    def _close(self) -> None:
-        self.session = None  # ONNX Runtime frees the session with its last reference
-
-    def configure_batching(self, max_batch_size: int, max_queue_delay_ms: float) -> None:
-        self.batcher.max_batch_size = max(1, max_batch_size)
-        self.batcher.max_queue_delay_ms = max_queue_delay_ms
-
-    # ---- inference ---------------------------------------------------------------------------
 
     def validate(self, inputs: list[Tensor]) -> dict[str, np.ndarray]:
         """Check names, datatypes, shapes and element counts against the signature; the session feed."""
@@ -114,22 +145,29 @@ class ModelRuntime(Draining):
                 raise InvalidInput(f"input {tensor.name!r} is given twice")
             datatype, expected = spec
             if tensor.datatype != datatype:
-                raise InvalidInput(f"input {tensor.name!r} has datatype {tensor.datatype}; the model expects {datatype}")
+                raise InvalidInput(
+                    f"input {tensor.name!r} has datatype {tensor.datatype}; the model expects {datatype}"
+                )
             shape = tensor.shape
             if len(shape) != len(expected) or any(
                 (not isinstance(d, int)) or d < 0 or (e >= 0 and d != e) for d, e in zip(shape, expected)
             ):
-                raise InvalidInput(f"input {tensor.name!r} has shape {list(shape)}; the model expects "
-                                   f"{expected} (-1: any size)")
+                raise InvalidInput(
+                    f"input {tensor.name!r} has shape {list(shape)}; the model expects {expected} (-1: any size)"
+                )
             count = math.prod(shape)
             data = tensor.data
             if data.size != count:
-                raise InvalidInput(f"input {tensor.name!r} has {data.size} elements; shape {list(shape)} "
-                                   f"needs {count}")
+                raise InvalidInput(f"input {tensor.name!r} has {data.size} elements; shape {list(shape)} needs {count}")
             if datatype == "BYTES":
                 # ONNX Runtime takes str elements for string tensors.
-                data = np.array([v.decode("utf-8", "replace") if isinstance(v, (bytes, bytearray)) else str(v)
-                                 for v in data.reshape(-1)], dtype=object)
+                data = np.array(
+                    [
+                        v.decode("utf-8", "replace") if isinstance(v, (bytes, bytearray)) else str(v)
+                        for v in data.reshape(-1)
+                    ],
+                    dtype=object,
+                )
             elif data.dtype != numpy_dtype(datatype):
                 data = data.astype(numpy_dtype(datatype))
             feed[tensor.name] = data.reshape(shape) if data.shape != tuple(shape) else data
@@ -141,6 +179,39 @@ class ModelRuntime(Draining):
     def _describe(self) -> str:
         return "the model takes " + ", ".join(f"{n} {d} {s}" for n, (d, s) in self._specs.items())
 
+
+class ModelRuntime(SignedRuntime):
+    """One model version ready to serve. Requests `acquire` it before running and `release` it after;
+    a retired runtime closes its session once the last request in flight has released it."""
+
+    def __init__(
+        self,
+        model: str,
+        version: int,
+        signature: dict,
+        session,
+        executor: Executor,
+        max_batch_size: int,
+        max_queue_delay_ms: float,
+        max_concurrent_runs: int,
+    ):
+        self._init_signed(model, version, signature)
+        self.session = session
+        self.output_names = [o.name for o in session.get_outputs()]
+        self.batchable = _batchable(signature)
+        self.batcher = Batcher(self._run, executor, max(1, max_batch_size), max_queue_delay_ms, max_concurrent_runs)
+        self.batcher.on_queue_time = self._queued
+        self.executor = executor
+
+    def _close(self) -> None:
+        self.session = None  # ONNX Runtime frees the session with its last reference
+
+    def configure_batching(self, max_batch_size: int, max_queue_delay_ms: float) -> None:
+        self.batcher.max_batch_size = max(1, max_batch_size)
+        self.batcher.max_queue_delay_ms = max_queue_delay_ms
+
+    # ---- inference ---------------------------------------------------------------------------
+
     async def infer(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Run a validated feed, merged with concurrent requests when batching is on."""
         if self.batchable and self.batcher.max_batch_size > 1:
@@ -150,8 +221,9 @@ class ModelRuntime(Draining):
         else:
             import asyncio
 
-            outputs = await asyncio.get_running_loop().run_in_executor(self.executor, self._run_queued, feed,
-                                                                       time.perf_counter())
+            outputs = await asyncio.get_running_loop().run_in_executor(
+                self.executor, self._run_queued, feed, time.perf_counter()
+            )
         return dict(zip(self.output_names, outputs))
 
     def _queued(self, seconds: float) -> None:
@@ -205,7 +277,7 @@ class FailedRuntime:
     def retire(self) -> None:
         pass
 
-    def configure_batching(self, *_args) -> None:
+    def configure_batching(self, max_batch_size: int, max_queue_delay_ms: float) -> None:
         pass
 
 
@@ -215,9 +287,18 @@ def _batchable(signature: dict) -> bool:
     return bool(signature["inputs"]) and all(spec["shape"] and spec["shape"][0] == -1 for spec in specs)
 
 
-def load_runtime(model: str, version: int, onnx_bytes: bytes, signature: dict, *, executor: Executor,
-                 intra_op_threads: int, max_batch_size: int, max_queue_delay_ms: float,
-                 max_concurrent_runs: int) -> ModelRuntime:
+def load_runtime(
+    model: str,
+    version: int,
+    onnx_bytes: bytes,
+    signature: dict,
+    *,
+    executor: Executor,
+    intra_op_threads: int,
+    max_batch_size: int,
+    max_queue_delay_ms: float,
+    max_concurrent_runs: int,
+) -> ModelRuntime:
     """Create the session and warm it (batch 1, and batch 2 when batchable); Unavailable with the reason
     if ONNX Runtime cannot load or run the model, so a bad version never takes traffic."""
     import onnx
@@ -233,12 +314,14 @@ def load_runtime(model: str, version: int, onnx_bytes: bytes, signature: dict, *
     except Exception:  # not parseable by onnx: ONNX Runtime says why below
         pass
     try:
-        session = ort.InferenceSession(onnx_bytes, sess_options=session_options(intra_op_threads),
-                                       providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(
+            onnx_bytes, sess_options=session_options(intra_op_threads), providers=["CPUExecutionProvider"]
+        )
     except Exception as exc:
         raise Unavailable(f"{label} failed to load in ONNX Runtime: {str(exc).strip()}") from None
-    runtime = ModelRuntime(model, version, signature, session, executor, max_batch_size, max_queue_delay_ms,
-                           max_concurrent_runs)
+    runtime = ModelRuntime(
+        model, version, signature, session, executor, max_batch_size, max_queue_delay_ms, max_concurrent_runs
+    )
     try:
         runtime.run_now(_warmup_feed(signature, 1))
         if runtime.batchable:

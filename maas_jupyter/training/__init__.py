@@ -6,6 +6,17 @@ from .runs import DIVERGED, FAILED, FINISHED, INTERRUPTED, RUNNING, RunStore
 from .trainer import TrainingResult, train
 
 __all__ = [
-    "train", "TrainingResult", "register_trained", "RunStore", "TrainingListener", "ListenerFanout", "JsonLinesWriter", "TextProgress",
-    "RUNNING", "FINISHED", "INTERRUPTED", "FAILED", "DIVERGED",
+    "train",
+    "TrainingResult",
+    "register_trained",
+    "RunStore",
+    "TrainingListener",
+    "ListenerFanout",
+    "JsonLinesWriter",
+    "TextProgress",
+    "RUNNING",
+    "FINISHED",
+    "INTERRUPTED",
+    "FAILED",
+    "DIVERGED",
 ]

@@ -25,9 +25,13 @@ class TrainingData:
 
     def shapes(self) -> dict:
         """Shapes and dtypes for the run's recorded parameters."""
-        shapes = {"x_shape": list(self.x.shape), "y_shape": list(self.y.shape), "x_dtype": str(self.x.dtype),
-                  "y_dtype": str(self.y.dtype)}
-        if self.x_val is not None:
+        shapes = {
+            "x_shape": list(self.x.shape),
+            "y_shape": list(self.y.shape),
+            "x_dtype": str(self.x.dtype),
+            "y_dtype": str(self.y.dtype),
+        }
+        if self.x_val is not None and self.y_val is not None:
             shapes.update(x_val_shape=list(self.x_val.shape), y_val_shape=list(self.y_val.shape))
         return shapes
 
@@ -89,7 +93,9 @@ def prepare_data(x, y, val=None, val_split=None) -> TrainingData:
             raise InvalidInput(f"the validation split must be a fraction between 0 and 1, not {val_split!r}")
         held = int(round(len(x) * val_split))
         if held < 1 or held >= len(x):
-            raise InvalidInput(f"a validation split of {val_split} of {len(x)} rows leaves no training or no validation rows")
+            raise InvalidInput(
+                f"a validation split of {val_split} of {len(x)} rows leaves no training or no validation rows"
+            )
         # The last rows, as Keras' own validation_split does, so results compare with model.fit.
         x, x_val, y, y_val = x[:-held], x[-held:], y[:-held], y[-held:]
     return TrainingData(x=x, y=y, x_val=x_val, y_val=y_val)
@@ -108,8 +114,13 @@ def infer_loss(y: np.ndarray, output_units: int | None) -> str:
         if not is_vector:
             raise InvalidInput(f"integer labels of shape {y.shape[1:]} per row: give one class number per row")
         return "binary_crossentropy" if output_units == 1 else "sparse_categorical_crossentropy"
-    if (y.ndim == 2 and y.shape[1] > 1 and output_units == y.shape[1] and np.all((y == 0) | (y == 1))
-            and np.all(y.sum(axis=1) == 1)):
+    if (
+        y.ndim == 2
+        and y.shape[1] > 1
+        and output_units == y.shape[1]
+        and np.all((y == 0) | (y == 1))
+        and np.all(y.sum(axis=1) == 1)
+    ):
         return "categorical_crossentropy"
     return "mse"
 

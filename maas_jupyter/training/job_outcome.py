@@ -19,8 +19,9 @@ def check_job_params(params: dict | None) -> dict:
     if unknown:
         raise InvalidInput(f"unknown training option(s) {', '.join(unknown)}: use {', '.join(JOB_PARAMS)}")
     params = {k: v for k, v in params.items() if v is not None}
-    optimizer, lr = inputs.check_hyperparameters(params.get("optimizer"), params.get("lr"),
-                                                 params.get("epochs", 1), params.get("batch_size"))
+    optimizer, lr = inputs.check_hyperparameters(
+        params.get("optimizer"), params.get("lr"), params.get("epochs", 1), params.get("batch_size")
+    )
     if optimizer is not None:
         params["optimizer"] = optimizer
     if lr is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins  # `list` is also a method of JobStore: annotations name the type through builtins
 import os
 import socket
 from pathlib import Path
@@ -60,11 +61,21 @@ class JobStore:
     @staticmethod
     def _job_dict(job: TrainingJob) -> dict:
         return {
-            "id": job.id, "name": job.name, "state": job.state, "params": dict(job.params),
+            "id": job.id,
+            "name": job.name,
+            "state": job.state,
+            "params": dict(job.params),
             "resources": dict(job.resources or {}),
-            "created_at": iso_utc(job.created_at), "started_at": iso_utc(job.started_at), "ended_at": iso_utc(job.ended_at),
-            "pid": job.pid, "owner": job.owner, "cancel_requested": job.cancel_requested, "run_id": job.run_id,
-            "registered_version": job.registered_version, "reason": job.reason, "created_by": job.created_by,
+            "created_at": iso_utc(job.created_at),
+            "started_at": iso_utc(job.started_at),
+            "ended_at": iso_utc(job.ended_at),
+            "pid": job.pid,
+            "owner": job.owner,
+            "cancel_requested": job.cancel_requested,
+            "run_id": job.run_id,
+            "registered_version": job.registered_version,
+            "reason": job.reason,
+            "created_by": job.created_by,
         }
 
     @staticmethod
@@ -83,9 +94,17 @@ class JobStore:
         check_name(name, "model name")
         user = whoami()
         with self.db.write() as session:
-            job = TrainingJob(name=name, state=QUEUED, script=script, params=dict(params),
-                              resources=dict(resources or {}), owner=owner,
-                              cancel_requested=False, reason="", created_by=user)
+            job = TrainingJob(
+                name=name,
+                state=QUEUED,
+                script=script,
+                params=dict(params),
+                resources=dict(resources or {}),
+                owner=owner,
+                cancel_requested=False,
+                reason="",
+                created_by=user,
+            )
             session.add(job)
             session.flush()
             return self._job_dict(job)
@@ -113,13 +132,18 @@ class JobStore:
             rows = session.scalars(query.order_by(TrainingJob.id.desc()).offset(offset).limit(limit)).all()
             return {"items": [self._job_dict(j) for j in rows], "total": total, "offset": offset, "limit": limit}
 
-    def queued_ids(self, owner: str) -> list[int]:
+    def queued_ids(self, owner: str) -> builtins.list[int]:
         """This runner's queued jobs, oldest first."""
         with self.db.read() as session:
-            return list(session.scalars(select(TrainingJob.id).where(
-                TrainingJob.state == QUEUED, TrainingJob.owner == owner).order_by(TrainingJob.id)))
+            return list(
+                session.scalars(
+                    select(TrainingJob.id)
+                    .where(TrainingJob.state == QUEUED, TrainingJob.owner == owner)
+                    .order_by(TrainingJob.id)
+                )
+            )
 
-    def mark_running(self, job_id: int, pid: int) -> bool:
+    def mark_running(self, job_id: int, pid: int | None) -> bool:
         """QUEUED -> RUNNING with the worker's pid; False if the job left the queue meanwhile (cancelled)."""
         with self.db.write() as session:
             job = self._find(session, job_id)
@@ -138,8 +162,9 @@ class JobStore:
         with self.db.write() as session:
             self._find(session, job_id).run_id = run_id
 
-    def finish(self, job_id: int, state: str, reason: str = "", run_id: str | None = None,
-               version: int | None = None) -> dict:
+    def finish(
+        self, job_id: int, state: str, reason: str = "", run_id: str | None = None, version: int | None = None
+    ) -> dict:
         """Move a job to a final state with its reason and outcome."""
         if state not in FINAL_STATES:
             raise InvalidInput(f"{state!r} is not a final job state")
@@ -169,11 +194,12 @@ class JobStore:
         with self.db.read() as session:
             return self._find(session, job_id).cancel_requested
 
-    def unfinished(self) -> list[dict]:
+    def unfinished(self) -> builtins.list[dict]:
         """Every QUEUED or RUNNING job, whoever owns it."""
         with self.db.read() as session:
-            rows = session.scalars(select(TrainingJob).where(TrainingJob.state.in_((QUEUED, RUNNING)))
-                                   .order_by(TrainingJob.id)).all()
+            rows = session.scalars(
+                select(TrainingJob).where(TrainingJob.state.in_((QUEUED, RUNNING))).order_by(TrainingJob.id)
+            ).all()
             return [self._job_dict(j) for j in rows]
 
     def adopt(self, job_id: int, owner: str) -> None:

@@ -15,7 +15,8 @@ import logging
 import os
 import threading
 import time
-from typing import Any, Callable, Iterable, Protocol, runtime_checkable
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol, runtime_checkable
 
 log = logging.getLogger(__name__)
 
@@ -104,13 +105,17 @@ class TextProgress:
         kind = event.get("type")
         if kind == "train_begin":
             self._epochs = event.get("epochs", 0)
-            self._write(f"training run {event.get('run_id', '')[:8]}: {event.get('samples')} rows, "
-                        f"{self._epochs} epochs, {event.get('optimizer')} lr={event.get('lr')}")
+            self._write(
+                f"training run {event.get('run_id', '')[:8]}: {event.get('samples')} rows, "
+                f"{self._epochs} epochs, {event.get('optimizer')} lr={event.get('lr')}"
+            )
         elif kind == "epoch":
             logs = event.get("logs", {})
             parts = " ".join(f"{k}={v:.4g}" for k, v in logs.items() if isinstance(v, (int, float)))
             self._write(f"epoch {event.get('epoch')}/{self._epochs} {parts} ({event.get('time', 0):.1f}s)")
         elif kind == "train_end":
-            self._write(f"run {event.get('run_id', '')[:8]} {event.get('status')} after "
-                        f"{event.get('epochs_completed')} epochs in {event.get('duration_s', 0):.1f}s"
-                        + (f": {event['error']}" if event.get("error") else ""))
+            self._write(
+                f"run {event.get('run_id', '')[:8]} {event.get('status')} after "
+                f"{event.get('epochs_completed')} epochs in {event.get('duration_s', 0):.1f}s"
+                + (f": {event['error']}" if event.get("error") else "")
+            )

@@ -14,10 +14,18 @@ def register_trained(platform, name: str, result: TrainingResult, runs=None, **o
     the run was recorded (default: platform.runs).
     """
     if result.status != "finished":
-        raise InvalidInput(f"run {result.run_id[:8]} {result.status}; only a finished run is registered "
-                           f"(register the model directly to keep its weights anyway)")
+        raise InvalidInput(
+            f"run {result.run_id[:8]} {result.status}; only a finished run is registered "
+            f"(register the model directly to keep its weights anyway)"
+        )
     metrics = {k: v for k, v in result.metrics.items() if v is not None}
-    version = platform.register(name, result.model, run_id=result.run_id, params=result.params,
-                                metrics={**metrics, **(options.pop("metrics", None) or {})}, **options)
+    version = platform.register(
+        name,
+        result.model,
+        run_id=result.run_id,
+        params=result.params,
+        metrics={**metrics, **(options.pop("metrics", None) or {})},
+        **options,
+    )
     (runs if runs is not None else platform.runs).link_version(result.run_id, name, version["version"])
     return version

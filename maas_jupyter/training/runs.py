@@ -57,8 +57,9 @@ class RunStore:
             "registered_version": run.registered_version,
         }
 
-    def start(self, params: dict, model_name: str | None = None, job_id: int | None = None,
-              run_id: str | None = None) -> str:
+    def start(
+        self, params: dict, model_name: str | None = None, job_id: int | None = None, run_id: str | None = None
+    ) -> str:
         """Record a new run as running; returns its id (`run_id`: the id a worker without the database
         already gave the run it streams)."""
         if model_name is not None:
@@ -67,8 +68,18 @@ class RunStore:
             raise InvalidInput("a run id is up to 32 letters and digits")
         run_id = run_id or uuid.uuid4().hex
         with self.db.write() as session:
-            session.add(TrainingRun(id=run_id, model_name=model_name, status=RUNNING, params=dict(params),
-                                    history=[], epochs_completed=0, error="", job_id=job_id))
+            session.add(
+                TrainingRun(
+                    id=run_id,
+                    model_name=model_name,
+                    status=RUNNING,
+                    params=dict(params),
+                    history=[],
+                    epochs_completed=0,
+                    error="",
+                    job_id=job_id,
+                )
+            )
         return run_id
 
     def record_epochs(self, run_id: str, history: list[dict]) -> None:
@@ -78,8 +89,15 @@ class RunStore:
             run.history = [dict(row) for row in history]
             run.epochs_completed = len(history)
 
-    def finish(self, run_id: str, status: str, history: list[dict], duration_s: float, error: str = "",
-               params: dict | None = None) -> dict:
+    def finish(
+        self,
+        run_id: str,
+        status: str,
+        history: list[dict],
+        duration_s: float,
+        error: str = "",
+        params: dict | None = None,
+    ) -> dict:
         """Close the run with its final status, metrics and duration (and its full parameters, when the
         run was opened from a streamed event that carried only some)."""
         if status not in RUN_STATUSES or status == RUNNING:
@@ -111,8 +129,7 @@ class RunStore:
         with self.db.read() as session:
             return self._run_dict(self._find(session, run_id))
 
-    def list(self, model_name: str | None = None, status: str | None = None, offset: int = 0,
-             limit: int = 100) -> dict:
+    def list(self, model_name: str | None = None, status: str | None = None, offset: int = 0, limit: int = 100) -> dict:
         """A page of runs, newest first, optionally for one model name or one status."""
         if not isinstance(offset, int) or offset < 0:
             raise InvalidInput("offset must be a non-negative integer")
@@ -136,8 +153,9 @@ class RunStore:
     def mark_stale(self, job_id: int, reason: str) -> None:
         """A job's process died while its run said running: close that run as failed."""
         with self.db.write() as session:
-            for run in session.scalars(select(TrainingRun).where(TrainingRun.job_id == job_id,
-                                                                 TrainingRun.status == RUNNING)):
+            for run in session.scalars(
+                select(TrainingRun).where(TrainingRun.job_id == job_id, TrainingRun.status == RUNNING)
+            ):
                 run.status = FAILED
                 run.ended_at = utcnow()
                 run.error = reason

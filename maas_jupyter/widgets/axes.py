@@ -10,7 +10,7 @@ no data, or from one value, is empty or a single point.
 from __future__ import annotations
 
 import math
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -33,20 +33,20 @@ def nice_ticks(lo: float, hi: float, max_ticks: int = MAX_TICKS, integer: bool =
     exponent = 0 if integer or span == 0 else math.floor(math.log10(span / max_ticks))
     while True:
         for mantissa in _MANTISSAS:
-            step = mantissa * 10.0 ** exponent
+            step = mantissa * 10.0**exponent
             if integer and step != int(step):
                 continue
             # A little slack, so that 0.1 * 3 counts as the multiple 0.3 it is meant to be.
             start, stop = math.ceil(lo / step - 1e-9), math.floor(hi / step + 1e-9)
             if stop - start + 1 <= max_ticks:
                 ticks = [k * step for k in range(start, stop + 1)] or [lo]
-                return [int(round(t)) for t in ticks] if integer else [float(f"{t:.12g}") for t in ticks]
+                return [float(round(t)) for t in ticks] if integer else [float(f"{t:.12g}") for t in ticks]
         exponent += 1
 
 
 def integer_ticks(lo: float, hi: float, max_ticks: int = MAX_TICKS) -> list[int]:
     """Whole-number ticks in [lo, hi] (every whole number while they are few): an epoch or step axis."""
-    return nice_ticks(lo, hi, max_ticks, integer=True)
+    return [int(t) for t in nice_ticks(lo, hi, max_ticks, integer=True)]
 
 
 def compact_label(value: float) -> str:

@@ -10,6 +10,7 @@ so it never covers a curve, and the figure's hover toolbar is off (it covered th
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,35 +36,53 @@ def legend_html(title: str, series: list[Series]) -> str:
     items = "".join(
         f"<span style='white-space:nowrap;margin-left:14px'>"
         f"<span style='display:inline-block;width:16px;height:3px;vertical-align:middle;background:{s.color};"
-        f"opacity:{s.opacity:g}'></span> {html.escape(s.label)}</span>" for s in series)
-    return (f"<div class='maas-chart-caption' style='font-size:12px;line-height:18px'>"
-            f"<b>{html.escape(title)}</b><span class='maas-legend'>{items}</span></div>")
+        f"opacity:{s.opacity:g}'></span> {html.escape(s.label)}</span>"
+        for s in series
+    )
+    return (
+        f"<div class='maas-chart-caption' style='font-size:12px;line-height:18px'>"
+        f"<b>{html.escape(title)}</b><span class='maas-legend'>{items}</span></div>"
+    )
 
 
 class Chart:
     """A titled line chart whose series, extents and ticks are all chosen by the caller."""
 
-    def __init__(self, title: str, x_label: str, series: list[Series], *, width: str = "33%",
-                 height: str = "230px", y_format: str = ".3~g"):
+    def __init__(
+        self,
+        title: str,
+        x_label: str,
+        series: list[Series],
+        *,
+        width: str = "33%",
+        height: str = "230px",
+        y_format: str = ".3~g",
+    ):
         import bqplot
         import ipywidgets
 
         self.title = title
         self.x_scale = bqplot.LinearScale(min=0.0, max=1.0)
         self.y_scale = bqplot.LinearScale(min=0.0, max=1.0)
-        self.x_axis = bqplot.Axis(scale=self.x_scale, label=x_label, tick_format="d",
-                                  tick_values=np.zeros(0))
-        self.y_axis = bqplot.Axis(scale=self.y_scale, orientation="vertical", tick_format=y_format,
-                                  tick_values=np.zeros(0))
+        self.x_axis = bqplot.Axis(scale=self.x_scale, label=x_label, tick_format="d", tick_values=np.zeros(0))
+        self.y_axis = bqplot.Axis(
+            scale=self.y_scale, orientation="vertical", tick_format=y_format, tick_values=np.zeros(0)
+        )
         self.marks: list = []
         self.series: list[Series] = []
         self.figure = bqplot.Figure(
-            marks=[], axes=[self.x_axis, self.y_axis], title="", animation_duration=0, display_toolbar=False,
+            marks=[],
+            axes=[self.x_axis, self.y_axis],
+            title="",
+            animation_duration=0,
+            display_toolbar=False,
             fig_margin={"top": 8, "bottom": 40, "left": 55, "right": 16},
-            layout=ipywidgets.Layout(width="100%", height=height))
+            layout=ipywidgets.Layout(width="100%", height=height),
+        )
         self.caption = ipywidgets.HTML(legend_html(title, []))
-        self.widget = ipywidgets.VBox([self.caption, self.figure],
-                                      layout=ipywidgets.Layout(width=width, min_width="260px"))
+        self.widget = ipywidgets.VBox(
+            [self.caption, self.figure], layout=ipywidgets.Layout(width=width, min_width="260px")
+        )
         self.set_series(series)
 
     def set_series(self, series: list[Series], legend: list[Series] | None = None) -> None:
@@ -74,15 +93,27 @@ class Chart:
         for i, s in enumerate(series):
             if i == len(self.marks):
                 options = {"marker": s.marker, "marker_size": MARKER_SIZE} if s.marker else {}
-                self.marks.append(bqplot.Lines(
-                    x=np.zeros(0), y=np.zeros(0), scales={"x": self.x_scale, "y": self.y_scale},
-                    colors=[s.color], opacities=[s.opacity], labels=[s.label], stroke_width=1.5,
-                    display_legend=False, **options))
+                self.marks.append(
+                    bqplot.Lines(
+                        x=np.zeros(0),
+                        y=np.zeros(0),
+                        scales={"x": self.x_scale, "y": self.y_scale},
+                        colors=[s.color],
+                        opacities=[s.opacity],
+                        labels=[s.label],
+                        stroke_width=1.5,
+                        display_legend=False,
+                        **options,
+                    )
+                )
             elif s != self.series[i]:
                 with self.marks[i].hold_sync():
-                    self.marks[i].colors, self.marks[i].opacities, self.marks[i].labels = \
-                        [s.color], [s.opacity], [s.label]
-        for mark in self.marks[len(series):]:
+                    self.marks[i].colors, self.marks[i].opacities, self.marks[i].labels = (
+                        [s.color],
+                        [s.opacity],
+                        [s.label],
+                    )
+        for mark in self.marks[len(series) :]:
             self.set_points_of(mark, [], [])
         if len(self.figure.marks) != len(self.marks):
             self.figure.marks = list(self.marks)
@@ -105,14 +136,14 @@ class Chart:
             mark.x = x
             mark.y = y
 
-    def set_x(self, lo: float, hi: float, ticks: list[float], labels: dict[str, str] | None = None) -> None:
+    def set_x(self, lo: float, hi: float, ticks: Sequence[float], labels: dict[str, str] | None = None) -> None:
         """The x extent, its ticks, and (optionally) their labels by str(int(tick))."""
         with self.x_scale.hold_sync():
             self.x_scale.min, self.x_scale.max = float(lo), float(hi)
-        ticks = np.asarray(ticks, dtype=np.float64)
+        values = np.asarray(ticks, dtype=np.float64)
         with self.x_axis.hold_sync():
-            if not np.array_equal(ticks, self.x_axis.tick_values):
-                self.x_axis.tick_values = ticks
+            if not np.array_equal(values, self.x_axis.tick_values):
+                self.x_axis.tick_values = values
             if labels is not None and labels != self.x_axis.tick_labels:
                 self.x_axis.tick_labels = labels
 

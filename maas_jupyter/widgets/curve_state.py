@@ -104,7 +104,10 @@ class CurveState:
                 if self._batch_count == self._batches.shape[1]:
                     self._batches = np.concatenate([self._batches, np.empty_like(self._batches)], axis=1)
                 self._batches[:, self._batch_count] = (
-                    self.global_step, loss, self._ema / (1 - self.smoothing ** self._ema_count))
+                    self.global_step,
+                    loss,
+                    self._ema / (1 - self.smoothing**self._ema_count),
+                )
                 self._batch_count += 1
         elif kind == "epoch":
             self.epoch = int(event.get("epoch", self.epoch))
@@ -154,15 +157,17 @@ class CurveState:
 
     def batch_series(self) -> tuple[np.ndarray, np.ndarray]:
         """(steps, [raw losses, smoothed losses]), thinned to at most max_points."""
-        used = self._batches[:, :self._batch_count]
+        used = self._batches[:, : self._batch_count]
         x, y = decimate(used[0], used[1:], self.max_points)
         return x.copy(), y.copy()  # the widget keeps what it sent: never a view of the growing buffer
 
     def epoch_series(self, key: str) -> tuple[np.ndarray, np.ndarray]:
         """(epochs, values) of one logged quantity; missing values are NaN so lines break there."""
         x = np.asarray([row["epoch"] for row in self.epoch_logs], dtype=np.float64)
-        y = np.asarray([row.get(key) if isinstance(row.get(key), (int, float)) else np.nan
-                        for row in self.epoch_logs], dtype=np.float64)
+        y = np.asarray(
+            [row.get(key) if isinstance(row.get(key), (int, float)) else np.nan for row in self.epoch_logs],
+            dtype=np.float64,
+        )
         return x, y
 
     def epoch_points(self, key: str) -> tuple[np.ndarray, np.ndarray]:

@@ -16,7 +16,8 @@ import html
 import io
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -30,11 +31,18 @@ ROLE_ORDER = {"primary": 0, "canary": 1, "previous": 2, "retired": 3}
 COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#7f7f7f"]
 # Window aggregates (the summary of a series, a row of the overview). "window" in a label is replaced by
 # the window's length where it is known ("throughput (req/s), avg 60 s").
-ROWS = [("throughput", "throughput (req/s), window avg", "{:.1f}"), ("p50_ms", "p50 (ms)", "{:.2f}"),
-        ("p95_ms", "p95 (ms)", "{:.2f}"), ("p99_ms", "p99 (ms)", "{:.2f}"), ("error_rate", "error rate", "{:.1%}"),
-        ("mean_batch_size", "batch size", "{:.1f}"), ("queue_ms", "queue (ms)", "{:.2f}"),
-        ("ort_ms", "ONNX Runtime (ms)", "{:.2f}"), ("in_flight", "in flight", "{:d}"),
-        ("requests", "requests in window", "{:d}")]
+ROWS = [
+    ("throughput", "throughput (req/s), window avg", "{:.1f}"),
+    ("p50_ms", "p50 (ms)", "{:.2f}"),
+    ("p95_ms", "p95 (ms)", "{:.2f}"),
+    ("p99_ms", "p99 (ms)", "{:.2f}"),
+    ("error_rate", "error rate", "{:.1%}"),
+    ("mean_batch_size", "batch size", "{:.1f}"),
+    ("queue_ms", "queue (ms)", "{:.2f}"),
+    ("ort_ms", "ONNX Runtime (ms)", "{:.2f}"),
+    ("in_flight", "in flight", "{:d}"),
+    ("requests", "requests in window", "{:d}"),
+]
 
 
 CHARTS = [("throughput", "requests/s"), ("p99_ms", "p99 latency (ms)")]
@@ -52,7 +60,7 @@ def window_label(label: str, window_s) -> str:
 def ended_points(data: dict, key: str, window_s: int) -> tuple[np.ndarray, np.ndarray]:
     """(seconds ago, value) of one per-second metric over the seconds of the window that ended, finite
     values only; the second that ended last is at 0."""
-    values = list(data.get("points", {}).get(key, []))[-int(window_s):][:-1]  # without the second in progress
+    values = list(data.get("points", {}).get(key, []))[-int(window_s) :][:-1]  # without the second in progress
     return finite_points(np.arange(-len(values) + 1, 1, dtype=np.float64), values)
 
 
@@ -84,14 +92,21 @@ def summary_table_html(series: dict) -> str:
     if not versions:
         return f"<i>no requests in the last {window} s</i>"
     cell = "<td style='text-align:right;padding:0 12px'>{}</td>"
-    head = "".join(f"<th style='text-align:right;padding:0 12px'>v{html.escape(v)} ({html.escape(d.get('role', ''))})"
-                   f"</th>" for v, d in versions)
-    now = f"<tr><td>{NOW_LABEL}</td>" + "".join(
-        cell.format(_fmt(current_rate(d, window), "{:.1f}")) for _v, d in versions) + "</tr>"
+    head = "".join(
+        f"<th style='text-align:right;padding:0 12px'>v{html.escape(v)} ({html.escape(d.get('role', ''))})</th>"
+        for v, d in versions
+    )
+    now = (
+        f"<tr><td>{NOW_LABEL}</td>"
+        + "".join(cell.format(_fmt(current_rate(d, window), "{:.1f}")) for _v, d in versions)
+        + "</tr>"
+    )
     body = "".join(
-        f"<tr><td>{html.escape(window_label(label, window))}</td>" + "".join(
-            cell.format(_fmt(d['summary'].get(key), pattern)) for _v, d in versions) + "</tr>"
-        for key, label, pattern in ROWS)
+        f"<tr><td>{html.escape(window_label(label, window))}</td>"
+        + "".join(cell.format(_fmt(d["summary"].get(key), pattern)) for _v, d in versions)
+        + "</tr>"
+        for key, label, pattern in ROWS
+    )
     return f"<table><thead><tr><th></th>{head}</tr></thead><tbody>{now}{body}</tbody></table>"
 
 
@@ -102,7 +117,8 @@ def summary_text(series: dict) -> str:
     for version, data in ordered_versions(series):
         s = data["summary"]
         figures = [f"{NOW_LABEL} {_fmt(current_rate(data, window or 60), '{:.1f}')}"] + [
-            f"{window_label(label, window)} {_fmt(s.get(key), pattern)}" for key, label, pattern in ROWS[:6]]
+            f"{window_label(label, window)} {_fmt(s.get(key), pattern)}" for key, label, pattern in ROWS[:6]
+        ]
         lines.append(f"  v{version} {data.get('role', '')}: " + "; ".join(figures))
     return "\n".join(lines)
 
@@ -110,8 +126,13 @@ def summary_text(series: dict) -> str:
 class LiveView:
     """Refresh loop shared by the dashboards: fetch, render, repeat until stopped or gone."""
 
-    def __init__(self, fetch: Callable[[], object], interval_s: float = DEFAULT_INTERVAL_S,
-                 max_seconds: float | None = None, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        fetch: Callable[[], object],
+        interval_s: float = DEFAULT_INTERVAL_S,
+        max_seconds: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         import ipywidgets
 
         self.fetch = fetch
@@ -126,8 +147,9 @@ class LiveView:
         self.status = ipywidgets.HTML("")
         self.stop_button = ipywidgets.Button(description="Stop", layout=ipywidgets.Layout(width="80px"))
         self.stop_button.on_click(lambda _button: self.stop("stopped"))
-        self.last = None  # the data shown last: what the snapshot left behind at the end is drawn from
+        self.last: Any = None  # the data shown last: what the snapshot left behind at the end is drawn from
         self._display = None
+        self.widget: Any = None  # each view lays out its own ipywidgets box
 
     def render(self, data) -> None:
         raise NotImplementedError
@@ -136,7 +158,7 @@ class LiveView:
         """What the view showed last, as HTML (a table, and a chart where there is one)."""
         raise NotImplementedError
 
-    def show(self) -> "LiveView":
+    def show(self) -> LiveView:
         """Display the view, keeping a handle so that, once it stops, the same output also carries a
         snapshot: saved notebooks, nbconvert and repository pages cannot render a widget."""
         from IPython.display import display
@@ -145,9 +167,14 @@ class LiveView:
         return self
 
     def mimebundle(self) -> dict:
-        bundle = {"application/vnd.jupyter.widget-view+json": {
-            "version_major": 2, "version_minor": 0, "model_id": self.widget.model_id},
-            "text/plain": f"{type(self).__name__} ({self.stopped_because or 'live'})"}
+        bundle = {
+            "application/vnd.jupyter.widget-view+json": {
+                "version_major": 2,
+                "version_minor": 0,
+                "model_id": self.widget.model_id,
+            },
+            "text/plain": f"{type(self).__name__} ({self.stopped_because or 'live'})",
+        }
         if self.stopped_because is not None and self.last is not None:
             bundle["text/html"] = self.snapshot_html() + f"<p><i>{html.escape(self.stopped_because)}</i></p>"
         return bundle
@@ -173,7 +200,7 @@ class LiveView:
         self.refreshes += 1
         return True
 
-    def start(self) -> "LiveView":
+    def start(self) -> LiveView:
         """Refresh every interval in a daemon thread."""
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="maas-monitor", daemon=True)
@@ -219,11 +246,17 @@ class MonitorDashboard(LiveView):
         self.table = ipywidgets.HTML("")
         self.table.add_class("maas-monitor-table")
         self.charts = {key: Chart(label, "seconds ago", [], width="50%") for key, label in CHARTS}
-        self.widget = ipywidgets.VBox([
-            ipywidgets.HBox([self.title, self.stop_button]), self.table,
-            ipywidgets.HBox([chart.widget for chart in self.charts.values()],
-                            layout=ipywidgets.Layout(width="100%", flex_flow="row wrap")),
-            self.status])
+        self.widget = ipywidgets.VBox(
+            [
+                ipywidgets.HBox([self.title, self.stop_button]),
+                self.table,
+                ipywidgets.HBox(
+                    [chart.widget for chart in self.charts.values()],
+                    layout=ipywidgets.Layout(width="100%", flex_flow="row wrap"),
+                ),
+                self.status,
+            ]
+        )
         self._draw_axes(60)
 
     def _draw_axes(self, window_s: int) -> None:
@@ -237,15 +270,18 @@ class MonitorDashboard(LiveView):
         self.last = series
         serving = series.get("serving") or {}
         canary = serving.get("canary")
-        self.title.value = (f"<b>{html.escape(self.endpoint)}</b> serving v{serving.get('version')}"
-                            + (f", canary v{canary['version']} at {canary['weight']}%" if canary else "")
-                            + f" — last {series.get('window_s')} s")
+        self.title.value = (
+            f"<b>{html.escape(self.endpoint)}</b> serving v{serving.get('version')}"
+            + (f", canary v{canary['version']} at {canary['weight']}%" if canary else "")
+            + f" — last {series.get('window_s')} s"
+        )
         self.table.value = summary_table_html(series)
         versions = ordered_versions(series)
         window = int(series.get("window_s", 60))
         self._draw_axes(window)
-        legend = [Series(f"v{v} {d.get('role', '')}".strip(), COLORS[i % len(COLORS)])
-                  for i, (v, d) in enumerate(versions)]
+        legend = [
+            Series(f"v{v} {d.get('role', '')}".strip(), COLORS[i % len(COLORS)]) for i, (v, d) in enumerate(versions)
+        ]
         for key, chart in self.charts.items():
             chart.set_series(legend)
             points = [ended_points(data, key, window) for _version, data in versions]
@@ -263,8 +299,11 @@ class MonitorDashboard(LiveView):
     def snapshot_html(self) -> str:
         series = self.last
         chart = _charts_png(series)
-        image = (f"<img alt='throughput and p99 latency' src='data:image/png;base64,{base64.b64encode(chart).decode()}'>"
-                 if chart else "")
+        image = (
+            f"<img alt='throughput and p99 latency' src='data:image/png;base64,{base64.b64encode(chart).decode()}'>"
+            if chart
+            else ""
+        )
         return f"<div>{self.title.value}</div>{summary_table_html(series)}{image}"
 
 
@@ -296,8 +335,12 @@ def _charts_png(series: dict) -> bytes | None:
 class OverviewTable(LiveView):
     """Every endpoint and version in one compact table (%maas monitor without an endpoint)."""
 
-    COLUMNS = [("endpoint", "endpoint", "{}"), ("version", "version", "{}"), ("role", "role", "{}"),
-               ("state", "state", "{}")] + ROWS[:6]
+    COLUMNS = [
+        ("endpoint", "endpoint", "{}"),
+        ("version", "version", "{}"),
+        ("role", "role", "{}"),
+        ("state", "state", "{}"),
+    ] + ROWS[:6]
 
     def __init__(self, fetch: Callable[[], list[dict]], window_s: float | None = None, **options):
         import ipywidgets
@@ -306,8 +349,9 @@ class OverviewTable(LiveView):
         self.window_s = window_s  # the window the rows cover, for the headers; else read from the rows
         self.table = ipywidgets.HTML("")
         self.table.add_class("maas-monitor-table")
-        self.widget = ipywidgets.VBox([ipywidgets.HBox([ipywidgets.HTML("<b>maas endpoints</b>"), self.stop_button]),
-                                       self.table, self.status])
+        self.widget = ipywidgets.VBox(
+            [ipywidgets.HBox([ipywidgets.HTML("<b>maas endpoints</b>"), self.stop_button]), self.table, self.status]
+        )
 
     def render(self, rows: list[dict]) -> None:
         self.last = rows
@@ -316,11 +360,19 @@ class OverviewTable(LiveView):
         else:
             # A version without requests may come without a summary (so without its window).
             window = self.window_s or next((row["window_s"] for row in rows if row.get("window_s")), None)
-            head = "".join(f"<th style='padding:0 10px'>{html.escape(window_label(label, window))}</th>"
-                           for _k, label, _p in self.COLUMNS)
-            body = "".join("<tr>" + "".join(f"<td style='text-align:right;padding:0 10px'>"
-                                            f"{html.escape(_fmt(row.get(key), pattern))}</td>"
-                                            for key, _label, pattern in self.COLUMNS) + "</tr>" for row in rows)
+            head = "".join(
+                f"<th style='padding:0 10px'>{html.escape(window_label(label, window))}</th>"
+                for _k, label, _p in self.COLUMNS
+            )
+            body = "".join(
+                "<tr>"
+                + "".join(
+                    f"<td style='text-align:right;padding:0 10px'>{html.escape(_fmt(row.get(key), pattern))}</td>"
+                    for key, _label, pattern in self.COLUMNS
+                )
+                + "</tr>"
+                for row in rows
+            )
             self.table.value = f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
         self.status.value = f"updated {time.strftime('%H:%M:%S')}"
 

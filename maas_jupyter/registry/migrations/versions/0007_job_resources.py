@@ -4,6 +4,7 @@ Revision ID: 0007_job_resources
 Revises: 0003_training
 Create Date: 2026-11-29
 """
+
 import sqlalchemy as sa
 from alembic import op
 

@@ -4,6 +4,7 @@ Revision ID: 0008_inference_keys
 Revises: 0001
 Create Date: 2026-12-01
 """
+
 import sqlalchemy as sa
 from alembic import op
 
