@@ -185,7 +185,10 @@ def in_process_overhead(blocks: int, block_requests: int) -> str:
             platform.register("mnist", build_mnist_mlp())
             platform.deployments.deploy("mnist", "mnist", 1, max_batch_size=1)
             runtime = platform.deployments.endpoint("mnist").routes.primary
-            planes = {"on": DataPlane(platform.deployments), "off": DataPlane(platform.deployments, monitor=None)}
+            planes = {
+                "on": DataPlane(platform.deployments, monitor=platform.monitor),
+                "off": DataPlane(platform.deployments),
+            }
             images = sample_images(64)
             requests = [
                 InferenceRequest([Tensor(INPUT_NAME, "FP32", [1, 784], images[i].reshape(-1))]) for i in range(64)

@@ -99,7 +99,7 @@ def dataplane_costs(onnx_bytes: bytes, image: np.ndarray) -> dict[str, float]:
             session = deployments.endpoint("off").runtime_for(None).session
             feed = {INPUT_NAME: image}
             costs = {"onnx runtime run (batch 1)": best_us(lambda: session.run(None, feed))}
-            dataplane = DataPlane(deployments)
+            dataplane = DataPlane(deployments, monitor=platform.monitor)  # as maas serve runs it
             request = InferenceRequest([Tensor(INPUT_NAME, "FP32", [1, 784], image.ravel())])
 
             async def sequential(endpoint: str, count: int) -> tuple[float, float]:

@@ -20,7 +20,10 @@ import itertools
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .event_types import MaasEvent
 
 DEFAULT_BUFFER = 10_000
 
@@ -112,7 +115,7 @@ class EventBus:
         self._subscriptions: list[Subscription] = []
         self._sequence = itertools.count(1)
 
-    def publish(self, event: dict[str, Any]) -> dict:
+    def publish(self, event: MaasEvent) -> dict:
         """Stamp the event with a sequence number and time, and hand it to every subscriber."""
         stamped = {**event, "seq": next(self._sequence), "at": time.time()}
         with self._lock:

@@ -80,9 +80,10 @@ class Platform:
     @functools.cached_property
     def jobs(self):
         """Background training jobs; the first use also settles jobs left RUNNING by a server that died."""
+        from .backends import create_launcher
         from .training.jobs import JobRunner
 
-        return JobRunner(self.settings, self.db, self.events)
+        return JobRunner(self.settings, self.db, self.events, launcher=create_launcher(self.settings))
 
     @functools.cached_property
     def monitor(self):

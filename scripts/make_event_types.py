@@ -1,24 +1,29 @@
-"""Generate the sidebar's TypeScript event types from the server's one definition of them.
+"""Generate the event types of the server (Python TypedDicts) and of the sidebar (TypeScript) from their
+one definition.
 
-    python scripts/make_event_types.py            # print the TypeScript
-    python scripts/make_event_types.py --write    # write labextension/src/events.generated.ts
-    python scripts/make_event_types.py --check    # exit 1 if that file differs from what this prints
+    python scripts/make_event_types.py            # print both
+    python scripts/make_event_types.py --write    # write maas_jupyter/event_types.py and
+                                                  # labextension/src/events.generated.ts
+    python scripts/make_event_types.py --check    # exit 1 if either file differs from what this makes
 
-maas_jupyter/events.schema.json says what every live event looks like; tests/test_event_schema.py
-validates what the server publishes against it and runs --check, so the client's types cannot drift
-from the server's events. This covers the part of JSON Schema that file uses: objects with properties,
+maas_jupyter/events.schema.json says what every live event looks like; the publishers build their events
+as the TypedDicts (mypy checks them), tests/test_event_schema.py validates what the server publishes
+against the schema and runs --check, so neither side's types can drift from the events. This covers the part of JSON Schema that file uses: objects with properties,
 const and enum, oneOf, $ref to $defs, arrays, maps (additionalProperties) and type lists.
 """
 
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "maas_jupyter" / "events.schema.json"
 TARGET = ROOT / "labextension" / "src" / "events.generated.ts"
+PYTHON_TARGET = ROOT / "maas_jupyter" / "event_types.py"
+PYTHON_PRIMITIVES = {"string": "str", "number": "float", "integer": "int", "boolean": "bool", "null": "None"}
 PRIMITIVES = {"string": "string", "number": "number", "integer": "number", "boolean": "boolean", "null": "null"}
 
 
@@ -105,19 +110,110 @@ class Generator:
         return "\n".join(parts).replace('"', "'").rstrip() + "\n"
 
 
+# The bus stamps these on publication: a publisher builds an event without them.
+STAMPED = ("seq", "at")
+
+
+class PythonGenerator:
+    """TypedDicts: one per object definition, nested objects named after their parent and key; unions last."""
+
+    def __init__(self, schema: dict):
+        self.defs = schema["$defs"]
+        self.schema = schema
+        self.classes: list[str] = []
+        self.unions: list[str] = []
+
+    def type_of(self, node: dict, owner: str, key: str) -> str:
+        if "$ref" in node:
+            name = node["$ref"].rsplit("/", 1)[-1]
+            target = self.defs[name]
+            return name if "properties" in target or "oneOf" in target else self.type_of(target, owner, key)
+        if "const" in node:
+            return f"Literal[{json.dumps(node['const'])}]"
+        if "enum" in node:
+            return f"Literal[{', '.join(json.dumps(v) for v in node['enum'])}]"
+        if "oneOf" in node:
+            return " | ".join(self.type_of(option, owner, key) for option in node["oneOf"])
+        kinds = node.get("type")
+        if isinstance(kinds, list):
+            return " | ".join(self.type_of({**node, "type": kind}, owner, key) for kind in kinds)
+        if kinds == "array":
+            return f"list[{self.type_of(node['items'], owner, key)}]"
+        if kinds == "object":
+            if "properties" in node:
+                name = owner + "".join(part.capitalize() for part in key.split("_"))
+                self.typed_dict(name, node)
+                return name
+            values = node.get("additionalProperties")
+            return f"dict[str, {self.type_of(values, owner, key) if isinstance(values, dict) else 'Any'}]"
+        return PYTHON_PRIMITIVES[kinds]
+
+    def typed_dict(self, name: str, node: dict) -> None:
+        required = set(node.get("required", ()))
+        lines = [f"class {name}(TypedDict):"]
+        if "description" in node:
+            lines.append(f'    """{node["description"]}"""')
+            lines.append("")
+        for key, child in node["properties"].items():
+            kind = self.type_of(child, name, key)
+            optional = key not in required or key in STAMPED
+            lines.append(f"    {key}: {f'NotRequired[{kind}]' if optional else kind}")
+        self.classes.append("\n".join(lines))
+
+    def module(self) -> str:
+        for name, node in self.defs.items():
+            if "properties" in node:
+                self.typed_dict(name, node)
+            elif "oneOf" in node:
+                union = " | ".join(o["$ref"].rsplit("/", 1)[-1] for o in node["oneOf"])
+                doc = f"# {node['description']}\n" if "description" in node else ""
+                self.unions.append(f"{doc}{name} = {union}")
+        title = self.schema["title"]
+        union = " | ".join(o["$ref"].rsplit("/", 1)[-1] for o in self.schema["oneOf"])
+        self.unions.append(f"{title} = {union}")
+        head = [
+            '"""The live events as TypedDicts, generated by scripts/make_event_types.py from events.schema.json:',
+            "do not edit. Publishers build their events as these, so mypy checks every field (seq and at are",
+            'stamped by the bus: optional here, present on every event a subscriber receives)."""',
+            "",
+            "from __future__ import annotations",
+            "",
+            "from typing import Any, Literal, NotRequired, TypedDict",
+        ]
+        text = "\n".join(head) + "\n\n\n" + "\n\n\n".join(self.classes) + "\n\n\n" + "\n\n".join(self.unions) + "\n"
+        return _ruff_format(text, PYTHON_TARGET)
+
+
+def _ruff_format(text: str, path: Path) -> str:
+    """`text` as the repository's formatter (pyproject.toml) writes it, so the file passes its check."""
+    ruff = Path(sys.executable).with_name("ruff")
+    done = subprocess.run(
+        [str(ruff), "format", "--stdin-filename", str(path), "-"],
+        input=text,
+        text=True,
+        capture_output=True,
+        cwd=ROOT,
+        check=True,
+    )
+    return done.stdout
+
+
 def main(argv: list[str]) -> int:
-    text = Generator(json.loads(SCHEMA.read_text())).module()
+    schema = json.loads(SCHEMA.read_text())
+    outputs = {TARGET: Generator(schema).module(), PYTHON_TARGET: PythonGenerator(schema).module()}
     if "--write" in argv:
-        TARGET.write_text(text)
+        for path, text in outputs.items():
+            path.write_text(text)
     elif "--check" in argv:
-        if not TARGET.exists() or TARGET.read_text() != text:
+        stale = [path for path, text in outputs.items() if not path.exists() or path.read_text() != text]
+        for path in stale:
             print(
-                f"{TARGET.relative_to(ROOT)} is not what the schema makes: run "
-                "python scripts/make_event_types.py --write"
+                f"{path.relative_to(ROOT)} is not what the schema makes: run python scripts/make_event_types.py --write"
             )
-            return 1
+        return 1 if stale else 0
     else:
-        sys.stdout.write(text)
+        for text in outputs.values():
+            sys.stdout.write(text)
     return 0
 
 

@@ -1,6 +1,6 @@
 """The live events' one definition (maas_jupyter/events.schema.json): every type the server publishes is
 in it and fits it, nothing in it is never published, malformed events are refused with the field named,
-and the sidebar's TypeScript types are generated from it (scripts/make_event_types.py)."""
+and the sidebar's TypeScript types and the publishers' TypedDicts are generated from it (scripts/make_event_types.py)."""
 
 from __future__ import annotations
 
@@ -185,8 +185,9 @@ def test_an_event_that_does_not_fit_is_refused_saying_where(event, words):
     assert words in refused.value.message
 
 
-def test_the_sidebar_event_types_are_generated_from_the_schema():
-    """labextension/src/events.generated.ts is what scripts/make_event_types.py makes of the schema now."""
+def test_the_event_types_are_generated_from_the_schema():
+    """labextension/src/events.generated.ts and maas_jupyter/event_types.py are what
+    scripts/make_event_types.py makes of the schema now."""
     result = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "make_event_types.py"), "--check"],
         capture_output=True,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from argparse import ArgumentParser, Namespace
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -197,7 +197,7 @@ class _LazyCurve:
         self._make = make
         self._view = None
 
-    def on_event(self, event: dict) -> None:
+    def on_event(self, event: Mapping[str, Any]) -> None:
         if self._view is None:
             self._view = self._make()
         self._view.on_event(event)

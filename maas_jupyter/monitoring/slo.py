@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 
 from ..errors import Conflict, InvalidInput, NotFound
+from ..event_types import CanaryRollback, Observed
 from .metrics import MetricsStore
 
 log = logging.getLogger("maas.slo")
@@ -104,7 +105,7 @@ class SloGuard:
         metrics: MetricsStore,
         deployments,
         bounds_for: Callable[[str], CanaryBounds],
-        publish: Callable[[dict], object] | None = None,
+        publish: Callable[[CanaryRollback], object] | None = None,
         clock: Callable[[], float] | None = None,
         interval_s: float = 1.0,
     ):
@@ -114,14 +115,14 @@ class SloGuard:
         self.publish = publish
         self.clock = clock or metrics.clock
         self.interval_s = interval_s
-        self.rollbacks: collections.deque[dict] = collections.deque(maxlen=100)
+        self.rollbacks: collections.deque[CanaryRollback] = collections.deque(maxlen=100)
         self._canary_since: dict[tuple, float] = {}  # (endpoint, canary version, state's updated_at) -> first seen
         self._evaluations: dict[str, dict] = {}  # endpoint -> {"passes", "judged", "last"} (see evaluation)
         self._evaluations_lock = threading.Lock()  # written by the guard's thread, read by request handlers
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def check_all(self) -> list[dict]:
+    def check_all(self) -> list[CanaryRollback]:
         """One pass over every endpoint with a canary; the rollbacks it made."""
         done = []
         seen = set()
@@ -145,7 +146,7 @@ class SloGuard:
                 del self._evaluations[name]  # undeployed: its record goes with it
         return done
 
-    def check(self, endpoint: str, primary_version: int, canary_version: int, since_key=None) -> dict | None:
+    def check(self, endpoint: str, primary_version: int, canary_version: int, since_key=None) -> CanaryRollback | None:
         """Judge one canary; roll it back and return the event if it breaks its bounds."""
         bounds = self.bounds_for(endpoint)
         if not bounds.enabled:
@@ -222,7 +223,9 @@ class SloGuard:
             record = self._evaluations.get(endpoint)
             return None if record is None else {**record, "last": dict(record["last"])}
 
-    def _roll_back(self, endpoint, primary_version, canary_version, reason, bounds, canary, primary) -> dict | None:
+    def _roll_back(
+        self, endpoint, primary_version, canary_version, reason, bounds, canary, primary
+    ) -> CanaryRollback | None:
         text = f"canary version {canary_version} broke its bounds: {reason}"
         try:
             current = self.deployments.get(endpoint).get("canary")
@@ -233,8 +236,8 @@ class SloGuard:
             return None
         for key in [k for k in self._canary_since if k[:2] == (endpoint, canary_version)]:
             del self._canary_since[key]
-        event = {
-            "type": EVENT_TYPE,
+        event: CanaryRollback = {
+            "type": "deployment.canary_rollback",
             "endpoint": endpoint,
             "canary_version": canary_version,
             "primary_version": primary_version,
@@ -273,5 +276,11 @@ class SloGuard:
             self._thread.join(timeout=5)
 
 
-def _observed(stats: dict) -> dict:
-    return {k: stats.get(k) for k in ("requests", "failure_rate", "error_rate", "p99_ms", "throughput")}
+def _observed(stats: dict) -> Observed:
+    return {
+        "requests": int(stats.get("requests") or 0),
+        "failure_rate": stats.get("failure_rate"),
+        "error_rate": stats.get("error_rate"),
+        "p99_ms": stats.get("p99_ms"),
+        "throughput": stats.get("throughput"),
+    }

@@ -21,10 +21,11 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from sqlalchemy import func, select
 
+from ..event_types import RegistryChanged
 from .database import Database
 from .tables import Alias, Model, ModelVersion
 
@@ -68,7 +69,7 @@ def read_stamps(db: Database) -> dict[str, Stamp]:
     }
 
 
-def compare(before: Mapping[str, Stamp], after: Mapping[str, Stamp]) -> list[dict]:
+def compare(before: Mapping[str, Stamp], after: Mapping[str, Stamp]) -> list[RegistryChanged]:
     """The registry.changed events that lead from one set of stamps to the next (deletions first)."""
     events = [_event(name, "deleted") for name in sorted(before.keys() - after.keys())]
     for name in sorted(after):
@@ -82,14 +83,14 @@ def compare(before: Mapping[str, Stamp], after: Mapping[str, Stamp]) -> list[dic
     return events
 
 
-def _event(name: str, change: str) -> dict:
-    return {"type": EVENT_TYPE, "model": name, "change": change}
+def _event(name: str, change: Literal["created", "updated", "deleted"]) -> RegistryChanged:
+    return {"type": "registry.changed", "model": name, "change": change}
 
 
 class RegistryWatcher:
     """A thread polling the registry's stamps every `interval_s` and publishing what changed."""
 
-    def __init__(self, db: Database, publish: Callable[[dict], Any], interval_s: float = DEFAULT_INTERVAL_S):
+    def __init__(self, db: Database, publish: Callable[[RegistryChanged], Any], interval_s: float = DEFAULT_INTERVAL_S):
         if interval_s <= 0:
             raise ValueError("the interval must be positive")
         self.db = db

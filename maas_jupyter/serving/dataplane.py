@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import TYPE_CHECKING
 
 from .._version import __version__
 from ..errors import InvalidInput, MaasError, NotFound, Unavailable
 from .types import InferenceRequest, InferenceResponse, Tensor, v2_datatype
+
+if TYPE_CHECKING:
+    from ..monitoring import Monitor
 
 SERVER_NAME = "maas-jupyter"
 EXTENSIONS = ["binary_tensor_data", "model_repository", "parameters"]
@@ -22,16 +26,13 @@ PLATFORM = "onnxruntime_onnx"
 class DataPlane:
     """Health, metadata, infer and repository operations over the endpoints of a Deployments object."""
 
-    def __init__(self, deployments, monitor="platform"):
+    def __init__(self, deployments, monitor: Monitor | None = None):
         self.deployments = deployments
         self._ready = True
         # Set by a server that listens before it has brought its stored endpoints back (maas serve after a
         # restart): until then an unknown name may be one not restored yet, so it is 503, not 404.
         self.restoring = False
-        # Serving metrics and input samples (maas_jupyter.monitoring); None serves without recording.
-        if monitor == "platform":
-            platform = getattr(deployments, "platform", None)
-            monitor = platform.monitor if platform is not None else None
+        # Serving metrics and input samples (the platform's monitor); None serves without recording.
         self.monitor = monitor
 
     # ---- health and metadata (cheap, synchronous) ------------------------------------------------

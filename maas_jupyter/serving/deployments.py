@@ -10,15 +10,16 @@ from __future__ import annotations
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import select
 
 from ..errors import Conflict, InvalidInput, MaasError, NotFound
+from ..event_types import DeploymentChanged, MaasEvent
 from ..names import check_name
 from ..registry.tables import iso_utc, whoami
 from .endpoint import Endpoint, Routes
-from .reconcile import ReconcileAndRepository
+from .reconcile import ChangeAction, ReconcileAndRepository
 from .runtime import load_runtime
 from .tables import EndpointState, endpoints_serving, utcnow
 
@@ -183,14 +184,17 @@ class Deployments(ReconcileAndRepository):
 
     # ---- loading -------------------------------------------------------------------------------
 
-    def _announce(self, name: str, action: str) -> dict:
+    def _announce(self, name: str, action: ChangeAction) -> dict:
         """Publish a change on the platform's event bus (the sidebar and the Jupyter relay listen);
         returns the endpoint as it is now."""
         state = self.get(name)
-        self._publish({"type": f"deployment.{action}", "name": name, "deployment": state})
+        # "deployment.<action>": a type of the schema's for every ChangeAction (tests/test_event_schema.py sees each).
+        kind = cast(Any, f"deployment.{action}")
+        event: DeploymentChanged = {"type": kind, "name": name, "deployment": cast(Any, state)}
+        self._publish(event)
         return state
 
-    def _publish(self, event: dict) -> None:
+    def _publish(self, event: MaasEvent) -> None:
         try:
             self.platform.events.publish(event)
         except Exception:  # no bus, or a broken subscriber: the change itself stands

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from sqlalchemy import select
 
@@ -19,6 +19,9 @@ if TYPE_CHECKING:
     from ..registry.registry import Registry
 
 log = logging.getLogger("maas.deployments")
+
+# The changes an endpoint announces: each publishes "deployment.<change>" (event_types.DeploymentChanged).
+ChangeAction = Literal["deploy", "swap", "update", "canary", "promote", "rollback", "undeploy", "load", "unload"]
 
 
 class ReconcileAndRepository:
@@ -36,7 +39,7 @@ class ReconcileAndRepository:
         def _row(self, name: str) -> EndpointState: ...
         def _stored(self, name: str) -> EndpointState | None: ...
         def _live(self, name: str) -> Endpoint: ...
-        def _announce(self, name: str, action: str) -> dict: ...
+        def _announce(self, name: str, action: ChangeAction) -> dict: ...
         def deploy(
             self,
             name: str,

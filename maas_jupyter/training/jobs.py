@@ -18,17 +18,18 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
-from ..backends import create_launcher
 from ..config import ENV_DATABASE_URL, ENV_HOME, Settings
 from ..errors import InvalidInput
+from ..event_types import TrainerEvent
 from ..events import EventBus
 from ..names import check_name
 from ..registry.database import Database
 from .event_file import EventFileTail
 from .job_outcome import check_job_params, final_state
 from .job_store import CANCELLED, FAILED, FINAL_STATES, RUNNING, JobStore, owner_alive, this_process_owner
-from .launchers import Launcher, WorkerExit, WorkerHandle
+from .launchers import Launcher, LocalLauncher, WorkerExit, WorkerHandle
 from .runs import RunStore
 from .streamed_runs import StreamedRun, register_returned
 
@@ -62,7 +63,8 @@ class JobRunner:
         self.cancel_grace_s = float(cancel_grace_s if cancel_grace_s is not None else settings.job_cancel_grace_s)
         if self.max_concurrent < 1:
             raise InvalidInput("max_concurrent must be at least 1")
-        self.launcher = launcher or create_launcher(settings, python)
+        # Where workers run is the backend's choice (the Platform hands its launcher in); alone, this machine.
+        self.launcher: Launcher = launcher or LocalLauncher(python)
         self.owner = this_process_owner()
         self.jobs_dir = settings.home / "jobs"
         self.jobs_dir.mkdir(parents=True, exist_ok=True)
@@ -233,9 +235,8 @@ class JobRunner:
             self._streamed.pop(job_id, None)
             self._publish_state(self.store.finish(job_id, FAILED, f"the worker could not start: {exc}"))
             return
-        if not self.store.mark_running(
-            job_id, worker.pid
-        ):  # None: a worker on another machine  # cancelled in the instant before
+        # False: cancelled in the instant before. (The pid is None for a worker on another machine.)
+        if not self.store.mark_running(job_id, worker.pid):
             worker.signal(signal.SIGKILL)
             worker.release()
             self._streamed.pop(job_id, None)
@@ -295,7 +296,8 @@ class JobRunner:
                 streamed.on_event(event)
             if event.get("type") == "train_begin" and event.get("run_id"):
                 self.store.set_run(job_id, event["run_id"])
-            self.bus.publish({"type": "job.training", "job_id": job_id, "event": event})
+            # The worker's trainer wrote it (event_types.TrainerEvent), read back from its event file.
+            self.bus.publish({"type": "job.training", "job_id": job_id, "event": cast(TrainerEvent, event)})
         return max(seen, len(events))
 
     def _settle(self, job_id: int, ended: WorkerExit) -> None:

@@ -44,7 +44,9 @@ class WorkerExit:
 class WorkerHandle(Protocol):
     """One started worker, as the runner watches it."""
 
-    pid: int | None  # a process of this machine (recorded for recovery), else None
+    @property
+    def pid(self) -> int | None:
+        """A process of this machine (recorded for recovery), else None."""
 
     def poll(self) -> WorkerExit | None:
         """None while the worker runs; once it ended, how (JOB_DIR then holds everything it wrote)."""

@@ -15,7 +15,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
 log = logging.getLogger(__name__)
@@ -25,10 +25,10 @@ log = logging.getLogger(__name__)
 class TrainingListener(Protocol):
     """Receives training events; must return quickly and never block the training loop."""
 
-    def on_event(self, event: dict) -> None: ...
+    def on_event(self, event: Mapping[str, Any]) -> None: ...
 
 
-ListenerLike = TrainingListener | Callable[[dict], Any]
+ListenerLike = TrainingListener | Callable[[Mapping[str, Any]], Any]
 
 
 class ListenerFanout:
@@ -43,7 +43,7 @@ class ListenerFanout:
             listeners = []
         elif callable(listeners) or isinstance(listeners, TrainingListener):
             listeners = [listeners]
-        self._calls: list[Callable[[dict], Any]] = []
+        self._calls: list[Callable[[Mapping[str, Any]], Any]] = []
         for listener in listeners:
             if isinstance(listener, TrainingListener):
                 self._calls.append(listener.on_event)
@@ -55,7 +55,7 @@ class ListenerFanout:
     def __bool__(self) -> bool:
         return bool(self._calls)
 
-    def __call__(self, event: dict) -> None:
+    def __call__(self, event: Mapping[str, Any]) -> None:
         for call in list(self._calls):
             try:
                 call(event)
@@ -78,7 +78,7 @@ class JsonLinesWriter:
         self._last_batch = float("-inf")
         self._lock = threading.Lock()
 
-    def on_event(self, event: dict) -> None:
+    def on_event(self, event: Mapping[str, Any]) -> None:
         if event.get("type") == "batch":
             now = self._clock()
             if now - self._last_batch < self._interval:
@@ -101,7 +101,7 @@ class TextProgress:
         self._write = write
         self._epochs = 0
 
-    def on_event(self, event: dict) -> None:
+    def on_event(self, event: Mapping[str, Any]) -> None:
         kind = event.get("type")
         if kind == "train_begin":
             self._epochs = event.get("epochs", 0)

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from ..errors import MaasError
 from ..registry.intake import Intake
@@ -32,7 +34,7 @@ class StreamedRun:
         self._written_at = 0.0
         self._closed = False
 
-    def on_event(self, event: dict) -> None:
+    def on_event(self, event: Mapping[str, Any]) -> None:
         kind = event.get("type")
         if kind == "train_begin" and self.run_id is None and event.get("run_id"):
             self.run_id = self.runs.start(

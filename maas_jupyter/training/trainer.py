@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InvalidInput
+from ..event_types import TrainBatch, TrainBegin, TrainEnd, TrainEpoch
 from ..service import RunsService
 from . import inputs
 from .listeners import ListenerFanout, ListenerLike
@@ -240,19 +241,18 @@ def _keras_bridge(fanout, runs, run_id, steps_per_epoch, batch_size, samples, st
                 self._seen_mean = mean
             self._last_batch = batch
             if fanout:
-                fanout(
-                    {
-                        "type": "batch",
-                        "run_id": run_id,
-                        "epoch": state["epoch"],
-                        "step": batch + 1,
-                        "steps_per_epoch": steps_per_epoch,
-                        "global_step": state["steps"],
-                        "loss": json_number(loss),
-                        "metrics": {k: json_number(v) for k, v in logs.items() if k != "loss"},
-                        "time": clock() - started,
-                    }
-                )
+                event: TrainBatch = {
+                    "type": "batch",
+                    "run_id": run_id,
+                    "epoch": state["epoch"],
+                    "step": batch + 1,
+                    "steps_per_epoch": steps_per_epoch,
+                    "global_step": state["steps"],
+                    "loss": json_number(loss),
+                    "metrics": {k: json_number(v) for k, v in logs.items() if k != "loss"},
+                    "time": clock() - started,
+                }
+                fanout(event)
 
         def on_epoch_end(self, epoch, logs=None):
             row = {"epoch": epoch + 1, **clean_logs(logs), "time": round(clock() - started, 4)}
@@ -263,15 +263,14 @@ def _keras_bridge(fanout, runs, run_id, steps_per_epoch, batch_size, samples, st
                 state["history"].append(row)
                 state["good_weights"].keep(self.model, epoch + 1)
             if fanout:
-                fanout(
-                    {
-                        "type": "epoch",
-                        "run_id": run_id,
-                        "epoch": epoch + 1,
-                        "logs": clean_logs(logs),
-                        "time": clock() - started,
-                    }
-                )
+                event: TrainEpoch = {
+                    "type": "epoch",
+                    "run_id": run_id,
+                    "epoch": epoch + 1,
+                    "logs": clean_logs(logs),
+                    "time": clock() - started,
+                }
+                fanout(event)
             if runs is not None and clock() - state["written_at"] >= EPOCH_WRITE_INTERVAL_S:
                 runs.record_epochs(run_id, state["history"])
                 state["written_at"] = clock()
@@ -343,22 +342,21 @@ def train(
         "good_weights": _LastGoodWeights(model),
     }
     if fanout:
-        fanout(
-            {
-                "type": "train_begin",
-                "run_id": run_id,
-                "epochs": epochs,
-                "steps_per_epoch": steps_per_epoch,
-                "samples": samples,
-                "batch_size": batch,
-                "optimizer": optimizer_name,
-                "lr": lr,
-                "has_validation": data.x_val is not None,
-                "model_name": model_name,
-                "job_id": job_id,
-                "metrics": _metric_names(model),
-            }
-        )
+        event: TrainBegin = {
+            "type": "train_begin",
+            "run_id": run_id,
+            "epochs": epochs,
+            "steps_per_epoch": steps_per_epoch,
+            "samples": samples,
+            "batch_size": batch,
+            "optimizer": optimizer_name,
+            "lr": lr,
+            "has_validation": data.x_val is not None,
+            "model_name": model_name,
+            "job_id": job_id,
+            "metrics": _metric_names(model),
+        }
+        fanout(event)
     status, error = FINISHED, ""
     bridge = _keras_bridge(fanout, runs, run_id, steps_per_epoch, batch, samples, started, state)
     try:
@@ -408,15 +406,14 @@ def _close(runs, run_id, status, state, started, error, fanout) -> float:
     if runs is not None:
         runs.finish(run_id, status, state["history"], duration, error)
     if fanout:
-        fanout(
-            {
-                "type": "train_end",
-                "run_id": run_id,
-                "status": status,
-                "epochs_completed": len(state["history"]),
-                "steps": state["steps"],
-                "duration_s": duration,
-                "error": error,
-            }
-        )
+        event: TrainEnd = {
+            "type": "train_end",
+            "run_id": run_id,
+            "status": status,
+            "epochs_completed": len(state["history"]),
+            "steps": state["steps"],
+            "duration_s": duration,
+            "error": error,
+        }
+        fanout(event)
     return duration

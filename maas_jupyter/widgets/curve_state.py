@@ -7,6 +7,8 @@ text summary, so all three always agree. Events are the dicts of maas_jupyter.tr
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -70,7 +72,7 @@ class CurveState:
         self._ema_count = 0
         self.epoch_logs: list[dict] = []
 
-    def apply(self, event: dict) -> None:
+    def apply(self, event: Mapping[str, Any]) -> None:
         """Fold one training event into the state."""
         kind = event.get("type")
         if "time" in event and isinstance(event["time"], (int, float)):

@@ -15,7 +15,8 @@ from __future__ import annotations
 import base64
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from .axes import compact_label, integer_ticks, value_extent
 from .chart import Chart, Series
@@ -83,7 +84,7 @@ class LossCurveWidget:
 
     # ---- events ----------------------------------------------------------------------------
 
-    def on_event(self, event: dict) -> None:
+    def on_event(self, event: Mapping[str, Any]) -> None:
         """Take one training event; pushes to the front end only when the throttle allows."""
         with self._lock:
             self.state.apply(event)

@@ -34,7 +34,7 @@ def shell(maas_home):
 
 
 def _serve(platform, endpoint: str, rows: np.ndarray, version=None):
-    dataplane = DataPlane(platform.deployments)
+    dataplane = DataPlane(platform.deployments, monitor=platform.monitor)
 
     async def one():
         request = InferenceRequest([Tensor("x", "FP32", list(rows.shape), rows.reshape(-1))])
