@@ -35,8 +35,8 @@ _BY_STATUS = {
 }
 
 
-class HttpError(MaasError):
-    """A server answer that maps to no typed error (401, 403, 500…), with its status."""
+class HttpError(MaasError, code="error", http_status=500):
+    """A server answer that maps to no typed error (401, 403, 500…), with its own status."""
 
     def __init__(self, message: str, http_status: int):
         super().__init__(message)

@@ -3,23 +3,18 @@ state beside the endpoint's own row, so a restarted server scales each endpoint 
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from sqlalchemy import JSON, DateTime, Integer, String, select
+from sqlalchemy import JSON, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..registry.tables import Base, utcnow
+from ..registry.tables import Base, PerEndpointSetting, utcnow
 
 
-class EndpointScaling(Base):
+class EndpointScaling(PerEndpointSetting, Base):
     """{"replicas": N} or {"min_replicas", "max_replicas", "target_ongoing_requests"}, plus "cpus"."""
 
     __tablename__ = "endpoint_scaling"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    endpoint: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
     scaling: Mapped[dict] = mapped_column(JSON, nullable=False)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
 
 
 def stored_scaling(db, endpoint: str) -> dict | None:

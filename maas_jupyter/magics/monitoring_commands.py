@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from ..errors import InvalidInput
+from ..errors import InvalidInput, NotFound
 from ..http_session import path_segment, raise_for
 from ..monitoring import evaluation
+from ..monitoring.monitor import overview_row, serving_versions
 from ..service import MaasService
 from ..serving.client import ServingClient
 from .commands import arg, command
@@ -72,24 +73,12 @@ class RemoteMonitor:
         rows = []
         for state in self.client.list():
             try:
-                series = self.series(state["name"], window_s)
-            except Exception:  # undeployed between the two calls
+                by_version = self.series(state["name"], window_s)["versions"]
+            except NotFound:  # undeployed between the two calls
                 continue
-            by_version = series["versions"]
-            for loaded in state.get("loaded") or [{"version": state["version"], "role": "primary"}]:
-                if loaded["role"] == "previous":
-                    continue
+            for loaded in serving_versions(state):
                 summary = by_version.get(str(loaded["version"]), {}).get("summary", {})
-                rows.append(
-                    {
-                        "endpoint": state["name"],
-                        "model": state["model"],
-                        "version": loaded["version"],
-                        "role": loaded["role"],
-                        "state": state["state"],
-                        **summary,
-                    }
-                )
+                rows.append(overview_row(state, loaded, summary))
         return rows
 
     def drift(self, endpoint, threshold, top):

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from argparse import Namespace
 
 import numpy as np
 import pandas as pd
 
 from ..errors import InvalidInput
+from ..json_input import json_object
 from .commands import COMMANDS, arg, command
 from .context import MagicContext
 from .render import frame, registered_line, split_ref, versions_frame
@@ -30,18 +30,6 @@ def reference_summary(x, model=None) -> dict:
                     f"the reference data has {summary['features']} features per row; the model takes {width}"
                 )
     return summary
-
-
-def _json_object(text: str | None, what: str) -> dict | None:
-    if text is None:
-        return None
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(f"{what} must be a JSON object: {exc}") from None
-    if not isinstance(value, dict):
-        raise InvalidInput(f"{what} must be a JSON object")
-    return value
 
 
 def _trained_run(ctx, model):
@@ -106,7 +94,7 @@ def maas_register(ctx: MagicContext, args: Namespace) -> None:
         tolerance=args.tolerance,
         alias=args.alias,
         description=args.description,
-        tags=_json_object(args.tags, "--tags"),
+        tags=None if args.tags is None else json_object(args.tags, "--tags"),
     )
     run = _trained_run(ctx, model)
     if run is not None and args.parent is None:

@@ -66,6 +66,24 @@ def _reference_info(name: str, version: int, summary: dict) -> dict:
 MAX_WINDOW_S = 600
 
 
+def serving_versions(state: dict) -> list[dict]:
+    """The versions of a deployment state that take traffic (a previous version kept warm does not)."""
+    loaded = state.get("loaded") or [{"version": state["version"], "role": "primary"}]
+    return [entry for entry in loaded if entry["role"] != "previous"]
+
+
+def overview_row(state: dict, loaded: dict, stats: dict) -> dict:
+    """One row of the monitoring overview: which endpoint and version, then its window's figures."""
+    return {
+        "endpoint": state["name"],
+        "model": state["model"],
+        "version": loaded["version"],
+        "role": loaded["role"],
+        "state": state["state"],
+        **stats,
+    }
+
+
 def check_window(window_s) -> int:
     """A window in whole seconds from 1 to 600; InvalidInput otherwise."""
     if isinstance(window_s, bool) or not isinstance(window_s, (int, float)) or not 1 <= window_s <= MAX_WINDOW_S:
@@ -129,20 +147,9 @@ class Monitor:
         window_s = check_window(window_s)
         rows = []
         for state in self.platform.deployments.list():
-            for loaded in state.get("loaded", []) or [{"version": state["version"], "role": "primary"}]:
-                if loaded["role"] == "previous":
-                    continue
+            for loaded in serving_versions(state):
                 stats = self.metrics.window_stats(state["name"], loaded["version"], window_s)
-                rows.append(
-                    {
-                        "endpoint": state["name"],
-                        "model": state["model"],
-                        "version": loaded["version"],
-                        "role": loaded["role"],
-                        "state": state["state"],
-                        **stats,
-                    }
-                )
+                rows.append(overview_row(state, loaded, stats))
         return rows
 
     def prometheus_text(self) -> bytes:

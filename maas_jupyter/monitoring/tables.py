@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import JSON, DateTime, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..registry.tables import Base, utcnow
+from ..registry.tables import Base, PerEndpointSetting, utcnow
 
 
 class ReferenceSummary(Base):
@@ -25,12 +25,9 @@ class ReferenceSummary(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
 
 
-class CanaryBounds(Base):
+class CanaryBounds(PerEndpointSetting, Base):
     """The bounds an endpoint's canary must keep or be rolled back by the SLO guard (slo.Bounds as JSON)."""
 
     __tablename__ = "canary_bounds"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    endpoint: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
     bounds: Mapped[dict] = mapped_column(JSON, nullable=False)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)

@@ -36,6 +36,15 @@ class Base(DeclarativeBase):
     pass
 
 
+class PerEndpointSetting:
+    """The columns of a table that keeps one JSON setting per endpoint (its scaling, its canary bounds):
+    mixed into such a table, which adds the setting's own column."""
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    endpoint: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+
+
 class Model(Base):
     __tablename__ = "models"
 
