@@ -25,11 +25,6 @@ export class MaasApiError extends Error {
     super(message);
     this.name = 'MaasApiError';
   }
-
-  /** True when the route does not exist on this server (that part of the API has not landed). */
-  get isNotFoundRoute(): boolean {
-    return this.status === 404 && this.code === 'not_found' && /no such route/i.test(this.message);
-  }
 }
 
 /**

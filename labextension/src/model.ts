@@ -18,10 +18,8 @@ import {
   TrainerEvent
 } from './types';
 
-/** Whether a part of the API exists on this server: it is answered 404 until that area lands. */
-export type Availability = 'unknown' | 'available' | 'unavailable';
-
-export type Area = 'models' | 'deployments' | 'jobs' | 'metrics' | 'keys';
+/** A list of the sidebar, loaded as a whole; metrics are not one: they fill the endpoints' sparklines. */
+export type Area = 'models' | 'deployments' | 'jobs' | 'keys';
 
 export interface INotice {
   kind: 'info' | 'warning' | 'error';
@@ -67,14 +65,12 @@ export class MaasModel {
   jobs: IJobView[] = [];
   /** Active inference keys, oldest first. Rows only: a key itself is handed to its creator, never kept. */
   keys: IInferenceKey[] = [];
-  availability: Record<Area, Availability> = {
-    models: 'unknown',
-    deployments: 'unknown',
-    jobs: 'unknown',
-    metrics: 'unknown',
-    keys: 'unknown'
-  };
-  /** The last load failure per area (other than "not available"), shown in its section. */
+  /** Whether each area has loaded once: until then its section says it is loading, not that it is empty. */
+  loaded: Record<Area, boolean> = { models: false, deployments: false, jobs: false, keys: false };
+  /**
+   * Per area, why its last load failed (a 404 as any other answer), shown in its section beside the rows
+   * of an earlier load; the next load that succeeds clears it.
+   */
   errors: Partial<Record<Area, string>> = {};
 
   /** Things the user should hear of although they did not ask (an automatic canary rollback). */
@@ -214,22 +210,18 @@ export class MaasModel {
 
   /** Fetch each endpoint's recent metrics window: what its sparklines show. */
   async refreshMetrics(): Promise<void> {
-    if (this.availability.metrics === 'unavailable' || this.endpoints.length === 0) {
+    if (this.endpoints.length === 0) {
       return;
     }
     for (const endpoint of this.endpoints) {
       let points: IMetricPoint[];
       try {
         points = await this.api.deploymentMetrics(endpoint.name, this._metricsWindow);
-      } catch (error) {
-        if (error instanceof MaasApiError && error.status === 404 && error.isNotFoundRoute) {
-          this.availability.metrics = 'unavailable';
-          this._emit();
-          return;
-        }
-        continue; // an endpoint that just went away, or a transient failure
+      } catch {
+        // An endpoint that just went away, or a transient failure: its sparklines keep what they
+        // showed, and the next poll asks again.
+        continue;
       }
-      this.availability.metrics = 'available';
       const current = this.endpoints.find(e => e.name === endpoint.name);
       if (current) {
         const tail = points.slice(-this._seriesLength);
@@ -463,7 +455,7 @@ export class MaasModel {
     try {
       events = await this.api.jobEvents(job.id);
     } catch {
-      return; // no events route, or the job is gone: the curve starts with the next live event
+      return; // the job is gone, or a transient failure: the curve starts with the next live event
     }
     const current = this.jobs.find(j => j.id === job.id);
     if (!current || current.loss.length > 0) {
@@ -488,7 +480,7 @@ export class MaasModel {
       index >= 0
         ? [...this.endpoints.slice(0, index), view, ...this.endpoints.slice(index + 1)]
         : [...this.endpoints, view].sort((a, b) => a.name.localeCompare(b.name));
-    this.availability.deployments = 'available';
+    this.loaded.deployments = true;
     this._emit();
     this._endpointsChanged();
   }
@@ -498,7 +490,7 @@ export class MaasModel {
    * the Keys list says which of a key's endpoints are deployed, and stays in step with the Endpoints list.
    */
   private _endpointsChanged(): void {
-    if (this.availability.deployments !== 'available') {
+    if (!this.loaded.deployments) {
       return;
     }
     const names = this.endpoints
@@ -507,7 +499,7 @@ export class MaasModel {
       .join('\n');
     const before = this._endpointNames;
     this._endpointNames = names;
-    if (before !== null && before !== names && this.availability.keys !== 'unavailable') {
+    if (before !== null && before !== names) {
       this._schedule('keys', () => this.refreshKeys());
     }
   }
@@ -544,9 +536,7 @@ export class MaasModel {
       return;
     }
     this._metricsTimer = setTimeout(async () => {
-      if (this.availability.metrics !== 'unavailable' && this.endpoints.length > 0) {
-        await this.refreshMetrics();
-      }
+      await this.refreshMetrics(); // asks nothing while there is no endpoint
       this._armMetricsPoll();
     }, this._metricsPollMs);
   }
@@ -567,15 +557,11 @@ export class MaasModel {
   private async _load(area: Area, fn: () => Promise<void>): Promise<void> {
     try {
       await fn();
-      this.availability[area] = 'available';
+      this.loaded[area] = true;
       delete this.errors[area];
     } catch (error) {
-      if (error instanceof MaasApiError && error.status === 404) {
-        this.availability[area] = 'unavailable';
-        delete this.errors[area];
-      } else {
-        this.errors[area] = describe(error);
-      }
+      // Rows of an earlier load stay: they are what was last known, shown with why the reload failed.
+      this.errors[area] = describe(error);
     }
     this._emit();
   }

@@ -161,8 +161,17 @@ const scenarios = {
     const row = await expandModel(panel, model);
     const versions = await row.locator('.maas-Version').evaluateAll(els => els.map(e => e.dataset.version));
     const aliases = await row.locator('.maas-Model-head .maas-Badge-alias').allInnerTexts();
+    // Every section has loaded once it shows a count or an error instead of "Loading…".
+    await page.waitForFunction(() => {
+      const all = [...document.querySelectorAll('.maas-Section')];
+      return all.length > 0 && all.every(e => e.querySelector('.maas-Count, .maas-Error'));
+    });
     const sections = await panel.locator('.maas-Section').evaluateAll(els =>
-      els.map(e => [e.dataset.section, e.querySelector('.maas-Unavailable') ? 'unavailable' : 'available']));
+      els.map(e => {
+        const error = e.querySelector('.maas-Error');
+        const count = e.querySelector('.maas-Count');
+        return [e.dataset.section, error ? { error: error.textContent } : { count: Number(count.textContent) }];
+      }));
     return { versions, aliases, sections: Object.fromEntries(sections) };
   },
 

@@ -24,8 +24,6 @@ import {
   TrainerEvent
 } from '../types';
 
-const notThere = () => new MaasApiError(404, 'not_found', 'no such route: /maas/api/x');
-
 // ---- events as the server sends them (maas_jupyter/events.schema.json), every required field filled ----
 
 let seq = 0;
@@ -161,7 +159,10 @@ function trainEnd(): ITrainEnd {
   };
 }
 
-/** An in-memory server with the registry and serving areas; jobs and metrics have not landed. */
+/** The routes that answer a list, which a test can make fail. */
+type ListCall = 'listModels' | 'listDeployments' | 'listJobs' | 'listKeys' | 'deploymentMetrics';
+
+/** An in-memory server with every area: registry, serving and their metrics, jobs, keys. */
 class FakeApi implements IMaasApi {
   models: IModelSummary[] = [{ name: 'mnist', latest_version: 2, version_count: 2, aliases: { production: 1 } }];
   versions: IModelVersion[] = [
@@ -169,14 +170,23 @@ class FakeApi implements IMaasApi {
     { name: 'mnist', version: 2, aliases: [], metrics: { accuracy: 0.97 }, parent_version: 1 }
   ];
   deployments: IDeployment[] = [];
-  jobs: IJob[] | null = null;
+  jobs: IJob[] = [];
   calls: string[] = [];
+  /** Per list route, the error it answers instead of its list while it is set. */
+  failing: Partial<Record<ListCall, Error>> = {};
+  private _answer(route: ListCall): void {
+    const error = this.failing[route];
+    if (error) {
+      throw error;
+    }
+  }
 
   async info() {
     return { version: '0.1.0' };
   }
   async listModels() {
     this.calls.push('listModels');
+    this._answer('listModels');
     return this.models;
   }
   async listVersions(model: string) {
@@ -191,6 +201,7 @@ class FakeApi implements IMaasApi {
   async deleteAlias() {}
   async listDeployments() {
     this.calls.push('listDeployments');
+    this._answer('listDeployments');
     return this.deployments;
   }
   async deploy(endpoint: string, model: string, version: string) {
@@ -225,20 +236,16 @@ class FakeApi implements IMaasApi {
   async undeploy(endpoint: string) {
     this.deployments = this.deployments.filter(d => d.name !== endpoint);
   }
-  /** Per endpoint, the points its metrics route answers; null: the server has no metrics route. */
-  metrics: Record<string, IMetricPoint[]> | null = null;
+  /** Per endpoint, the points its metrics route answers. */
+  metrics: Record<string, IMetricPoint[]> = {};
   async deploymentMetrics(endpoint: string) {
     this.calls.push(`metrics ${endpoint}`);
-    if (this.metrics === null) {
-      throw notThere();
-    }
+    this._answer('deploymentMetrics');
     return this.metrics[endpoint] ?? [];
   }
   async listJobs() {
     this.calls.push('listJobs');
-    if (this.jobs === null) {
-      throw notThere();
-    }
+    this._answer('listJobs');
     return this.jobs;
   }
   /** What each job's events route answers: the trainer events it has streamed so far. */
@@ -259,13 +266,10 @@ class FakeApi implements IMaasApi {
 
   // Inference keys as maas/api/keys keeps them: rows, the key itself only in the answer to a creation.
   keyRows: IInferenceKey[] = [];
-  keysRoute = true;
   private _keySerial = 0;
   async listKeys() {
     this.calls.push('listKeys');
-    if (!this.keysRoute) {
-      throw notThere();
-    }
+    this._answer('listKeys');
     // A listing comes back from SQLite without the UTC offset.
     return this.keyRows.filter(k => k.active).map(k => ({ ...k, created_at: k.created_at.replace('+00:00', '') }));
   }
@@ -349,18 +353,61 @@ beforeEach(() => jest.useFakeTimers());
 afterEach(() => jest.useRealTimers());
 
 describe('MaasModel', () => {
-  it('loads models and deployments and marks areas the server lacks as unavailable', async () => {
-    const { model, changes } = setup();
+  it('loads every area, each loading until its first answer', async () => {
+    const { model, api, changes } = setup();
+    api.jobs = [{ id: 1, name: 'train-mnist', state: 'RUNNING' }];
+    expect(model.loaded).toEqual({ models: false, deployments: false, jobs: false, keys: false });
     await model.start();
     expect(model.models.map(m => m.name)).toEqual(['mnist']);
-    expect(model.availability).toEqual({
-      models: 'available',
-      deployments: 'available',
-      jobs: 'unavailable',
-      metrics: 'unknown',
-      keys: 'available'
-    });
+    expect(model.jobs.map(j => j.name)).toEqual(['train-mnist']);
+    expect(model.loaded).toEqual({ models: true, deployments: true, jobs: true, keys: true });
+    expect(model.errors).toEqual({});
     expect(changes()).toBeGreaterThan(0);
+    model.dispose();
+  });
+
+  it('shows why an area failed to load, a 404 as any other answer, and loads the others', async () => {
+    const { model, api } = setup();
+    api.jobs = [{ id: 1, name: 'train-mnist', state: 'RUNNING' }];
+    await api.createKey('*', '');
+    api.failing.listJobs = new MaasApiError(503, 'unavailable', 'the job store is not open yet');
+    api.failing.listDeployments = new MaasApiError(404, 'not_found', 'no such route: GET /maas/api/deployments');
+    await model.start();
+    expect(model.errors).toEqual({
+      jobs: 'the job store is not open yet',
+      deployments: 'no such route: GET /maas/api/deployments'
+    });
+    expect(model.loaded).toEqual({ models: true, deployments: false, jobs: false, keys: true });
+    expect([model.models.length, model.keys.length, model.jobs.length, model.endpoints.length]).toEqual([1, 1, 0, 0]);
+    model.dispose();
+  });
+
+  it("clears an area's error once a later load succeeds, and keeps its rows through a failed reload", async () => {
+    const { model, api, sockets } = setup();
+    api.failing.listJobs = new MaasApiError(500, 'internal', 'database is locked');
+    await model.start();
+    sockets[0].onopen?.({});
+    expect([model.loaded.jobs, model.errors.jobs]).toEqual([false, 'database is locked']);
+
+    // A job's event reloads the list: the server answers now.
+    delete api.failing.listJobs;
+    api.jobs = [{ id: 1, name: 'train-mnist', state: 'RUNNING' }];
+    sockets[0].send(jobState(1, 'RUNNING'));
+    jest.advanceTimersByTime(200);
+    await settle();
+    expect([model.loaded.jobs, model.errors.jobs, model.jobs.map(j => j.id)]).toEqual([true, undefined, ['1']]);
+
+    // A reload that fails shows why beside the rows last loaded.
+    api.failing.listJobs = new MaasApiError(404, 'not_found', 'no such route: GET /maas/api/jobs');
+    await model.refreshJobs();
+    expect([model.loaded.jobs, model.errors.jobs, model.jobs.map(j => j.id)]).toEqual([
+      true,
+      'no such route: GET /maas/api/jobs',
+      ['1']
+    ]);
+    delete api.failing.listJobs;
+    await model.refreshJobs();
+    expect(model.errors).toEqual({});
     model.dispose();
   });
 
@@ -622,7 +669,6 @@ describe('MaasModel', () => {
     jest.advanceTimersByTime(5000);
     await settle();
     expect(api.calls).toEqual(['metrics ep']);
-    expect(model.availability.metrics).toBe('available');
     expect(model.endpoints[0].throughput).toEqual([120, 130]);
     expect(model.endpoints[0].p99).toEqual([4.5]); // a second without requests has no latency
 
@@ -635,6 +681,34 @@ describe('MaasModel', () => {
     model.dispose();
   });
 
+  it('goes on polling the metrics through failed answers, a 404 as any other, while endpoints exist', async () => {
+    const { model, api, sockets } = setup();
+    api.failing.deploymentMetrics = new MaasApiError(404, 'not_found', 'no such route: GET /maas/api/x');
+    await model.start();
+    sockets[0].onopen?.({});
+    api.calls = [];
+    jest.advanceTimersByTime(5000);
+    await settle();
+    expect(api.calls).toEqual([]); // no endpoint: nothing to ask
+
+    await model.deploy('ep', 'mnist', '1');
+    jest.advanceTimersByTime(200);
+    await settle();
+    api.calls = [];
+    jest.advanceTimersByTime(5000);
+    await settle();
+    expect(api.calls).toEqual(['metrics ep']);
+    expect(model.endpoints[0].throughput).toEqual([]);
+
+    delete api.failing.deploymentMetrics;
+    api.metrics = { ep: [{ t: 1, throughput: 40, p99: 3 }] };
+    jest.advanceTimersByTime(5000);
+    await settle();
+    expect(api.calls).toEqual(['metrics ep', 'metrics ep']);
+    expect([model.endpoints[0].throughput, model.endpoints[0].p99]).toEqual([[40], [3]]);
+    model.dispose();
+  });
+
   it.each([
     ['a number', 1],
     ['text', '1']
@@ -642,7 +716,7 @@ describe('MaasModel', () => {
     const { model, api, sockets } = setup();
     api.jobs = [{ id, name: 'train-mnist', state: 'RUNNING' }];
     await model.start();
-    expect(model.availability.jobs).toBe('available');
+    expect(model.loaded.jobs).toBe(true);
     sockets[0].send(jobTraining(1, trainBegin()));
     sockets[0].send(jobTraining(1, trainBatch(1, 2.3)));
     sockets[0].send(jobTraining(1, trainBatch(2, null))); // a NaN loss: no point
@@ -763,7 +837,7 @@ describe('MaasModel keys', () => {
     await api.createKey(['mnist'], 'one');
     await api.createKey('*', 'two');
     await model.start();
-    expect(model.availability.keys).toBe('available');
+    expect(model.loaded.keys).toBe(true);
     expect(model.keys.map(k => [k.id, k.endpoints, k.description, k.last_used_at])).toEqual([
       [1, ['mnist'], 'one', null],
       [2, ['*'], 'two', null]
@@ -847,12 +921,30 @@ describe('MaasModel keys', () => {
     model.dispose();
   });
 
-  it('says keys are not available on a server without the route', async () => {
-    const { model, api } = setup();
-    api.keysRoute = false;
+  it('shows why the keys failed to load, and reloads them when endpoints change', async () => {
+    const { model, api, sockets } = setup();
+    await api.createKey('*', 'ci');
+    api.failing.listKeys = new MaasApiError(404, 'not_found', 'no such route: GET /maas/api/keys');
     await model.start();
-    expect(model.availability.keys).toBe('unavailable');
-    expect(model.errors.keys).toBeUndefined();
+    sockets[0].onopen?.({});
+    expect([model.loaded.keys, model.errors.keys, model.keys]).toEqual([
+      false,
+      'no such route: GET /maas/api/keys',
+      []
+    ]);
+    expect(model.loaded.deployments).toBe(true);
+
+    delete api.failing.listKeys;
+    api.calls = [];
+    await model.deploy('ep', 'mnist', '1'); // a new endpoint
+    jest.advanceTimersByTime(200);
+    await settle();
+    expect(api.calls).toContain('listKeys');
+    expect([model.loaded.keys, model.errors.keys, model.keys.map(k => k.description)]).toEqual([
+      true,
+      undefined,
+      ['ci']
+    ]);
     model.dispose();
   });
 });

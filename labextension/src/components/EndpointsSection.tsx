@@ -13,19 +13,18 @@ export function EndpointsSection(props: { model: MaasModel; actions: SidebarActi
     <Section
       title="Endpoints"
       count={model.endpoints.length}
-      availability={model.availability.deployments}
+      loaded={model.loaded.deployments}
       error={model.errors.deployments}
       empty="Nothing deployed. Deploy a version from the list above.">
       {model.endpoints.map(e => (
-        <EndpointRow key={e.name} endpoint={e} model={model} actions={actions} />
+        <EndpointRow key={e.name} endpoint={e} actions={actions} />
       ))}
     </Section>
   );
 }
 
-function EndpointRow(props: { endpoint: IEndpointView; model: MaasModel; actions: SidebarActions }): JSX.Element {
-  const { endpoint: e, model, actions } = props;
-  const metrics = model.availability.metrics;
+function EndpointRow(props: { endpoint: IEndpointView; actions: SidebarActions }): JSX.Element {
+  const { endpoint: e, actions } = props;
   return (
     <li className="maas-Endpoint" data-endpoint={e.name} data-state={e.state}>
       <div className="maas-Row">
@@ -54,15 +53,13 @@ function EndpointRow(props: { endpoint: IEndpointView; model: MaasModel; actions
               Rollback
             </button>
           ) : null}
-          {model.availability.keys === 'available' ? (
-            <button
-              className="maas-Button"
-              data-action="new-key"
-              title={`New inference key for "${e.name}"`}
-              onClick={() => void actions.newKey([e.name])}>
-              New key
-            </button>
-          ) : null}
+          <button
+            className="maas-Button"
+            data-action="new-key"
+            title={`New inference key for "${e.name}"`}
+            onClick={() => void actions.newKey([e.name])}>
+            New key
+          </button>
           <button
             className="maas-Button maas-Button-warn"
             data-action="undeploy"
@@ -88,14 +85,10 @@ function EndpointRow(props: { endpoint: IEndpointView; model: MaasModel; actions
         {e.previous && !e.canary ? <span className="maas-Dim">prev v{e.previous}</span> : null}
       </div>
       {e.error ? <div className="maas-Error maas-Error-inline">{e.error}</div> : null}
-      {metrics === 'unavailable' ? (
-        <div className="maas-Dim maas-Details">metrics not available</div>
-      ) : (
-        <div className="maas-Details maas-Sparks">
-          <Sparkline values={e.throughput} label="req/s" />
-          <Sparkline values={e.p99} label="p99" unit="ms" />
-        </div>
-      )}
+      <div className="maas-Details maas-Sparks">
+        <Sparkline values={e.throughput} label="req/s" />
+        <Sparkline values={e.p99} label="p99" unit="ms" />
+      </div>
     </li>
   );
 }

@@ -13,7 +13,7 @@ export function JobsSection(props: { model: MaasModel; actions: SidebarActions }
     <Section
       title="Jobs"
       count={model.jobs.length}
-      availability={model.availability.jobs}
+      loaded={model.loaded.jobs}
       error={model.errors.jobs}
       empty="No jobs. Start one with %%maas job in a notebook.">
       {model.jobs.map(j => (

@@ -23,7 +23,7 @@ export function KeysSection(props: { model: MaasModel; actions: SidebarActions }
     <Section
       title="Keys"
       count={model.keys.length}
-      availability={model.availability.keys}
+      loaded={model.loaded.keys}
       error={model.errors.keys}
       tools={tools}
       empty="No inference keys. A key lets an application call endpoints, and nothing else.">
@@ -37,7 +37,7 @@ export function KeysSection(props: { model: MaasModel; actions: SidebarActions }
 function KeyRow(props: { inferenceKey: IInferenceKey; model: MaasModel; actions: SidebarActions }): JSX.Element {
   const { inferenceKey: k, model, actions } = props;
   // Which of its endpoints are deployed is known only once the endpoints have loaded.
-  const deployed = model.availability.deployments === 'available' ? new Set(model.endpoints.map(e => e.name)) : null;
+  const deployed = model.loaded.deployments ? new Set(model.endpoints.map(e => e.name)) : null;
   return (
     <li className="maas-Key" data-key-id={k.id} data-prefix={k.prefix}>
       <div className="maas-Row">

@@ -14,7 +14,7 @@ export function ModelsSection(props: { model: MaasModel; actions: SidebarActions
     <Section
       title="Models"
       count={model.models.length}
-      availability={model.availability.models}
+      loaded={model.loaded.models}
       error={model.errors.models}
       empty="No models registered yet. Use %maas register in a notebook.">
       {model.models.map(m => (
@@ -80,7 +80,6 @@ function VersionRow(props: { version: IModelVersion; model: MaasModel; actions: 
   if (v.parent_version !== null && v.parent_version !== undefined) {
     lineage.push(`from v${v.parent_version}`);
   }
-  const deployable = model.availability.deployments !== 'unavailable';
   // A canary needs an endpoint of this model that serves another version.
   const canaryable = model.endpoints.some(
     e => e.model === v.name && e.primary !== String(v.version) && e.canary?.version !== String(v.version)
@@ -106,15 +105,13 @@ function VersionRow(props: { version: IModelVersion; model: MaasModel; actions: 
           ))}
         </span>
         <span className="maas-Actions">
-          {deployable ? (
-            <button
-              className="maas-Button"
-              data-action="deploy"
-              title={`Deploy v${v.version} to an endpoint`}
-              onClick={() => void actions.deploy(v.name, v.version)}>
-              Deploy
-            </button>
-          ) : null}
+          <button
+            className="maas-Button"
+            data-action="deploy"
+            title={`Deploy v${v.version} to an endpoint`}
+            onClick={() => void actions.deploy(v.name, v.version)}>
+            Deploy
+          </button>
           {canaryable ? (
             <button
               className="maas-Button"

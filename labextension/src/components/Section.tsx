@@ -1,27 +1,24 @@
 import { caretDownIcon, caretRightIcon } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
-import { Availability } from '../model';
-
 /**
- * A titled list of the sidebar that its title folds and unfolds, saying "not available" while its API
- * has not landed on the server. `tools` (buttons) sit at the right of the title.
+ * A titled list of the sidebar that its title folds and unfolds: "Loading…" until its area has loaded
+ * once, then its rows and their count; why its last load failed above them, until a load succeeds.
+ * `tools` (buttons) sit at the right of the title.
  */
 export function Section(props: {
   title: string;
   count: number;
-  availability: Availability;
+  loaded: boolean;
   error?: string;
   empty: string;
   tools?: React.ReactNode;
   children?: React.ReactNode;
 }): JSX.Element {
-  const { title, count, availability, error } = props;
+  const { title, count, loaded, error } = props;
   const [open, setOpen] = React.useState(true);
   let body: React.ReactNode;
-  if (availability === 'unavailable') {
-    body = <div className="maas-Dim maas-Pad maas-Unavailable">Not available on this server.</div>;
-  } else if (availability === 'unknown' && !error) {
+  if (!loaded && !error) {
     body = <div className="maas-Dim maas-Pad">Loading…</div>;
   } else if (count === 0 && !error) {
     body = <div className="maas-Dim maas-Pad">{props.empty}</div>;
@@ -39,11 +36,9 @@ export function Section(props: {
           onClick={() => setOpen(!open)}>
           <Caret.react tag="span" className="maas-Caret" />
           <span>{title}</span>
-          {availability === 'available' ? <span className="maas-Count">{count}</span> : null}
+          {loaded ? <span className="maas-Count">{count}</span> : null}
         </button>
-        {open && availability !== 'unavailable' && props.tools ? (
-          <span className="maas-Actions">{props.tools}</span>
-        ) : null}
+        {open && props.tools ? <span className="maas-Actions">{props.tools}</span> : null}
       </header>
       {open && error ? (
         <div className="maas-Error" role="alert">
