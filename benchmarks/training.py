@@ -43,13 +43,32 @@ def _clocks() -> tuple[float, float]:
     return time.perf_counter(), time.process_time()
 
 
+def runqueue_wait() -> float:
+    """Seconds this process's threads have spent ready to run but not running (the kernel's
+    /proc/PID/task/*/schedstat, second field): a round that is slow in wall time but not in CPU time
+    either waited for something (this stays flat) or was crowded off the cores (this grows)."""
+    total = 0
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            total += int((task / "schedstat").read_text().split()[1])
+        except (OSError, IndexError, ValueError):  # a thread that ended meanwhile; no schedstats
+            continue
+    return total / 1e9
+
+
+def outliers(rounds: list[tuple[float, float, float]]) -> list[int]:
+    """Indexes of the rounds whose wall time is over 1.25x the median of their path's rounds."""
+    median = statistics.median(wall for wall, _, _ in rounds)
+    return [i for i, (wall, _, _) in enumerate(rounds) if wall > 1.25 * median]
+
+
 def plain_fit(keras, weights, data, epochs, batch_size) -> tuple[float, float]:
     (x, y), (x_val, y_val) = data
     model = build_model(keras, weights)
     model.compile(optimizer=keras.optimizers.Adam(0.001), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    wall, cpu = _clocks()
+    wall, cpu, crowded = *_clocks(), runqueue_wait()
     model.fit(x, y, epochs=epochs, batch_size=batch_size, validation_data=(x_val, y_val), verbose=0)
-    return time.perf_counter() - wall, time.process_time() - cpu
+    return time.perf_counter() - wall, time.process_time() - cpu, runqueue_wait() - crowded
 
 
 def maas_train(keras, platform, weights, data, epochs, batch_size, with_widget=True):
@@ -58,7 +77,7 @@ def maas_train(keras, platform, weights, data, epochs, batch_size, with_widget=T
     (x, y), (x_val, y_val) = data
     model = build_model(keras, weights)
     widget = LossCurveWidget(title="benchmark") if with_widget else None
-    wall, cpu = _clocks()
+    wall, cpu, crowded = *_clocks(), runqueue_wait()
     result = platform.train(
         model,
         x,
@@ -70,7 +89,7 @@ def maas_train(keras, platform, weights, data, epochs, batch_size, with_widget=T
         lr=0.001,
         listener=widget,
     )
-    elapsed = time.perf_counter() - wall, time.process_time() - cpu
+    elapsed = time.perf_counter() - wall, time.process_time() - cpu, runqueue_wait() - crowded
     assert result.status == "finished", result.summary()
     return elapsed, {
         "pushes": widget.push_count if widget else 0,
@@ -92,6 +111,7 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--no-warm-up", action="store_true", help="time the very first fit too")
     args = parser.parse_args(argv)
+    load_before = os.getloadavg()[0]
 
     import keras
 
@@ -119,25 +139,29 @@ def main(argv=None) -> int:
             for which in order:
                 if which == "plain":
                     plain.append(plain_fit(keras, weights, data, args.epochs, args.batch_size))
-                    wall, cpu = plain[-1]
+                    wall, cpu, crowded = plain[-1]
                 elif which == "maas":
                     seconds, details = maas_train(keras, platform, weights, data, args.epochs, args.batch_size)
                     maas.append(seconds)
-                    wall, cpu = seconds
+                    wall, cpu, crowded = seconds
                 else:
                     seconds, _ = maas_train(keras, platform, weights, data, args.epochs, args.batch_size, False)
                     bare.append(seconds)
-                    wall, cpu = seconds
-                print(f"  round {round_number + 1} {which:5s} wall {wall:7.2f} s  cpu {cpu:7.2f} s", flush=True)
+                    wall, cpu, crowded = seconds
+                print(
+                    f"  round {round_number + 1} {which:5s} wall {wall:7.2f} s  cpu {cpu:7.2f} s  "
+                    f"crowded off the cores {crowded:6.2f} s",
+                    flush=True,
+                )
         platform.close()
 
-    plain_wall, maas_wall = statistics.median(w for w, _ in plain), statistics.median(w for w, _ in maas)
-    plain_cpu, maas_cpu = statistics.median(c for _, c in plain), statistics.median(c for _, c in maas)
+    plain_wall, maas_wall = statistics.median(r[0] for r in plain), statistics.median(r[0] for r in maas)
+    plain_cpu, maas_cpu = statistics.median(r[1] for r in plain), statistics.median(r[1] for r in maas)
     print()
     print(
         f"MNIST MLP 784-128-10, {len(x)} rows + {len(x_val)} validation, {args.epochs} epochs, batch "
         f"{args.batch_size}, Adam 0.001, {args.rounds} round(s), median; {os.cpu_count()} CPUs, "
-        f"load {os.getloadavg()[0]:.2f}"
+        f"load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after"
     )
     print(f"{'path':44s} {'wall s':>8s} {'ratio':>7s} {'cpu s':>8s} {'ratio':>7s}")
     print(f"{'model.fit (verbose=0)':44s} {plain_wall:8.2f} {1.0:7.3f} {plain_cpu:8.2f} {1.0:7.3f}")
@@ -146,7 +170,7 @@ def main(argv=None) -> int:
         f"{maas_cpu:8.2f} {maas_cpu / plain_cpu:7.3f}"
     )
     if bare:
-        bare_wall, bare_cpu = statistics.median(w for w, _ in bare), statistics.median(c for _, c in bare)
+        bare_wall, bare_cpu = statistics.median(r[0] for r in bare), statistics.median(r[1] for r in bare)
         print(
             f"{'maas train, no widget':44s} {bare_wall:8.2f} {bare_wall / plain_wall:7.3f} "
             f"{bare_cpu:8.2f} {bare_cpu / plain_cpu:7.3f}"
@@ -161,6 +185,14 @@ def main(argv=None) -> int:
         f"(widget pushes: {details.get('pushes')}, "
         f"steps: {details.get('steps')}, val_accuracy: {details.get('val_accuracy'):.4f})"
     )
+    for which, rounds in (("plain", plain), ("maas", maas), ("bare", bare)):
+        for i in outliers(rounds) if rounds else []:
+            wall, cpu, crowded = rounds[i]
+            typical = statistics.median(r[0] for r in rounds)
+            print(
+                f"outlier: {which} round {i + 1} took {wall:.2f} s against a median of {typical:.2f} s "
+                f"(cpu {cpu:.2f} s, crowded off the cores {crowded:.2f} s)"
+            )
     return 0
 
 
